@@ -1,0 +1,1 @@
+//! Guest runtime (in progress).

@@ -1,0 +1,16 @@
+//! cwpub: runs sandboxed WASI guest components on a schedule and delivers the
+//! log events they compose to CloudWatch Logs (or stdout).
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! ```text
+//! config ─► schedule ─► guest (sandboxed run) ─► validate ─► delivery (batch → send → CloudWatch)
+//!                                                          └► sink::stdout
+//! ```
+//!
+//! * [`event`] — the types every stage passes down the chain.
+//! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
+//!   and per-run limits, and the built-in reference guests.
+
+pub mod event;
+pub mod guest;
