@@ -1,1 +1,97 @@
+//! Builds the reference guests (`guest-heartbeat`, `guest-emf`) for
+//! `wasm32-wasip2` so the host binary can embed them as `builtin:*` guests.
+//!
+//! The guests are compiled by a nested `cargo build` into `target/guests`
+//! (shared by debug, release and clippy builds of the host), then copied into
+//! `OUT_DIR` for `include_bytes!`. Set `CWPUB_PREBUILT_GUESTS=<dir>` to embed
+//! already-built `guest_heartbeat.wasm` and `guest_emf.wasm` from `<dir>`
+//! instead (for packagers that build guests separately).
 
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GUESTS: [&str; 2] = ["guest-heartbeat", "guest-emf"];
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+
+    println!("cargo:rerun-if-env-changed=CWPUB_PREBUILT_GUESTS");
+    let built = match env::var_os("CWPUB_PREBUILT_GUESTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            for dir in ["wit", "emf", "guest-heartbeat", "guest-emf"] {
+                println!("cargo:rerun-if-changed={}", root.join(dir).display());
+            }
+            println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+            build_guests(&root)
+        }
+    };
+
+    for guest in GUESTS {
+        let file = format!("{}.wasm", guest.replace('-', "_"));
+        let from = built.join(&file);
+        std::fs::copy(&from, out_dir.join(&file)).unwrap_or_else(|e| {
+            fail(&format!("cannot copy built guest {}: {e}", from.display()));
+        });
+    }
+}
+
+/// Runs the nested cargo build and returns the directory holding the `.wasm` files.
+fn build_guests(root: &Path) -> PathBuf {
+    check_target_installed();
+    let target_dir = root.join("target").join("guests");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--target", TARGET, "--profile", "guest", "--target-dir"])
+        .arg(&target_dir);
+    for guest in GUESTS {
+        cmd.args(["-p", guest]);
+    }
+    // The outer build's flags and wrappers are for the host, not for wasm.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_PROFILE_RELEASE_LTO",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run cargo to build the guests: {e}")));
+    if !status.success() {
+        fail("building the reference guests for wasm32-wasip2 failed (see the cargo output above)");
+    }
+    target_dir.join(TARGET).join("guest")
+}
+
+/// Fails with the fix when the wasm32-wasip2 standard library is missing.
+fn check_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(sysroot) = sysroot
+        && !sysroot.join("lib/rustlib").join(TARGET).is_dir()
+    {
+        fail(&format!(
+            "the Rust target {TARGET} is not installed; the built-in guests need it.\n\
+             Fix: rustup target add {TARGET}"
+        ));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    panic!("{message}");
+}

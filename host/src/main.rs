@@ -1,1 +1,52 @@
-fn main() {}
+//! The `cwpub` command line: parses arguments and dispatches to the commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Runs sandboxed WebAssembly guests on a schedule and delivers the log events
+/// and EMF metrics they compose to CloudWatch Logs.
+#[derive(Parser)]
+#[command(name = "cwpub", version, about, long_about = None, propagate_version = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one tick of a guest and print each event's message on its own line,
+    /// exactly as it would be sent.
+    ///
+    /// Examples:
+    ///   cwpub invoke builtin:heartbeat --config service=orders-api
+    ///   cwpub invoke builtin:emf | jq .
+    ///   cwpub invoke ./my-guest.wasm --job my-job --timeout-ms 500
+    #[command(verbatim_doc_comment)]
+    Invoke(cli::invoke::InvokeArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Invoke(invoke) => cli::invoke::run(invoke).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

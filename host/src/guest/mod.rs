@@ -1,1 +1,30 @@
-//! Guest runtime (in progress).
+//! The guest runtime: loads WASI components that implement the
+//! `cwpub:publisher` contract and runs each call in a fresh, sandboxed
+//! instance with a deadline, a memory cap and output limits.
+//!
+//! * [`engine`] — the shared engine (pooling allocator, epoch ticker) and linker.
+//! * [`source`], [`builtin`], [`load`] — where guests come from and how they are compiled and checked.
+//! * [`sandbox`], [`stdio`], [`limits`] — what a run may touch and how much.
+//! * [`run`] — one call, and how each failure is named ([`error`]).
+//! * [`facts`] — the run context handed to the guest.
+
+pub mod bindings;
+pub mod builtin;
+pub mod engine;
+pub mod error;
+pub mod facts;
+pub mod limits;
+pub mod load;
+pub mod run;
+pub(crate) mod sandbox;
+pub mod source;
+pub mod stdio;
+
+pub use builtin::Builtin;
+pub use engine::Runtime;
+pub use error::{FailureKind, LoadError, RunError};
+pub use facts::{DeliveryStats, HostFacts, RunRequest};
+pub use limits::RunLimits;
+pub use load::LoadedGuest;
+pub use run::RunOutput;
+pub use source::GuestSource;

@@ -1,0 +1,99 @@
+//! `cwpub invoke`: one tick of one guest, events printed to stdout one per
+//! line exactly as they would be sent; failures on stderr with a non-zero exit.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use cwpub::guest::{GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
+
+/// Arguments of `cwpub invoke`.
+#[derive(Args)]
+pub struct InvokeArgs {
+    /// The guest: `builtin:heartbeat`, `builtin:emf`, or a path to a .wasm component.
+    guest: String,
+    /// A job config entry handed to the guest (repeatable), e.g. `--config service=orders-api`.
+    #[arg(short, long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    config: Vec<(String, String)>,
+    /// The job name the guest sees.
+    #[arg(long, default_value = "invoke")]
+    job: String,
+    /// The run's sequence number.
+    #[arg(long, default_value_t = 1)]
+    sequence: u64,
+    /// The region reported to the guest as a host fact.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Wall-clock deadline for the run, in milliseconds.
+    #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Linear-memory cap for the guest, in MiB.
+    #[arg(long, default_value_t = (RunLimits::DEFAULT_MAX_MEMORY_BYTES >> 20) as u64)]
+    memory_mb: u64,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+/// Runs the command.
+pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let memory = usize::try_from(args.memory_mb.saturating_mul(1 << 20))
+        .ok()
+        .filter(|&m| m <= RunLimits::MAX_MEMORY_CEILING)
+        .with_context(|| format!("--memory-mb {}: the most a guest may have is 1024 MiB", args.memory_mb))?;
+    let limits = RunLimits {
+        deadline: Duration::from_millis(args.timeout_ms),
+        max_memory_bytes: memory,
+        ..RunLimits::default()
+    };
+    let source = GuestSource::parse(&args.guest)?;
+    let runtime = Runtime::new()?;
+    let guest = runtime.load(&source).await?;
+
+    let job: Arc<str> = args.job.into();
+    let config: Arc<[(String, String)]> = args.config.into();
+    if let Err(e) = guest.validate_config(&job, &config, &limits).await {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let facts = HostFacts { region: args.region, ..HostFacts::from_process() };
+    let request = RunRequest::now(job, args.sequence, config, facts);
+    match guest.run(&request, &limits).await {
+        Ok(output) => {
+            forward_guest_stdio(&output.stdout, &output.stderr);
+            let mut stdout = std::io::stdout().lock();
+            for event in &output.events {
+                writeln!(stdout, "{}", event.message).context("writing to stdout")?;
+            }
+            stdout.flush().context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Shows what a successful guest printed, on stderr, so stdout stays pure events.
+fn forward_guest_stdio(stdout: &str, stderr: &str) {
+    for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+        for line in text.lines() {
+            eprintln!("guest {name} | {line}");
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CWPUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

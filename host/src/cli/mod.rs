@@ -1,0 +1,3 @@
+//! The `cwpub` subcommands, one file each.
+
+pub mod invoke;

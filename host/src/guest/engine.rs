@@ -1,0 +1,117 @@
+//! The one wasmtime [`Engine`] a host process uses: pooling instance
+//! allocation (cheap fresh instances per run), epoch interruption driven by a
+//! 10 ms ticker thread (wall-clock deadlines), and the shared [`Linker`] with
+//! WASI p2 and the `cwpub:publisher` imports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings;
+use super::limits::RunLimits;
+use super::sandbox::RunState;
+
+/// How often the epoch advances; the granularity of run deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Guest runs that may be in flight at once (pooling allocator slots).
+const MAX_CONCURRENT_INSTANCES: u32 = 64;
+
+/// The engine and linker shared by every guest of a host process.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
+    /// the address space cannot be reserved) and starts the epoch ticker.
+    pub fn new() -> anyhow::Result<Self> {
+        let pooling = std::env::var("CWPUB_POOLING").map(|v| v != "0").unwrap_or(true);
+        let engine = if pooling {
+            match Engine::new(&config(true)) {
+                Ok(engine) => engine,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "pooling allocator unavailable (address space reservation failed?); \
+                         falling back to on-demand instance allocation"
+                    );
+                    Engine::new(&config(false)).map_err(to_anyhow).context("creating the wasm engine")?
+                }
+            }
+        } else {
+            Engine::new(&config(false)).map_err(to_anyhow).context("creating the wasm engine")?
+        };
+        spawn_epoch_ticker(&engine)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(to_anyhow)
+            .context("linking WASI")?;
+        bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(to_anyhow)
+            .context("linking the cwpub:publisher imports")?;
+        Ok(Runtime { inner: Arc::new(RuntimeInner { engine, linker }) })
+    }
+
+    /// The underlying wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+}
+
+fn config(pooling: bool) -> Config {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
+            .total_core_instances(MAX_CONCURRENT_INSTANCES * 8)
+            .total_memories(MAX_CONCURRENT_INSTANCES * 2)
+            .total_tables(MAX_CONCURRENT_INSTANCES * 4)
+            .total_stacks(MAX_CONCURRENT_INSTANCES)
+            .max_memory_size(RunLimits::MAX_MEMORY_CEILING)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .table_elements(100_000)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    cfg
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("cwpub-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("starting the epoch ticker thread")?;
+    Ok(())
+}
+
+/// Converts a wasmtime error into an `anyhow` error, keeping its full chain.
+pub(crate) fn to_anyhow(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}

@@ -1,0 +1,154 @@
+//! Loading a guest: read the bytes, check they are a component for a
+//! supported `cwpub:publisher` version, compile once, and type-check the
+//! imports and exports into a reusable pre-instantiation.
+
+use std::sync::Arc;
+
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+
+use super::bindings::{self, GuestPre};
+use super::engine::Runtime;
+use super::error::LoadError;
+use super::sandbox::RunState;
+use super::source::GuestSource;
+
+/// A compiled, type-checked guest, ready for any number of runs.
+#[derive(Clone)]
+pub struct LoadedGuest {
+    pub(crate) runtime: Runtime,
+    pub(crate) pre: GuestPre<RunState>,
+    name: Arc<str>,
+    wit_version: Arc<str>,
+}
+
+impl LoadedGuest {
+    /// The guest as the operator named it (`builtin:heartbeat`, a path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `cwpub:publisher` version the guest was built against, e.g. "0.1.0".
+    pub fn wit_version(&self) -> &str {
+        &self.wit_version
+    }
+}
+
+impl Runtime {
+    /// Loads and compiles a guest; compilation runs on a blocking thread.
+    pub async fn load(&self, source: &GuestSource) -> Result<LoadedGuest, LoadError> {
+        let bytes = source.bytes()?;
+        let name = source.to_string();
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || runtime.load_bytes(&name, &bytes))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError { source_name: source.to_string(), message: format!("compilation task failed: {e}") })
+            })
+    }
+
+    /// Loads and compiles a guest from its bytes, synchronously.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedGuest, LoadError> {
+        let fail = |message: String| LoadError { source_name: name.to_owned(), message };
+        check_header(bytes).map_err(fail)?;
+        let engine = self.engine();
+        let component = Component::new(engine, bytes)
+            .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+        let wit_version = publisher_version(&component, engine).map_err(fail)?;
+        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+            fail(format!(
+                "the component needs imports this host does not provide (it may use WASI features \
+                 or a cwpub:publisher version this host lacks): {e:#}"
+            ))
+        })?;
+        let pre = GuestPre::new(instance_pre).map_err(|e| {
+            fail(format!(
+                "the component's exports do not match cwpub:publisher@{}: {e:#}; rebuild it against wit/ of this cwpub version",
+                bindings::WIT_VERSION
+            ))
+        })?;
+        Ok(LoadedGuest { runtime: self.clone(), pre, name: name.into(), wit_version: wit_version.into() })
+    }
+}
+
+/// Tells a core module (or garbage) from a component, with the fix for each.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8; 4] = b"\0asm";
+    const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err("not a WebAssembly file (no \\0asm header)".to_owned());
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(
+            "this is a core WebAssembly module, not a component; build the guest with \
+             `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Finds the exported `cwpub:publisher/publisher@X.Y.Z` and checks it is compatible.
+fn publisher_version(component: &Component, engine: &wasmtime::Engine) -> Result<String, String> {
+    let ty = component.component_type();
+    let mut exports = Vec::new();
+    for (export, item) in ty.exports(engine) {
+        if let Some(version) = export.strip_prefix(bindings::PUBLISHER_INTERFACE).and_then(|r| r.strip_prefix('@'))
+            && matches!(item.ty, ComponentItem::ComponentInstance(_))
+        {
+            return if compatible(version, bindings::WIT_VERSION) {
+                Ok(version.to_owned())
+            } else {
+                Err(format!(
+                    "the component was built for cwpub:publisher@{version}, but this host speaks \
+                     cwpub:publisher@{}; rebuild the guest against wit/ of this cwpub version",
+                    bindings::WIT_VERSION
+                ))
+            };
+        }
+        exports.push(export.to_owned());
+    }
+    Err(format!(
+        "the component does not export {}@{} (it exports: {}); is it a cwpub guest built with \
+         `wit_bindgen::generate!({{ world: \"guest\", path: \"wit\" }})`?",
+        bindings::PUBLISHER_INTERFACE,
+        bindings::WIT_VERSION,
+        if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+    ))
+}
+
+/// Semver compatibility as the component model applies it: same major, or same
+/// minor when the major is 0.
+fn compatible(guest: &str, host: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(guest), parts(host)) {
+        (Some((0, g_minor)), Some((0, h_minor))) => g_minor == h_minor,
+        (Some((g_major, _)), Some((h_major, _))) => g_major == h_major,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_compatibility_follows_component_model_rules() {
+        assert!(compatible("0.1.0", "0.1.0"));
+        assert!(compatible("0.1.3", "0.1.0"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(compatible("1.4.0", "1.0.0"));
+        assert!(!compatible("2.0.0", "1.0.0"));
+        assert!(!compatible("garbage", "0.1.0"));
+    }
+
+    #[test]
+    fn header_check_names_core_modules_and_non_wasm() {
+        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
+        assert!(check_header(b"hello world").unwrap_err().contains("not a WebAssembly file"));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}
