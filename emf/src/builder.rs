@@ -1,0 +1,564 @@
+//! [`MetricsLogger`]: composes EMF documents with the semantics of the AWS
+//! `aws-embedded-metrics` MetricsLogger, and refuses anything that would make
+//! an invalid document.
+//!
+//! * Metrics: [`MetricsLogger::put_metric`] appends a value; putting the same
+//!   name again adds another sample (it must keep its unit and resolution).
+//! * Dimensions: default dimensions are prepended to every custom set
+//!   ([`MetricsLogger::put_dimensions`], [`MetricsLogger::set_dimensions`]);
+//!   with no custom set the defaults alone are used; custom values win over
+//!   default values for the same name. Sets with the same names are deduped
+//!   (the newer one replaces the older one).
+//! * Timestamp: the time the logger was created unless set explicitly
+//!   (hard case 40); it is kept across flushes, like properties, namespace and
+//!   dimensions. [`MetricsLogger::flush`] clears only the metrics.
+//! * Output: one compact, single-line JSON object per document; `_aws` first,
+//!   then dimension values, properties and metric values, each key once.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::dimensions::DimensionSet;
+use crate::error::{EmfError, KeyRole};
+use crate::limits::{MAX_EVENT_BYTES, MAX_METRICS_PER_DIRECTIVE, MAX_VALUES_PER_METRIC};
+use crate::names::{RESERVED_KEY, metric_name_problems, namespace_problems, value_problem};
+use crate::unit::{StorageResolution, Unit};
+use crate::write::{push_json_number, push_json_string};
+
+/// One metric's definition and the samples put since the last flush.
+#[derive(Debug, Clone)]
+struct Metric {
+    name: String,
+    unit: Unit,
+    resolution: StorageResolution,
+    values: Vec<f64>,
+}
+
+/// A slice of one metric's values that goes into one document.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    metric: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Collects metrics, dimensions and properties and flushes them as EMF documents.
+#[derive(Debug, Clone)]
+pub struct MetricsLogger {
+    namespace: String,
+    timestamp_ms: i64,
+    default_dimensions: DimensionSet,
+    custom_dimensions: Vec<DimensionSet>,
+    use_default_dimensions: bool,
+    properties: Vec<(String, Value)>,
+    metrics: Vec<Metric>,
+    max_event_bytes: usize,
+}
+
+impl MetricsLogger {
+    /// A logger for `namespace`, timestamped now, with no dimensions or properties.
+    pub fn new(namespace: &str) -> Result<Self, EmfError> {
+        check_namespace(namespace)?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            timestamp_ms: now_ms,
+            default_dimensions: DimensionSet::new(),
+            custom_dimensions: Vec::new(),
+            use_default_dimensions: true,
+            properties: Vec::new(),
+            metrics: Vec::new(),
+            max_event_bytes: MAX_EVENT_BYTES,
+        })
+    }
+
+    /// The namespace of flushed documents.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Replaces the namespace (1–255 of `[0-9A-Za-z._-/#: ]`, not `AWS/…`).
+    pub fn set_namespace(&mut self, namespace: &str) -> Result<(), EmfError> {
+        check_namespace(namespace)?;
+        self.namespace = namespace.to_owned();
+        Ok(())
+    }
+
+    /// The `_aws.Timestamp` of flushed documents, in ms since the Unix epoch.
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    /// Sets `_aws.Timestamp` in milliseconds since the Unix epoch (not seconds; hard case 37).
+    pub fn set_timestamp(&mut self, timestamp_ms: i64) -> Result<(), EmfError> {
+        if timestamp_ms < 0 {
+            return Err(EmfError::InvalidTimestamp { timestamp_ms });
+        }
+        self.timestamp_ms = timestamp_ms;
+        Ok(())
+    }
+
+    /// Lowers (or restores) the largest document size `flush` may produce, in bytes.
+    pub fn set_max_event_bytes(&mut self, max_event_bytes: usize) {
+        self.max_event_bytes = max_event_bytes;
+    }
+
+    /// Records one sample of metric `name` at the standard 60 s resolution.
+    pub fn put_metric(&mut self, name: &str, value: f64, unit: Unit) -> Result<(), EmfError> {
+        self.put_metric_with_resolution(name, value, unit, StorageResolution::Standard)
+    }
+
+    /// Records one sample of metric `name` with an explicit storage resolution.
+    pub fn put_metric_with_resolution(
+        &mut self,
+        name: &str,
+        value: f64,
+        unit: Unit,
+        resolution: StorageResolution,
+    ) -> Result<(), EmfError> {
+        if let Some(problem) = metric_name_problems(name).into_iter().next() {
+            return Err(EmfError::InvalidMetricName {
+                name: name.to_owned(),
+                problem,
+            });
+        }
+        if let Some(problem) = value_problem(value) {
+            return Err(EmfError::InvalidValue {
+                name: name.to_owned(),
+                value,
+                problem,
+            });
+        }
+        if let Some(metric) = self.metrics.iter_mut().find(|m| m.name == name) {
+            if metric.unit != unit {
+                return Err(EmfError::UnitConflict {
+                    name: name.to_owned(),
+                    existing: metric.unit,
+                    new: unit,
+                });
+            }
+            if metric.resolution != resolution {
+                return Err(EmfError::ResolutionConflict {
+                    name: name.to_owned(),
+                    existing: metric.resolution,
+                    new: resolution,
+                });
+            }
+            metric.values.push(value);
+            return Ok(());
+        }
+        if let Some(existing) = self.role_of(name) {
+            return Err(EmfError::KeyCollision {
+                key: name.to_owned(),
+                existing,
+                new: KeyRole::Metric,
+            });
+        }
+        self.metrics.push(Metric {
+            name: name.to_owned(),
+            unit,
+            resolution,
+            values: vec![value],
+        });
+        Ok(())
+    }
+
+    /// Sets property `key` (any JSON value), replacing an earlier value of the same key.
+    pub fn put_property(&mut self, key: &str, value: impl Into<Value>) -> Result<(), EmfError> {
+        if key == RESERVED_KEY {
+            return Err(EmfError::ReservedKey {
+                key: key.to_owned(),
+            });
+        }
+        let value = value.into();
+        if let Some(slot) = self.properties.iter_mut().find(|(k, _)| k == key) {
+            slot.1 = value;
+            return Ok(());
+        }
+        if let Some(existing) = self.role_of(key) {
+            return Err(EmfError::KeyCollision {
+                key: key.to_owned(),
+                existing,
+                new: KeyRole::Property,
+            });
+        }
+        self.properties.push((key.to_owned(), value));
+        Ok(())
+    }
+
+    /// Replaces the default dimensions, which are prepended to every dimension set.
+    pub fn set_default_dimensions(&mut self, defaults: DimensionSet) -> Result<(), EmfError> {
+        let custom = self.custom_dimensions.clone();
+        self.apply_dimensions(defaults, custom, self.use_default_dimensions)
+    }
+
+    /// Adds a dimension set; a set with the same names replaces the older one.
+    pub fn put_dimensions(&mut self, set: DimensionSet) -> Result<(), EmfError> {
+        let mut custom = self.custom_dimensions.clone();
+        match custom.iter_mut().find(|existing| existing.same_names(&set)) {
+            Some(existing) => *existing = set,
+            None => custom.push(set),
+        }
+        self.apply_dimensions(
+            self.default_dimensions.clone(),
+            custom,
+            self.use_default_dimensions,
+        )
+    }
+
+    /// Replaces all custom dimension sets; `use_default` says whether the default
+    /// dimensions are still prepended (MetricsLogger `setDimensions`).
+    pub fn set_dimensions(
+        &mut self,
+        sets: impl IntoIterator<Item = DimensionSet>,
+        use_default: bool,
+    ) -> Result<(), EmfError> {
+        let mut custom: Vec<DimensionSet> = Vec::new();
+        for set in sets {
+            match custom.iter_mut().find(|existing| existing.same_names(&set)) {
+                Some(existing) => *existing = set,
+                None => custom.push(set),
+            }
+        }
+        self.apply_dimensions(self.default_dimensions.clone(), custom, use_default)
+    }
+
+    /// Removes all custom dimension sets; `use_default` says whether the default
+    /// dimensions stay in use (MetricsLogger `resetDimensions`).
+    pub fn reset_dimensions(&mut self, use_default: bool) {
+        self.custom_dimensions.clear();
+        self.use_default_dimensions = use_default;
+    }
+
+    /// The dimension sets the next document will declare (defaults merged in, deduped).
+    pub fn dimension_sets(&self) -> Vec<DimensionSet> {
+        effective_sets(
+            &self.default_dimensions,
+            &self.custom_dimensions,
+            self.use_default_dimensions,
+        )
+        .unwrap_or_default()
+    }
+
+    /// Number of distinct metrics put since the last flush.
+    pub fn metric_count(&self) -> usize {
+        self.metrics.len()
+    }
+
+    /// True when nothing was put since the last flush (a flush would emit nothing).
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    /// Renders every metric put since the last flush as finished EMF documents and
+    /// clears the metrics (dimensions, properties, namespace and timestamp stay).
+    ///
+    /// Splits above 100 metrics per document and above 100 values per metric,
+    /// and further whenever a document would exceed the size limit; every piece
+    /// repeats the dimensions, properties and timestamp. Emits nothing when no
+    /// metric was put. On error nothing is cleared.
+    pub fn flush(&mut self) -> Result<Vec<String>, EmfError> {
+        if self.metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sets = effective_sets(
+            &self.default_dimensions,
+            &self.custom_dimensions,
+            self.use_default_dimensions,
+        )?;
+        let head = self.render_head(&sets);
+        let tail = self.render_tail(&sets);
+        let mut documents = Vec::new();
+        for group in self.plan() {
+            self.render_fitting(&head, &tail, &group, &mut documents)?;
+        }
+        self.metrics.clear();
+        Ok(documents)
+    }
+
+    /// What `key` is already used for at the root, if anything.
+    fn role_of(&self, key: &str) -> Option<KeyRole> {
+        if self.metrics.iter().any(|m| m.name == key) {
+            Some(KeyRole::Metric)
+        } else if self.properties.iter().any(|(k, _)| k == key) {
+            Some(KeyRole::Property)
+        } else if self.default_dimensions.get(key).is_some()
+            || self
+                .custom_dimensions
+                .iter()
+                .any(|set| set.get(key).is_some())
+        {
+            Some(KeyRole::Dimension)
+        } else {
+            None
+        }
+    }
+
+    /// Checks a new dimension configuration and installs it only if it is valid.
+    fn apply_dimensions(
+        &mut self,
+        defaults: DimensionSet,
+        custom: Vec<DimensionSet>,
+        use_default: bool,
+    ) -> Result<(), EmfError> {
+        for set in std::iter::once(&defaults).chain(&custom) {
+            for (name, _) in set.iter() {
+                if self.metrics.iter().any(|m| m.name == name) {
+                    return Err(collision(name, KeyRole::Metric));
+                }
+                if self.properties.iter().any(|(k, _)| k == name) {
+                    return Err(collision(name, KeyRole::Property));
+                }
+            }
+        }
+        check_value_conflicts(&effective_sets(&defaults, &custom, use_default)?)?;
+        self.default_dimensions = defaults;
+        self.custom_dimensions = custom;
+        self.use_default_dimensions = use_default;
+        Ok(())
+    }
+
+    /// Splits the metrics into groups of at most 100 pieces of at most 100 values.
+    fn plan(&self) -> Vec<Vec<Piece>> {
+        let mut groups = Vec::new();
+        let mut round = 0;
+        loop {
+            let start = round * MAX_VALUES_PER_METRIC;
+            let pieces: Vec<Piece> = self
+                .metrics
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.values.len() > start)
+                .map(|(i, m)| Piece {
+                    metric: i,
+                    start,
+                    end: (start + MAX_VALUES_PER_METRIC).min(m.values.len()),
+                })
+                .collect();
+            if pieces.is_empty() {
+                return groups;
+            }
+            groups.extend(
+                pieces
+                    .chunks(MAX_METRICS_PER_DIRECTIVE)
+                    .map(<[Piece]>::to_vec),
+            );
+            round += 1;
+        }
+    }
+
+    /// Renders `group`, halving it (by metrics, then by values) until each
+    /// document fits the size limit.
+    fn render_fitting(
+        &self,
+        head: &str,
+        tail: &str,
+        group: &[Piece],
+        out: &mut Vec<String>,
+    ) -> Result<(), EmfError> {
+        let document = self.render(head, tail, group);
+        if document.len() <= self.max_event_bytes {
+            out.push(document);
+            return Ok(());
+        }
+        if group.len() > 1 {
+            let (left, right) = group.split_at(group.len() / 2);
+            self.render_fitting(head, tail, left, out)?;
+            return self.render_fitting(head, tail, right, out);
+        }
+        let piece = group[0];
+        if piece.end - piece.start > 1 {
+            let middle = piece.start + (piece.end - piece.start) / 2;
+            self.render_fitting(
+                head,
+                tail,
+                &[Piece {
+                    end: middle,
+                    ..piece
+                }],
+                out,
+            )?;
+            return self.render_fitting(
+                head,
+                tail,
+                &[Piece {
+                    start: middle,
+                    ..piece
+                }],
+                out,
+            );
+        }
+        Err(EmfError::DocumentTooLarge {
+            bytes: document.len(),
+            max: self.max_event_bytes,
+        })
+    }
+
+    /// `{"_aws":{"Timestamp":…,"CloudWatchMetrics":[{"Namespace":…,"Dimensions":…,"Metrics":[`
+    fn render_head(&self, sets: &[DimensionSet]) -> String {
+        let mut s = String::with_capacity(128);
+        s.push_str("{\"_aws\":{\"Timestamp\":");
+        s.push_str(&self.timestamp_ms.to_string());
+        s.push_str(",\"CloudWatchMetrics\":[{\"Namespace\":");
+        push_json_string(&mut s, &self.namespace);
+        s.push_str(",\"Dimensions\":[");
+        if sets.is_empty() {
+            // Hard case 12: `[[]]`, never `[]`.
+            s.push_str("[]");
+        }
+        for (i, set) in sets.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('[');
+            for (j, (name, _)) in set.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                push_json_string(&mut s, name);
+            }
+            s.push(']');
+        }
+        s.push_str("],\"Metrics\":[");
+        s
+    }
+
+    /// `]}]}` followed by the dimension values and properties (each a `,"key":value`).
+    fn render_tail(&self, sets: &[DimensionSet]) -> String {
+        let mut s = String::from("]}]}");
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in sets.iter().flat_map(DimensionSet::iter) {
+            if !seen.contains(&name) {
+                seen.push(name);
+                s.push(',');
+                push_json_string(&mut s, name);
+                s.push(':');
+                push_json_string(&mut s, value);
+            }
+        }
+        for (key, value) in &self.properties {
+            s.push(',');
+            push_json_string(&mut s, key);
+            s.push(':');
+            s.push_str(&value.to_string());
+        }
+        s
+    }
+
+    /// One complete document holding `group`.
+    fn render(&self, head: &str, tail: &str, group: &[Piece]) -> String {
+        let mut s = String::with_capacity(head.len() + tail.len() + group.len() * 64);
+        s.push_str(head);
+        for (i, piece) in group.iter().enumerate() {
+            let metric = &self.metrics[piece.metric];
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"Name\":");
+            push_json_string(&mut s, &metric.name);
+            s.push_str(",\"Unit\":\"");
+            s.push_str(metric.unit.as_str());
+            s.push('"');
+            if metric.resolution != StorageResolution::Standard {
+                // Hard case 36: the default 60 is omitted.
+                s.push_str(",\"StorageResolution\":");
+                s.push_str(&metric.resolution.seconds().to_string());
+            }
+            s.push('}');
+        }
+        s.push_str(tail);
+        for piece in group {
+            let metric = &self.metrics[piece.metric];
+            s.push(',');
+            push_json_string(&mut s, &metric.name);
+            s.push(':');
+            let values = &metric.values[piece.start..piece.end];
+            if let [single] = values {
+                // Hard case 32: a single sample is always written as a scalar.
+                push_json_number(&mut s, *single);
+            } else {
+                s.push('[');
+                for (j, value) in values.iter().enumerate() {
+                    if j > 0 {
+                        s.push(',');
+                    }
+                    push_json_number(&mut s, *value);
+                }
+                s.push(']');
+            }
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// A collision error for dimension `name` against an existing `existing` role.
+fn collision(name: &str, existing: KeyRole) -> EmfError {
+    EmfError::KeyCollision {
+        key: name.to_owned(),
+        existing,
+        new: KeyRole::Dimension,
+    }
+}
+
+/// Fails on an invalid namespace.
+fn check_namespace(namespace: &str) -> Result<(), EmfError> {
+    match namespace_problems(namespace).into_iter().next() {
+        Some(problem) => Err(EmfError::InvalidNamespace {
+            namespace: namespace.to_owned(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Fails when two sets give the same dimension name different values (hard case 15).
+fn check_value_conflicts<'a>(
+    sets: impl IntoIterator<Item = &'a DimensionSet>,
+) -> Result<(), EmfError> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (name, value) in sets.into_iter().flat_map(DimensionSet::iter) {
+        match seen.iter().find(|(n, _)| *n == name) {
+            Some((_, existing)) if *existing != value => {
+                return Err(EmfError::DimensionValueConflict {
+                    name: name.to_owned(),
+                    existing: (*existing).to_owned(),
+                    new: value.to_owned(),
+                });
+            }
+            Some(_) => {}
+            None => seen.push((name, value)),
+        }
+    }
+    Ok(())
+}
+
+/// The sets a document declares: custom sets with the defaults merged in (or the
+/// defaults alone), deduped by names (hard case 13); empty means `[[]]`.
+fn effective_sets(
+    defaults: &DimensionSet,
+    custom: &[DimensionSet],
+    use_default: bool,
+) -> Result<Vec<DimensionSet>, EmfError> {
+    let candidates: Vec<DimensionSet> = if !use_default || defaults.is_empty() {
+        custom.to_vec()
+    } else if custom.is_empty() {
+        vec![defaults.clone()]
+    } else {
+        custom
+            .iter()
+            .map(|set| DimensionSet::merged(defaults, set))
+            .collect::<Result<_, _>>()?
+    };
+    let mut sets: Vec<DimensionSet> = Vec::with_capacity(candidates.len());
+    for set in candidates {
+        if !sets.iter().any(|existing| existing.same_names(&set)) {
+            sets.push(set);
+        }
+    }
+    Ok(sets)
+}
