@@ -39,10 +39,10 @@ impl Json {
         }
     }
 
-    /// The first member named `key`, if this is an object.
+    /// The last member named `key`, if this is an object.
     pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         match self {
-            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Json::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }

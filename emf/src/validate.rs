@@ -206,9 +206,10 @@ fn object(value: &Json) -> Option<&[(String, Json)]> {
     }
 }
 
-/// The first member `key` of `members`.
+/// The member `key` of `members`; the last one wins, as in most JSON readers
+/// (duplicates are reported separately).
 fn member<'a>(members: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
-    members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// One metric definition, collected for the cross-directive checks.
@@ -242,7 +243,8 @@ impl<'a> Checker<'a> {
     fn new(root: &'a [(String, Json)], now_ms: i64, out: Vec<Violation>) -> Self {
         let mut root_index = HashMap::with_capacity(root.len());
         for (k, v) in root {
-            root_index.entry(k.as_str()).or_insert(v);
+            // The last duplicate wins, as in most JSON readers.
+            root_index.insert(k.as_str(), v);
         }
         Self {
             root,
@@ -804,11 +806,18 @@ impl<'a> Checker<'a> {
             self.push(
                 K::ValueOutOfRange,
                 path.to_owned(),
-                format!(
-                    "value {} of metric {name:?} {}",
-                    n.value,
-                    ValueProblem::OutOfRange
-                ),
+                if n.value.is_infinite() {
+                    format!(
+                        "a value of metric {name:?} is too large for a 64-bit float and {}",
+                        ValueProblem::OutOfRange
+                    )
+                } else {
+                    format!(
+                        "value {} of metric {name:?} {}",
+                        n.value,
+                        ValueProblem::OutOfRange
+                    )
+                },
             );
         }
     }
