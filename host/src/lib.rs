@@ -12,5 +12,6 @@
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 
+pub mod delivery;
 pub mod event;
 pub mod guest;
