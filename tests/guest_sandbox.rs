@@ -1,0 +1,195 @@
+//! Hostile guests are contained: each attack in `tests/guests/adversary` fails
+//! with its own error kind within its deadline, probes of env/files/network
+//! find nothing, other runs keep going, and a secret in the host's environment
+//! never appears in any guest output.
+
+#[path = "support/test_guests.rs"]
+mod test_guests;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cwpub::guest::{FailureKind, GuestSource, HostFacts, LoadedGuest, RunError, RunLimits, RunOutput, RunRequest, Runtime};
+use serde_json::Value;
+
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY-cwpub-test";
+
+async fn adversary() -> LoadedGuest {
+    let path = test_guests::test_guest("adversary");
+    let runtime = Runtime::new().expect("engine");
+    runtime.load(&GuestSource::Path(path)).await.expect("adversary loads")
+}
+
+fn limits(deadline_ms: u64) -> RunLimits {
+    RunLimits { deadline: Duration::from_millis(deadline_ms), ..RunLimits::default() }
+}
+
+async fn run_mode(guest: &LoadedGuest, mode: &str, limits: &RunLimits) -> (Result<RunOutput, RunError>, Duration) {
+    let config: Arc<[(String, String)]> = vec![("mode".to_owned(), mode.to_owned())].into();
+    let request = RunRequest::now(format!("adversary-{mode}").into(), 1, config, HostFacts::from_process());
+    let started = Instant::now();
+    let result = guest.run(&request, limits).await;
+    (result, started.elapsed())
+}
+
+fn expect_failure(result: Result<RunOutput, RunError>, mode: &str) -> RunError {
+    match result {
+        Ok(output) => panic!("mode {mode}: expected a failure, got {} events", output.events.len()),
+        Err(e) => {
+            assert_eq!(&*e.job, format!("adversary-{mode}"), "the error names the job");
+            assert!(e.to_string().starts_with(&format!("job \"adversary-{mode}\": ")), "{e}");
+            e
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_hits_the_deadline_and_other_runs_continue() {
+    let guest = adversary().await;
+    let looping = {
+        let guest = guest.clone();
+        tokio::spawn(async move { run_mode(&guest, "loop", &limits(300)).await })
+    };
+    // While the loop spins, a well-behaved run on the same engine completes.
+    let (ok, ok_elapsed) = run_mode(&guest, "ok", &limits(2_000)).await;
+    assert_eq!(ok.expect("ok run").events.len(), 1);
+    let (result, elapsed) = looping.await.expect("task");
+    assert!(ok_elapsed < elapsed, "the ok run ({ok_elapsed:?}) was not delayed behind the loop ({elapsed:?})");
+    let e = expect_failure(result, "loop");
+    assert_eq!(e.kind, FailureKind::Deadline { limit: Duration::from_millis(300) });
+    assert!(e.to_string().contains("guest exceeded its 300 ms deadline"), "{e}");
+    assert!(elapsed < Duration::from_millis(300 + 1_500), "contained in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn blocking_host_wait_hits_the_deadline() {
+    let guest = adversary().await;
+    let (result, elapsed) = run_mode(&guest, "sleep", &limits(300)).await;
+    let e = expect_failure(result, "sleep");
+    assert_eq!(e.kind.label(), "deadline");
+    assert!(elapsed < Duration::from_millis(300 + 1_500), "contained in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn unbounded_memory_growth_hits_the_memory_cap() {
+    let guest = adversary().await;
+    let limits = RunLimits { max_memory_bytes: 32 << 20, ..limits(5_000) };
+    let (result, _) = run_mode(&guest, "memory", &limits).await;
+    let e = expect_failure(result, "memory");
+    match e.kind {
+        FailureKind::Memory { limit, requested } => {
+            assert_eq!(limit, 32 << 20);
+            assert!(requested > limit, "requested {requested}");
+        }
+        other => panic!("expected a memory failure, got {other:?}"),
+    }
+    assert!(e.stderr.contains("memory allocation of"), "stderr attached: {}", e.stderr);
+}
+
+#[tokio::test]
+async fn panic_is_reported_with_its_message() {
+    let guest = adversary().await;
+    let (result, _) = run_mode(&guest, "panic", &limits(2_000)).await;
+    let e = expect_failure(result, "panic");
+    let FailureKind::Panic { message } = &e.kind else { panic!("expected a panic, got {:?}", e.kind) };
+    assert!(message.starts_with("adversary panicked on purpose (at "), "{message}");
+    assert!(e.to_string().contains("guest stderr:"), "stderr is attached to the report: {e}");
+}
+
+#[tokio::test]
+async fn printing_100_mb_overflows_the_capture_cap() {
+    let guest = adversary().await;
+    let (result, elapsed) = run_mode(&guest, "print", &limits(5_000)).await;
+    let e = expect_failure(result, "print");
+    assert_eq!(e.kind, FailureKind::StdioOverflow { stream: "stdout", limit: RunLimits::DEFAULT_MAX_STDIO_BYTES });
+    assert!(elapsed < Duration::from_secs(5), "stopped at the cap, not after 100 MB: {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_million_events_is_output_too_large() {
+    let guest = adversary().await;
+    let (result, _) = run_mode(&guest, "events", &limits(20_000)).await;
+    let e = expect_failure(result, "events");
+    let FailureKind::OutputTooLarge { detail } = &e.kind else { panic!("got {:?}", e.kind) };
+    assert!(detail.starts_with("1000000 events (limit 10000"), "{detail}");
+}
+
+#[tokio::test]
+async fn environment_files_and_network_are_denied() {
+    let guest = adversary().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+
+    let report = |mode: &str, extra: Vec<(String, String)>| {
+        let guest = guest.clone();
+        let mode = mode.to_owned();
+        async move {
+            let mut config = vec![("mode".to_owned(), mode.clone())];
+            config.extend(extra);
+            let request = RunRequest::now("probe".into(), 1, config.into(), HostFacts::from_process());
+            let output = guest.run(&request, &limits(5_000)).await.unwrap_or_else(|e| panic!("mode {mode}: {e}"));
+            serde_json::from_str::<Value>(&output.events[0].message).expect("probe report is JSON")
+        }
+    };
+
+    let env = report("env", vec![]).await;
+    assert_eq!(env["vars"], serde_json::json!({}), "no environment variables: {env}");
+    assert_eq!(env["args"], serde_json::json!([]), "no arguments: {env}");
+    assert_eq!(env["secret"], Value::Null);
+
+    let files = report("files", vec![]).await;
+    for (path, outcome) in files["files"].as_object().expect("files map") {
+        let outcome = outcome.as_str().expect("string");
+        assert!(outcome.starts_with("denied: "), "{path} was reachable: {outcome}");
+    }
+
+    let net = report("socket", vec![("port".to_owned(), port.to_string())]).await;
+    for probe in ["tcp", "udp", "dns"] {
+        let outcome = net[probe].as_str().expect("string");
+        assert!(outcome.starts_with("denied: "), "{probe} was allowed: {outcome}");
+    }
+    assert!(listener.accept().is_err(), "no connection reached the host's listener");
+}
+
+/// The real binary, with a secret in its environment and a credentials file in
+/// its HOME: no guest output (events, stdout, stderr, error messages) has it.
+#[test]
+fn secrets_in_the_host_environment_never_reach_guest_output() {
+    let adversary = test_guests::test_guest("adversary");
+    let home = tempfile::tempdir().expect("temp HOME");
+    std::fs::create_dir_all(home.path().join(".aws")).expect("mkdir");
+    std::fs::write(home.path().join(".aws/credentials"), format!("[default]\naws_secret_access_key = {SECRET}\n"))
+        .expect("credentials file");
+
+    let modes = [
+        ("ok", true, ""),
+        ("env", true, ""),
+        ("files", true, ""),
+        ("socket", true, ""),
+        ("panic", false, "guest panicked: adversary panicked on purpose"),
+        ("loop", false, "guest exceeded its 400 ms deadline"),
+        ("sleep", false, "guest exceeded its 400 ms deadline"),
+        ("memory", false, "guest exceeded its memory limit"),
+        ("print", false, "guest wrote more than 64 KiB to stdout"),
+        ("fatal", false, "guest failed: adversary gives up"),
+    ];
+    for (mode, succeeds, message) in modes {
+        let output = Command::new(env!("CARGO_BIN_EXE_cwpub"))
+            .args(["invoke", adversary.to_str().expect("utf-8 path"), "--timeout-ms", "400"])
+            .args(["--config", &format!("mode={mode}"), "--config", "port=9"])
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_ACCESS_KEY_ID", "AKIACWPUBTESTKEY")
+            .env("HOME", home.path())
+            .output()
+            .expect("run cwpub");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.success(), succeeds, "mode {mode}: stdout={stdout} stderr={stderr}");
+        assert!(stderr.contains(message), "mode {mode}: stderr lacks {message:?}: {stderr}");
+        for leaked in [SECRET, "AKIACWPUBTESTKEY"] {
+            assert!(!stdout.contains(leaked) && !stderr.contains(leaked), "mode {mode} leaked {leaked}");
+        }
+    }
+}
