@@ -12,6 +12,8 @@
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 
+pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod schedule;

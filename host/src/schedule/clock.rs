@@ -1,0 +1,225 @@
+//! Clocks the scheduler reads and sleeps on: [`SystemClock`] (UTC wall clock,
+//! robust to suspend and clock steps) and [`ManualClock`] (moved by hand, for
+//! testing schedule semantics without waiting).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+/// A boxed, sendable future, as returned by [`Clock::sleep_until`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A source of UTC time that can also wait until a given time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+    /// Completes once `now() >= deadline` (immediately if it already is).
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()>;
+}
+
+/// The real wall clock. Sleeps in short slices and re-reads the wall clock, so
+/// a suspend/resume or a clock step is noticed within [`SystemClock::MAX_SLICE`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl SystemClock {
+    /// The longest single sleep before the wall clock is read again.
+    pub const MAX_SLICE: Duration = Duration::from_secs(5);
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            loop {
+                let now = Utc::now();
+                if now >= deadline {
+                    return;
+                }
+                let left = (deadline - now).to_std().unwrap_or_default();
+                tokio::time::sleep(left.min(Self::MAX_SLICE)).await;
+            }
+        })
+    }
+}
+
+/// A clock that only moves when told to; sleepers wake when it passes their deadline.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Bumped on every change (time moved, sleeper added or removed).
+    version: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct State {
+    now: DateTime<Utc>,
+    next_id: u64,
+    sleepers: BTreeMap<u64, DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    now: start,
+                    next_id: 0,
+                    sleepers: BTreeMap::new(),
+                }),
+                version: watch::channel(0).0,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.shared.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Moves the clock forward by `by`, waking every sleeper whose deadline passed.
+    pub fn advance(&self, by: Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        {
+            let mut s = self.state();
+            s.now = s.now.checked_add_signed(by).unwrap_or(s.now);
+        }
+        self.bump();
+    }
+
+    /// Sets the clock to `t` (forwards or backwards).
+    pub fn set(&self, t: DateTime<Utc>) {
+        self.state().now = t;
+        self.bump();
+    }
+
+    /// The number of sleepers waiting for a time still in the future.
+    pub fn pending_sleepers(&self) -> usize {
+        let s = self.state();
+        s.sleepers.values().filter(|d| **d > s.now).count()
+    }
+
+    /// The earliest deadline any sleeper is waiting for that is still in the future.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        let s = self.state();
+        s.sleepers.values().filter(|d| **d > s.now).min().copied()
+    }
+
+    /// Waits until at least `n` sleepers wait for a future time: the tasks
+    /// using this clock have caught up with the last change and are idle.
+    pub async fn wait_for_sleepers(&self, n: usize) {
+        let mut rx = self.shared.version.subscribe();
+        loop {
+            if self.pending_sleepers() >= n {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Advances the clock straight to the earliest pending deadline, if any,
+    /// and returns it.
+    pub fn advance_to_next_deadline(&self) -> Option<DateTime<Utc>> {
+        let next = self.next_deadline()?;
+        self.set(next);
+        Some(next)
+    }
+}
+
+struct SleeperGuard<'a> {
+    clock: &'a ManualClock,
+    id: u64,
+}
+
+impl Drop for SleeperGuard<'_> {
+    fn drop(&mut self) {
+        self.clock.state().sleepers.remove(&self.id);
+        self.clock.bump();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.state().now
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut rx = self.shared.version.subscribe();
+            let id = {
+                let mut s = self.state();
+                let id = s.next_id;
+                s.next_id += 1;
+                s.sleepers.insert(id, deadline);
+                id
+            };
+            let _guard = SleeperGuard { clock: self, id };
+            self.bump();
+            loop {
+                if self.now() >= deadline {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    // The sender lives as long as `self`; this cannot happen.
+                    return;
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn manual_clock_wakes_sleepers_in_order() {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let clock = ManualClock::new(start);
+        let c2 = clock.clone();
+        let task = tokio::spawn(async move {
+            c2.sleep_until(start + chrono::Duration::seconds(10)).await;
+            c2.now()
+        });
+        clock.wait_for_sleepers(1).await;
+        clock.advance(Duration::from_secs(5));
+        tokio::task::yield_now().await;
+        assert!(!task.is_finished());
+        assert_eq!(clock.pending_sleepers(), 1);
+        clock.advance(Duration::from_secs(5));
+        let woke = task.await.unwrap();
+        assert_eq!(woke, start + chrono::Duration::seconds(10));
+        assert_eq!(clock.pending_sleepers(), 0);
+    }
+
+    #[tokio::test]
+    async fn system_clock_past_deadline_returns_at_once() {
+        let clock = SystemClock;
+        let past = clock.now() - chrono::Duration::seconds(1);
+        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(past))
+            .await
+            .expect("sleep_until in the past returns immediately");
+    }
+}
