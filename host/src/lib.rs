@@ -17,3 +17,4 @@ pub mod delivery;
 pub mod event;
 pub mod guest;
 pub mod schedule;
+pub mod validate;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use cwpub::event::{Submission, Target};
 use cwpub::guest::{GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
+use cwpub::validate::Validator;
 
 /// Arguments of `cwpub invoke`.
 #[derive(Args)]
@@ -33,6 +35,10 @@ pub struct InvokeArgs {
     /// Linear-memory cap for the guest, in MiB.
     #[arg(long, default_value_t = (RunLimits::DEFAULT_MAX_MEMORY_BYTES >> 20) as u64)]
     memory_mb: u64,
+    /// Print EMF documents even when they break the EMF specification (by
+    /// default they are refused, as the daemon would, with every violation on stderr).
+    #[arg(long)]
+    no_check: bool,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -69,12 +75,29 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     match guest.run(&request, &limits).await {
         Ok(output) => {
             forward_guest_stdio(&output.stdout, &output.stderr);
+            let mut submission = Submission {
+                job: request.job.clone(),
+                kind: output.kind,
+                target: Arc::new(Target { log_group: "invoke".into(), log_stream: "invoke".into() }),
+                events: output.events,
+            };
+            let refused = if args.no_check {
+                Vec::new()
+            } else {
+                Validator::default().check(&mut submission, chrono::Utc::now().timestamp_millis())
+            };
             let mut stdout = std::io::stdout().lock();
-            for event in &output.events {
+            for event in &submission.events {
                 writeln!(stdout, "{}", event.message).context("writing to stdout")?;
             }
             stdout.flush().context("writing to stdout")?;
-            Ok(ExitCode::SUCCESS)
+            for r in &refused {
+                eprintln!("error: job \"{}\": event {} is not valid EMF and would be dropped:", request.job, r.index);
+                for v in &r.violations {
+                    eprintln!("  - {v}");
+                }
+            }
+            Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Err(e) => {
             eprintln!("error: {e}");

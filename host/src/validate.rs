@@ -1,0 +1,125 @@
+//! The validation stage between a guest run and the sink: every event of an
+//! EMF job is checked against the EMF specification (`cwpub-emf`) before it
+//! is batched. CloudWatch stores invalid EMF without making any metric, so an
+//! invalid document is dropped here instead, counted per job under
+//! `invalid_emf:<violation kind>`, and the first violation of each kind per
+//! job is logged with the job name and the offending key.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use cwpub_emf::{ValidateOptions, Violation};
+
+use crate::event::{PayloadKind, Submission};
+
+/// Prefix of the drop reasons this stage reports.
+pub const INVALID_EMF_REASON: &str = "invalid_emf";
+
+/// An event the stage refused, with why.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// Position of the event in the run's output.
+    pub index: usize,
+    /// The drop reason label, `invalid_emf:<kind>`.
+    pub reason: String,
+    /// Every violation found in the document.
+    pub violations: Vec<Violation>,
+}
+
+/// Checks submissions; remembers which (job, violation kind) pairs it has logged.
+#[derive(Debug, Default)]
+pub struct Validator {
+    options: ValidateOptions,
+    logged: Mutex<HashSet<(String, &'static str)>>,
+}
+
+impl Validator {
+    /// A validator that refuses messages above `max_event_bytes`.
+    pub fn new(max_event_bytes: usize) -> Self {
+        Validator { options: ValidateOptions { max_event_bytes }, logged: Mutex::default() }
+    }
+
+    /// Removes invalid EMF documents from `submission` and returns them.
+    /// JSON-log submissions pass through untouched (delivery checks their
+    /// size and age); `now_ms` anchors the EMF timestamp window.
+    pub fn check(&self, submission: &mut Submission, now_ms: i64) -> Vec<Refused> {
+        if submission.kind != PayloadKind::Emf {
+            return Vec::new();
+        }
+        let mut refused = Vec::new();
+        let mut index = 0;
+        submission.events.retain(|event| {
+            let violations = cwpub_emf::validate_with(&event.message, now_ms, &self.options);
+            let keep = violations.is_empty();
+            if !keep {
+                let kind = violations[0].kind.as_str();
+                self.log_first(&submission.job, kind, index, &violations);
+                refused.push(Refused { index, reason: format!("{INVALID_EMF_REASON}:{kind}"), violations });
+            }
+            index += 1;
+            keep
+        });
+        refused
+    }
+
+    fn log_first(&self, job: &str, kind: &'static str, index: usize, violations: &[Violation]) {
+        let first = self
+            .logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((job.to_owned(), kind));
+        if first {
+            let all: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                job,
+                violation = kind,
+                event = index,
+                "job \"{job}\": dropped an invalid EMF document ({}); later documents with this violation are only counted",
+                all.join("; ")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::{LogEvent, Target};
+
+    fn submission(kind: PayloadKind, messages: &[&str]) -> Submission {
+        Submission {
+            job: "metrics".into(),
+            kind,
+            target: Arc::new(Target { log_group: "g".into(), log_stream: "s".into() }),
+            events: messages
+                .iter()
+                .map(|m| LogEvent { timestamp_ms: 1_700_000_000_000, message: (*m).to_owned() })
+                .collect(),
+        }
+    }
+
+    const VALID: &str = r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"cwpub","Dimensions":[["Service"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count"}]}]},"Service":"a","Heartbeat":1}"#;
+    const NO_NAMESPACE: &str = r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Dimensions":[["Service"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count"}]}]},"Service":"a","Heartbeat":1}"#;
+
+    #[test]
+    fn invalid_emf_is_removed_and_reported_with_its_reason() {
+        let validator = Validator::default();
+        let mut s = submission(PayloadKind::Emf, &[VALID, NO_NAMESPACE, VALID, "not json"]);
+        let refused = validator.check(&mut s, 1_700_000_000_000);
+        assert_eq!(s.events.len(), 2, "the valid documents stay");
+        assert!(s.events.iter().all(|e| e.message == VALID));
+        assert_eq!(refused.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(refused.iter().all(|r| r.reason.starts_with("invalid_emf:") && !r.violations.is_empty()));
+        assert_ne!(refused[0].reason, refused[1].reason, "different violations, different reasons");
+    }
+
+    #[test]
+    fn json_logs_pass_through_untouched() {
+        let validator = Validator::default();
+        let mut s = submission(PayloadKind::JsonLog, &["not EMF at all"]);
+        assert!(validator.check(&mut s, 1_700_000_000_000).is_empty());
+        assert_eq!(s.events.len(), 1);
+    }
+}
