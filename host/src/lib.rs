@@ -16,5 +16,6 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod observe;
 pub mod schedule;
 pub mod validate;

@@ -757,31 +757,38 @@ fn problems_len(p: &Problems) -> usize {
 }
 
 fn read_job_config(t: &Table, order: &[String], r: &mut Reader<'_, '_>) -> Vec<(String, String)> {
+    // Dotted keys (`field.team = "x"`) and sub-tables flatten to "field.team".
+    let mut flat: Vec<(String, &Value)> = Vec::new();
+    flatten(t, "", &mut flat);
     // File order first (from the order probe), then anything the probe missed.
-    let mut keys: Vec<&String> = order.iter().filter(|k| t.contains_key(*k)).collect();
-    for k in t.keys() {
-        if !keys.contains(&k) {
+    let mut out = Vec::with_capacity(flat.len());
+    let mut keys: Vec<&str> = order.iter().map(String::as_str).collect();
+    for (k, _) in &flat {
+        if !keys.contains(&k.as_str()) {
             keys.push(k);
         }
     }
-    let mut out = Vec::with_capacity(keys.len());
     for k in keys {
+        let Some((_, value)) = flat.iter().find(|(fk, _)| fk == k) else {
+            continue;
+        };
         let key = format!("config.{k}");
-        match &t[k] {
-            _ if k.trim().is_empty() => {
+        match value {
+            _ if k.split('.').any(|part| part.trim().is_empty()) => {
                 r.problem(&key, None, "empty key; give every config entry a name")
             }
-            Value::String(v) => out.push((k.clone(), v.clone())),
+            Value::String(v) => out.push((k.to_string(), v.clone())),
             Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => {
-                let shown = t[k].to_string();
+                let shown = value.to_string();
+                let last = k.rsplit('.').next().unwrap_or(k);
                 r.problem(
                     &key,
                     None,
                     format!(
-                        "values must be strings; quote it: {k} = \"{}\"",
+                        "values must be strings; quote it: {last} = \"{}\"",
                         shown.trim_matches('"')
                     ),
-                );
+                )
             }
             other => r.problem(
                 &key,
@@ -791,6 +798,16 @@ fn read_job_config(t: &Table, order: &[String], r: &mut Reader<'_, '_>) -> Vec<(
         }
     }
     out
+}
+
+fn flatten<'a>(t: &'a Table, prefix: &str, out: &mut Vec<(String, &'a Value)>) {
+    for (k, v) in t {
+        let key = format!("{prefix}{k}");
+        match v {
+            Value::Table(sub) if !sub.is_empty() => flatten(sub, &format!("{key}."), out),
+            v => out.push((key, v)),
+        }
+    }
 }
 
 /// Checks a job name: 1–64 characters from `A-Z a-z 0-9 . _ -`.
@@ -839,8 +856,8 @@ pub fn resolve_guest(text: &str, base_dir: &Path) -> Result<GuestSource, String>
     }
 }
 
-/// The keys of each job's `[jobs.config]` table in file order (a tolerant
-/// second pass; `toml::Table` itself is sorted). Empty where it cannot tell.
+/// The flattened keys of each job's `[jobs.config]` table in file order (a
+/// tolerant second pass, as `toml::Table` itself is sorted). Empty where it cannot tell.
 fn config_key_order(text: &str) -> Vec<Vec<String>> {
     #[derive(Deserialize)]
     struct Probe {
@@ -850,33 +867,75 @@ fn config_key_order(text: &str) -> Vec<Vec<String>> {
     #[derive(Deserialize)]
     struct ProbeJob {
         #[serde(default)]
-        config: KeyOrder,
+        config: Node,
     }
+    /// A value seen only for the order of table keys.
     #[derive(Default)]
-    struct KeyOrder(Vec<String>);
-    impl<'de> Deserialize<'de> for KeyOrder {
+    struct Node(Vec<(String, Node)>);
+    impl<'de> Deserialize<'de> for Node {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
             impl<'de> serde::de::Visitor<'de> for V {
-                type Value = KeyOrder;
+                type Value = Node;
                 fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a table")
+                    f.write_str("any value")
                 }
                 fn visit_map<A: serde::de::MapAccess<'de>>(
                     self,
                     mut m: A,
-                ) -> Result<KeyOrder, A::Error> {
+                ) -> Result<Node, A::Error> {
                     let mut keys = Vec::new();
-                    while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
-                        keys.push(k);
+                    while let Some((k, v)) = m.next_entry::<String, Node>()? {
+                        keys.push((k, v));
                     }
-                    Ok(KeyOrder(keys))
+                    Ok(Node(keys))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut s: A,
+                ) -> Result<Node, A::Error> {
+                    while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    Ok(Node::default())
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                    Ok(Node::default())
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                    Ok(Node::default())
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                    Ok(Node::default())
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                    Ok(Node::default())
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+                    Ok(Node::default())
                 }
             }
-            d.deserialize_map(V)
+            d.deserialize_any(V)
+        }
+    }
+    fn keys(node: Node, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in node.0 {
+            let key = format!("{prefix}{k}");
+            if v.0.is_empty() {
+                out.push(key);
+            } else {
+                keys(v, &format!("{key}."), out);
+            }
         }
     }
     toml::from_str::<Probe>(text)
-        .map(|p| p.jobs.into_iter().map(|j| j.config.0).collect())
+        .map(|p| {
+            p.jobs
+                .into_iter()
+                .map(|j| {
+                    let mut out = Vec::new();
+                    keys(j.config, "", &mut out);
+                    out
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }

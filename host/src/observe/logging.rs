@@ -1,0 +1,53 @@
+//! The host's own structured logs: a `tracing` subscriber writing to stderr
+//! (stdout belongs to the stdout sink) in human or JSON format, filtered by
+//! `RUST_LOG` when set, else by the configured level.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use super::http::ObserveError;
+use crate::config::{LogConfig, LogFormat};
+
+/// The filter in force: `rust_log` (the `RUST_LOG` value) when set and non-blank, else `level`.
+pub fn log_filter(level: &str, rust_log: Option<&str>) -> Result<EnvFilter, String> {
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(directives) => {
+            EnvFilter::try_new(directives).map_err(|e| format!("RUST_LOG {directives:?}: {e}"))
+        }
+        None => EnvFilter::try_new(level.trim()).map_err(|e| format!("[log] level {level:?}: {e}")),
+    }
+}
+
+/// Installs the global subscriber for `cfg` (call once, early). `rust_log` is the `RUST_LOG` value, if any.
+pub fn init_logging(cfg: &LogConfig, rust_log: Option<&str>) -> Result<(), ObserveError> {
+    let filter = log_filter(&cfg.level, rust_log).map_err(ObserveError::Logging)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match cfg.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+    result.map_err(|e| ObserveError::Logging(format!("cannot install the log subscriber: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_wins_over_level() {
+        let f = log_filter("info", Some("cwpub=trace")).unwrap();
+        assert_eq!(f.to_string(), "cwpub=trace");
+        let f = log_filter("warn", Some("  ")).unwrap();
+        assert_eq!(f.to_string(), "warn");
+    }
+}
