@@ -49,6 +49,9 @@ pub enum Fault {
     RejectExpired(usize),
 }
 
+/// Retention days, tags and KMS key of a group.
+pub type GroupSettings = (Option<i64>, BTreeMap<String, String>, Option<String>);
+
 /// One accepted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -193,10 +196,7 @@ impl FakeCwl {
     }
 
     /// Retention, tags and KMS key of a group, if it exists.
-    pub fn group_settings(
-        &self,
-        group: &str,
-    ) -> Option<(Option<i64>, BTreeMap<String, String>, Option<String>)> {
+    pub fn group_settings(&self, group: &str) -> Option<GroupSettings> {
         let s = self.lock();
         s.groups
             .get(group)

@@ -298,6 +298,24 @@ impl Accounting {
         }
     }
 
+    /// Records `events` events (`bytes` message bytes) of `job` delivered to
+    /// `target` by a sink other than CloudWatch (e.g. stdout), as one request.
+    pub fn record_delivered(&self, job: &str, target: &Target, events: u64, bytes: u64) {
+        let mut g = self.lock();
+        let c = &mut g.totals;
+        c.events_sent += events;
+        c.bytes_sent += bytes;
+        c.requests += 1;
+        let t = g.target(target);
+        t.events_sent += events;
+        t.bytes_sent += bytes;
+        t.requests += 1;
+        let j = g.job(job);
+        j.events_sent += events;
+        j.bytes_sent += bytes;
+        j.requests += 1;
+    }
+
     /// Records a drop with one of the delivery stage's own reasons.
     pub(crate) fn drop_reason(&self, job: &str, target: &Target, reason: DropReason, count: u64) {
         self.record_drop(job, target, reason.as_str(), count);
@@ -354,11 +372,10 @@ impl Accounting {
                 ev += sent;
                 by += bytes;
             }
-            for c in [&mut g.totals] {
-                c.events_sent += ev;
-                c.bytes_sent += by;
-                c.requests += 1;
-            }
+            let c = &mut g.totals;
+            c.events_sent += ev;
+            c.bytes_sent += by;
+            c.requests += 1;
             let t = g.target(target);
             t.events_sent += ev;
             t.bytes_sent += by;

@@ -241,16 +241,16 @@ async fn put(
     batch: &[Item],
 ) -> Result<PutLogEventsOutput, SdkError<PutLogEventsError, HttpResponse>> {
     debug_assert_eq!(super::batch::check_request(batch), Ok(()));
-    let events: Vec<InputLogEvent> = batch
+    let events = batch
         .iter()
         .map(|i| {
             InputLogEvent::builder()
                 .timestamp(i.timestamp_ms)
                 .message(i.message.clone())
                 .build()
-                .map_err(SdkError::construction_failure)
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(SdkError::construction_failure)?;
     let _permit = shared
         .in_flight
         .acquire()
