@@ -55,7 +55,7 @@ pub struct DeliveryConfig {
     pub buffer_budget_bytes: usize,
     /// What happens when the budget is exceeded. Default `drop_oldest`.
     pub overflow: OverflowPolicy,
-    /// Most PutLogEvents/Create* requests on the wire at once. Default 8.
+    /// Most PutLogEvents requests on the wire at once (all targets). Default 8.
     pub max_in_flight: usize,
     /// Account-wide PutLogEvents rate this host allows itself (requests/s;
     /// the AWS quota of 5,000 TPS is shared by every writer in the account
