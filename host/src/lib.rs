@@ -13,9 +13,11 @@
 //!   and per-run limits, and the built-in reference guests.
 
 pub mod config;
+pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
 pub mod observe;
 pub mod schedule;
+pub mod sink;
 pub mod validate;

@@ -26,6 +26,14 @@ enum Command {
     ///   cwpub invoke ./my-guest.wasm --job my-job --timeout-ms 500
     #[command(verbatim_doc_comment)]
     Invoke(cli::invoke::InvokeArgs),
+    /// Run every job of a config file on its schedule until SIGTERM/SIGINT.
+    ///
+    /// Example: cwpub run examples/quickstart.toml
+    Run(cli::run::RunArgs),
+    /// Check a config file and every guest it names, without running anything.
+    ///
+    /// Exits 0 when everything is valid, 1 listing every problem otherwise.
+    Check(cli::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command {
             Command::Invoke(invoke) => cli::invoke::run(invoke).await,
+            Command::Run(run) => cli::run::run(run).await,
+            Command::Check(check) => cli::check::run(check).await,
         }
     });
     match result {

@@ -1,3 +1,5 @@
 //! The `cwpub` subcommands, one file each.
 
+pub mod check;
 pub mod invoke;
+pub mod run;

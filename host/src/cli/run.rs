@@ -1,0 +1,103 @@
+//! `cwpub run <config>`: the long-running daemon. SIGTERM or SIGINT stops
+//! scheduling, lets running guests finish, drains delivery and logs a
+//! summary; the exit status is 0 only if no event was lost. A second signal
+//! exits at once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use cwpub::config;
+use cwpub::daemon::{self, Summary};
+use cwpub::observe;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `cwpub run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The TOML config file.
+    config: PathBuf,
+}
+
+/// Runs the command.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let env = config::process_env();
+    let config = match config::load(&args.config, &env) {
+        Ok(config) => config,
+        Err(e) => return Ok(super::check::report(&e)),
+    };
+    observe::init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let summary = match daemon::run(config, shutdown).await {
+        Ok(summary) => summary,
+        Err(e) => match e.downcast_ref::<config::ConfigError>() {
+            Some(problems) => return Ok(super::check::report(problems)),
+            None => return Err(e),
+        },
+    };
+    log_summary(&summary);
+    Ok(if summary.lost_nothing() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Cancels `shutdown` on the first SIGTERM/SIGINT; exits the process on the second.
+async fn watch_signals(shutdown: CancellationToken) {
+    let mut first = true;
+    loop {
+        let signal = next_signal().await;
+        if first {
+            tracing::info!(signal, "stopping gracefully (send it again to exit at once)");
+            shutdown.cancel();
+            first = false;
+        } else {
+            tracing::warn!(signal, "second signal: exiting without draining");
+            std::process::exit(130);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn next_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}
+
+fn log_summary(summary: &Summary) {
+    let totals = &summary.stats.totals;
+    let drops: Vec<String> = summary.drops().iter().map(|(reason, n)| format!("{reason}={n}")).collect();
+    let message = format!(
+        "cwpub stopped after {:.0?}: {} runs ok, {} failed; {} events delivered ({} bytes); {} dropped{}; {} undelivered at shutdown",
+        summary.uptime,
+        summary.runs.succeeded,
+        summary.runs.failed,
+        totals.events_sent,
+        totals.bytes_sent,
+        totals.dropped_total(),
+        if drops.is_empty() { String::new() } else { format!(" ({})", drops.join(", ")) },
+        summary.drain.undelivered,
+    );
+    if summary.lost_nothing() {
+        tracing::info!("{message}");
+    } else {
+        tracing::warn!("{message}");
+        for (job, n) in &summary.drain.undelivered_per_job {
+            tracing::warn!(job = &**job, undelivered = n, "events of this job were not delivered before the drain deadline");
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! One job's tick: build the run context, run the guest in its sandbox,
+//! record the outcome, validate the events and hand them to the sink. Only the
+//! job's own configured log group/stream is ever used as the target.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::event::Submission;
+use crate::guest::{HostFacts, LoadedGuest, RunRequest};
+use crate::observe::{JobMetrics, JobStats};
+use crate::schedule::Tick;
+use crate::sink::Sink;
+use crate::validate::Validator;
+
+use super::prepare::PreparedJob;
+use super::samples::delivery_facts;
+
+/// Everything a job's ticks share.
+pub struct JobRunner {
+    job: PreparedJob,
+    name: Arc<str>,
+    config: Arc<[(String, String)]>,
+    stats: Arc<JobStats>,
+    shared: Arc<Shared>,
+}
+
+/// What all jobs of a daemon share.
+pub struct Shared {
+    /// Where events go.
+    pub sink: Arc<Sink>,
+    /// The EMF validation stage.
+    pub validator: Validator,
+    /// Per-job run metrics.
+    pub metrics: Arc<JobMetrics>,
+    /// Host facts without the live parts (uptime, counters).
+    pub facts: HostFacts,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+impl JobRunner {
+    /// A runner for `job`, registered in the shared metrics.
+    pub fn new(job: PreparedJob, shared: Arc<Shared>) -> Self {
+        let stats = shared.metrics.register(&job.config.name);
+        JobRunner {
+            name: job.config.name.as_str().into(),
+            config: job.config.config.clone().into(),
+            job,
+            stats,
+            shared,
+        }
+    }
+
+    /// The job's stats (its drive counters live here too).
+    pub fn stats(&self) -> &Arc<JobStats> {
+        &self.stats
+    }
+
+    /// Runs one tick end to end; never panics on a failing guest.
+    pub async fn tick(&self, tick: Tick) {
+        let shared = &self.shared;
+        let guest: &LoadedGuest = &self.job.guest;
+        let now = chrono::Utc::now();
+        let mut facts = shared.facts.clone();
+        facts.uptime_ms = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        facts.delivery = delivery_facts(&shared.sink.stats(), shared.metrics.totals());
+        let request = RunRequest {
+            job: self.name.clone(),
+            scheduled_ms: u64::try_from(tick.scheduled.timestamp_millis()).unwrap_or(0),
+            actual_ms: u64::try_from(now.timestamp_millis()).unwrap_or(0),
+            sequence: tick.sequence,
+            invocation_id: uuid::Uuid::new_v4().to_string(),
+            config: self.config.clone(),
+            facts,
+        };
+        let started = Instant::now();
+        match guest.run(&request, &self.job.config.limits).await {
+            Ok(output) => {
+                self.stats.record_success(output.elapsed);
+                if !output.stderr.is_empty() || !output.stdout.is_empty() {
+                    tracing::debug!(job = &*self.name, stdout = %output.stdout, stderr = %output.stderr, "guest output");
+                }
+                let target = self.job.config.target.clone();
+                let mut submission =
+                    Submission { job: self.name.clone(), kind: output.kind, target, events: output.events };
+                for refused in shared.validator.check(&mut submission, now.timestamp_millis()) {
+                    shared.sink.record_drop(&self.name, &submission.target, &refused.reason, 1);
+                }
+                if !submission.events.is_empty() {
+                    shared.sink.submit(submission);
+                }
+            }
+            Err(e) => {
+                self.stats.record_failure(e.kind.label(), started.elapsed());
+                tracing::error!(job = &*self.name, kind = e.kind.label(), sequence = tick.sequence, "{e}");
+            }
+        }
+    }
+}

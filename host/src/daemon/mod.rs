@@ -1,0 +1,149 @@
+//! The daemon behind `cwpub run`: loads and checks every guest, drives each
+//! job on its schedule (schedule → guest run → validate → sink), serves the
+//! observability endpoint, and on shutdown stops scheduling, lets running
+//! guests finish, drains delivery within its deadline and reports what
+//! happened.
+
+pub mod job;
+pub mod prepare;
+pub mod samples;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SinkKind};
+use crate::delivery::{self, Delivery, DrainReport, StatsSnapshot};
+use crate::guest::{HostFacts, Runtime};
+use crate::observe::{self, JobMetrics, ObserveState, Readiness, RunTotals};
+use crate::schedule::{self, DriveOptions, SystemClock};
+use crate::sink::{Sink, StdoutSink};
+use crate::validate::Validator;
+
+pub use prepare::{PreparedJob, prepare};
+
+/// Timeout for one CloudWatch Logs request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happened during a daemon's life, for the shutdown summary.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Delivery counters at the end.
+    pub stats: StatsSnapshot,
+    /// The shutdown drain's report.
+    pub drain: DrainReport,
+    /// Guest runs over all jobs.
+    pub runs: RunTotals,
+    /// How long the daemon ran.
+    pub uptime: Duration,
+}
+
+impl Summary {
+    /// True when no event was lost: nothing dropped and nothing left undelivered.
+    pub fn lost_nothing(&self) -> bool {
+        self.drain.undelivered == 0 && self.stats.totals.dropped_total() == 0
+    }
+
+    /// Dropped events by reason over all jobs.
+    pub fn drops(&self) -> &BTreeMap<String, u64> {
+        &self.stats.totals.drops
+    }
+}
+
+/// Builds the configured sink.
+pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
+    Ok(match config.sink.kind {
+        SinkKind::Stdout => Sink::Stdout(StdoutSink::new()),
+        SinkKind::CloudWatch => {
+            let client = delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
+                .await
+                .context("setting up the CloudWatch Logs client")?;
+            Sink::CloudWatch(Delivery::start(config.delivery.clone(), client))
+        }
+    })
+}
+
+/// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let runtime = Runtime::new()?;
+    let jobs = prepare(&config, &runtime).await?;
+    let sink = Arc::new(make_sink(&config).await?);
+    let metrics = JobMetrics::new();
+    let facts = HostFacts {
+        hostname: config.host.hostname.clone(),
+        task_id: config.host.task_id.clone(),
+        region: config.sink.region.clone(),
+        ..HostFacts::from_process()
+    };
+    let shared = Arc::new(job::Shared {
+        sink: sink.clone(),
+        validator: Validator::new(config.delivery.max_event_bytes),
+        metrics: metrics.clone(),
+        facts,
+        started,
+    });
+
+    let server = if config.observe.enabled {
+        let (readiness_sink, samples_sink) = (sink.clone(), sink.clone());
+        let state = ObserveState::new(metrics.clone())
+            .with_readiness(move || readiness(&readiness_sink))
+            .with_samples(move || samples::delivery_samples(&samples_sink.stats()));
+        let server = observe::serve(config.observe.listen, state, shutdown.clone()).await?;
+        tracing::info!(address = %server.local_addr(), "observability endpoint: /healthz /readyz /metrics");
+        Some(server)
+    } else {
+        None
+    };
+
+    let mut drivers = tokio::task::JoinSet::new();
+    for job in jobs {
+        let schedule = job.config.schedule.clone();
+        let runner = Arc::new(job::JobRunner::new(job.clone(), shared.clone()));
+        let options = DriveOptions {
+            job: job.config.name.clone(),
+            run_at_start: job.config.run_at_start,
+            jitter: job.config.jitter,
+            seed: None,
+            stats: runner.stats().drive_stats(),
+        };
+        tracing::info!(
+            job = %job.config.name, guest = job.guest.name(), schedule = schedule.as_str(),
+            target = %job.config.target, "job scheduled"
+        );
+        let shutdown = shutdown.clone();
+        drivers.spawn(async move {
+            schedule::drive(schedule, options, Arc::new(SystemClock), shutdown, move |tick| {
+                let runner = runner.clone();
+                async move { runner.tick(tick).await }
+            })
+            .await
+        });
+    }
+    tracing::info!(sink = sink.name(), jobs = drivers.len(), "cwpub started");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new runs; waiting for running guests");
+    while drivers.join_next().await.is_some() {}
+    tracing::info!(deadline = ?config.shutdown.drain_deadline, "draining delivery");
+    let drain = sink.drain(config.shutdown.drain_deadline).await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    Ok(Summary { stats: sink.stats(), drain, runs: metrics.totals(), uptime: started.elapsed() })
+}
+
+/// Ready when no circuit is open and credentials work.
+fn readiness(sink: &Sink) -> Readiness {
+    let health = sink.health();
+    if let Some(problem) = &health.credential_problem {
+        return Readiness::not_ready(format!("credential problem: {problem:?}"));
+    }
+    match health.open_circuits.first() {
+        Some(open) => Readiness::not_ready(format!("circuit open: {open:?}")),
+        None => Readiness::ready(),
+    }
+}
