@@ -45,6 +45,7 @@ impl Guest for Adversary {
             "files" => probe_files(),
             "socket" => probe_socket(&setting(&ctx.config, "port").unwrap_or_else(|| "1".into())),
             "fatal" => return Err(GuestError::Fatal("adversary gives up".into())),
+            "emf-mixed" => return Ok(mixed_emf(ctx.actual_ms)),
             other => return Err(GuestError::InvalidConfig(format!("unknown mode `{other}`"))),
         };
         Ok(Output {
@@ -55,6 +56,23 @@ impl Guest for Adversary {
 }
 
 bindings::export!(Adversary with_types_in bindings);
+
+/// Two valid EMF documents around one without a namespace (invalid).
+fn mixed_emf(now_ms: u64) -> Output {
+    let doc = |namespace: Option<&str>, value: u64| {
+        let mut directive = json!({"Dimensions": [["Service"]], "Metrics": [{"Name": "Probe", "Unit": "Count"}]});
+        if let Some(ns) = namespace {
+            directive["Namespace"] = json!(ns);
+        }
+        json!({"_aws": {"Timestamp": now_ms, "CloudWatchMetrics": [directive]}, "Service": "adversary", "Probe": value})
+            .to_string()
+    };
+    let events = [doc(Some("cwpub/test"), 1), doc(None, 2), doc(Some("cwpub/test"), 3)]
+        .into_iter()
+        .map(|message| LogEvent { timestamp_ms: now_ms, message })
+        .collect();
+    Output { kind: PayloadKind::Emf, events }
+}
 
 fn setting(config: &[(String, String)], key: &str) -> Option<String> {
     config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
