@@ -136,7 +136,7 @@ impl Schedule {
         let cron = Cron::new(cron_text)
             .with_seconds_optional()
             .parse()
-            .map_err(|e| ScheduleError::InvalidCron(cron_error_text(&e)))?;
+            .map_err(|e| ScheduleError::InvalidCron(locate_cron_error(cron_text, &e)))?;
         let schedule = Schedule {
             text: trimmed.to_string(),
             kind: Kind::Cron(Box::new(cron)),
@@ -273,6 +273,37 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
+}
+
+/// Names the cron field at fault (croner's own messages do not), by parsing
+/// each field alone with every other field a `*`.
+fn locate_cron_error(text: &str, e: &croner::errors::CronError) -> String {
+    const FIVE: [(&str, &str); 5] = [
+        ("minute", "0-59"),
+        ("hour", "0-23"),
+        ("day-of-month", "1-31"),
+        ("month", "1-12 or JAN-DEC"),
+        ("day-of-week", "0-7 or SUN-SAT"),
+    ];
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let names: Vec<(&str, &str)> = if fields.len() == 6 {
+        std::iter::once(("second", "0-59")).chain(FIVE).collect()
+    } else {
+        FIVE.to_vec()
+    };
+    for (i, field) in fields.iter().enumerate() {
+        let probe: Vec<&str> = (0..fields.len())
+            .map(|j| if i == j { *field } else { "*" })
+            .collect();
+        if let Err(fe) = Cron::new(&probe.join(" ")).with_seconds_optional().parse() {
+            let (name, range) = names.get(i).copied().unwrap_or(("field", "?"));
+            return format!(
+                "{name} field {field:?}: {} ({name} takes {range}, lists a,b, ranges a-b and steps */n)",
+                cron_error_text(&fe).trim_end_matches('.')
+            );
+        }
+    }
+    cron_error_text(e)
 }
 
 /// croner's messages repeat "Invalid pattern:"-style prefixes; keep the useful part.
