@@ -41,18 +41,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(if summary.lost_nothing() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// A repeated signal within this window is the same request (a terminal and
+/// a supervisor may both deliver one Ctrl-C), not a second one.
+const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Cancels `shutdown` on the first SIGTERM/SIGINT; exits the process on the second.
 async fn watch_signals(shutdown: CancellationToken) {
-    let mut first = true;
+    let mut first: Option<std::time::Instant> = None;
     loop {
         let signal = next_signal().await;
-        if first {
-            tracing::info!(signal, "stopping gracefully (send it again to exit at once)");
-            shutdown.cancel();
-            first = false;
-        } else {
-            tracing::warn!(signal, "second signal: exiting without draining");
-            std::process::exit(130);
+        match first {
+            None => {
+                tracing::info!(signal, "stopping gracefully (send it again to exit at once)");
+                shutdown.cancel();
+                first = Some(std::time::Instant::now());
+            }
+            Some(at) if at.elapsed() < SECOND_SIGNAL_AFTER => {}
+            Some(_) => {
+                tracing::warn!(signal, "second signal: exiting without draining");
+                std::process::exit(130);
+            }
         }
     }
 }

@@ -61,10 +61,43 @@ pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
             let client = delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
                 .await
                 .context("setting up the CloudWatch Logs client")?;
+            warn_without_credentials().await;
             Sink::CloudWatch(Delivery::start(config.delivery.clone(), client))
         }
     })
 }
+
+/// Resolves credentials once at start so a missing or broken credential
+/// source is reported in one clear line, not only at the first send. The
+/// daemon still starts: credentials may appear later (an IAM role attached,
+/// a profile written), and events stay buffered until they do.
+async fn warn_without_credentials() {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let Some(provider) = sdk_config.credentials_provider() else {
+        tracing::warn!("no AWS credentials provider is configured; deliveries will fail until one is");
+        return;
+    };
+    match tokio::time::timeout(CREDENTIALS_CHECK_TIMEOUT, provider.provide_credentials()).await {
+        Ok(Ok(_)) => tracing::info!("AWS credentials found"),
+        Ok(Err(e)) => tracing::warn!(
+            detail = %first_line(&e.to_string()),
+            "no AWS credentials found; looked in: environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
+             profile (~/.aws), SSO, web identity (IRSA), ECS task role, EC2 instance metadata. \
+             Events stay buffered and delivery starts once credentials are available"
+        ),
+        Err(_) => tracing::warn!(
+            "resolving AWS credentials took longer than {CREDENTIALS_CHECK_TIMEOUT:?}; continuing, deliveries will retry"
+        ),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s).trim_end_matches(". Attempted:").trim_end_matches(':')
+}
+
+/// How long the start-up credentials check may take (IMDS probes time out in about a second each).
+const CREDENTIALS_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
