@@ -15,6 +15,7 @@
 //! * Output: one compact, single-line JSON object per document; `_aws` first,
 //!   then dimension values, properties and metric values, each key once.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -53,6 +54,7 @@ pub struct MetricsLogger {
     use_default_dimensions: bool,
     properties: Vec<(String, Value)>,
     metrics: Vec<Metric>,
+    metric_index: HashMap<String, usize>,
     max_event_bytes: usize,
 }
 
@@ -72,6 +74,7 @@ impl MetricsLogger {
             use_default_dimensions: true,
             properties: Vec::new(),
             metrics: Vec::new(),
+            metric_index: HashMap::new(),
             max_event_bytes: MAX_EVENT_BYTES,
         })
     }
@@ -120,12 +123,6 @@ impl MetricsLogger {
         unit: Unit,
         resolution: StorageResolution,
     ) -> Result<(), EmfError> {
-        if let Some(problem) = metric_name_problems(name).into_iter().next() {
-            return Err(EmfError::InvalidMetricName {
-                name: name.to_owned(),
-                problem,
-            });
-        }
         if let Some(problem) = value_problem(value) {
             return Err(EmfError::InvalidValue {
                 name: name.to_owned(),
@@ -133,7 +130,8 @@ impl MetricsLogger {
                 problem,
             });
         }
-        if let Some(metric) = self.metrics.iter_mut().find(|m| m.name == name) {
+        if let Some(&index) = self.metric_index.get(name) {
+            let metric = &mut self.metrics[index];
             if metric.unit != unit {
                 return Err(EmfError::UnitConflict {
                     name: name.to_owned(),
@@ -151,6 +149,12 @@ impl MetricsLogger {
             metric.values.push(value);
             return Ok(());
         }
+        if let Some(problem) = metric_name_problems(name).into_iter().next() {
+            return Err(EmfError::InvalidMetricName {
+                name: name.to_owned(),
+                problem,
+            });
+        }
         if let Some(existing) = self.role_of(name) {
             return Err(EmfError::KeyCollision {
                 key: name.to_owned(),
@@ -158,6 +162,8 @@ impl MetricsLogger {
                 new: KeyRole::Metric,
             });
         }
+        self.metric_index
+            .insert(name.to_owned(), self.metrics.len());
         self.metrics.push(Metric {
             name: name.to_owned(),
             unit,
@@ -277,12 +283,13 @@ impl MetricsLogger {
             self.render_fitting(&head, &tail, &group, &mut documents)?;
         }
         self.metrics.clear();
+        self.metric_index.clear();
         Ok(documents)
     }
 
     /// What `key` is already used for at the root, if anything.
     fn role_of(&self, key: &str) -> Option<KeyRole> {
-        if self.metrics.iter().any(|m| m.name == key) {
+        if self.metric_index.contains_key(key) {
             Some(KeyRole::Metric)
         } else if self.properties.iter().any(|(k, _)| k == key) {
             Some(KeyRole::Property)
@@ -307,7 +314,7 @@ impl MetricsLogger {
     ) -> Result<(), EmfError> {
         for set in std::iter::once(&defaults).chain(&custom) {
             for (name, _) in set.iter() {
-                if self.metrics.iter().any(|m| m.name == name) {
+                if self.metric_index.contains_key(name) {
                     return Err(collision(name, KeyRole::Metric));
                 }
                 if self.properties.iter().any(|(k, _)| k == name) {

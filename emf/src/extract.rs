@@ -49,7 +49,9 @@ pub fn read_metrics(message: &str) -> Result<Vec<ExtractedMetric>, String> {
                 Json::Array(keys) => keys
                     .iter()
                     .map(|key| match (key, key_value(&root, key)) {
-                        (Json::String(k), Some(Json::String(v))) => Ok((k.clone(), v.clone())),
+                        (Json::String(k), Some(Json::String(v))) => {
+                            Ok((k.to_string(), v.to_string()))
+                        }
                         _ => Err(format!("dimension {key:?} has no string value")),
                     })
                     .collect::<Result<Vec<_>, _>>(),
@@ -93,8 +95,8 @@ pub fn read_metrics(message: &str) -> Result<Vec<ExtractedMetric>, String> {
                 _ => return Err(format!("metric {name:?} has no numeric root value")),
             };
             out.push(ExtractedMetric {
-                namespace: namespace.clone(),
-                name: name.clone(),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
                 unit,
                 storage_resolution,
                 dimensions: dimensions.clone(),
@@ -107,7 +109,7 @@ pub fn read_metrics(message: &str) -> Result<Vec<ExtractedMetric>, String> {
 }
 
 /// The root member named by the dimension key `key`.
-fn key_value<'a>(root: &'a Json, key: &Json) -> Option<&'a Json> {
+fn key_value<'a>(root: &'a Json<'a>, key: &Json<'_>) -> Option<&'a Json<'a>> {
     match key {
         Json::String(k) => root.get(k),
         _ => None,

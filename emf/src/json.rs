@@ -7,11 +7,16 @@
 //! `Infinity` tokens precisely (hard case 26). Nesting is capped at
 //! [`MAX_JSON_DEPTH`] so hostile input cannot exhaust the stack.
 
+use std::borrow::Cow;
+
 use crate::limits::MAX_JSON_DEPTH;
 
-/// A parsed JSON value.
+/// One object member: name and value.
+pub(crate) type Member<'a> = (Cow<'a, str>, Json<'a>);
+
+/// A parsed JSON value; strings borrow from the input unless they had escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Json {
+pub(crate) enum Json<'a> {
     /// `null`
     Null,
     /// `true` / `false`
@@ -19,14 +24,14 @@ pub(crate) enum Json {
     /// A number.
     Number(Number),
     /// A string, unescaped.
-    String(String),
+    String(Cow<'a, str>),
     /// An array.
-    Array(Vec<Json>),
+    Array(Vec<Json<'a>>),
     /// An object: members in document order, duplicates kept.
-    Object(Vec<(String, Json)>),
+    Object(Vec<Member<'a>>),
 }
 
-impl Json {
+impl<'a> Json<'a> {
     /// A short name of the value's JSON type, for messages.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -40,7 +45,7 @@ impl Json {
     }
 
     /// The last member named `key`, if this is an object.
-    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {
             Json::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -78,7 +83,7 @@ pub(crate) enum ParseErrorKind {
 }
 
 /// Parses `text` as exactly one JSON value (surrounding whitespace allowed).
-pub(crate) fn parse(text: &str) -> Result<Json, ParseError> {
+pub(crate) fn parse(text: &str) -> Result<Json<'_>, ParseError> {
     let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
@@ -102,7 +107,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn error(&self, message: &'static str) -> ParseError {
         ParseError {
             offset: self.pos,
@@ -120,7 +125,11 @@ impl Parser<'_> {
         }
     }
 
-    fn expect_literal(&mut self, literal: &'static str, value: Json) -> Result<Json, ParseError> {
+    fn expect_literal(
+        &mut self,
+        literal: &'static str,
+        value: Json<'a>,
+    ) -> Result<Json<'a>, ParseError> {
         if self.bytes[self.pos..].starts_with(literal.as_bytes()) {
             self.pos += literal.len();
             Ok(value)
@@ -129,7 +138,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Json, ParseError> {
+    fn value(&mut self, depth: usize) -> Result<Json<'a>, ParseError> {
         match self.peek() {
             None => Err(self.error("unexpected end of input")),
             Some(b'{') => self.object(depth + 1),
@@ -154,7 +163,7 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Json, ParseError> {
+    fn object(&mut self, depth: usize) -> Result<Json<'a>, ParseError> {
         if depth > MAX_JSON_DEPTH {
             return Err(self.error("nesting is too deep"));
         }
@@ -191,7 +200,7 @@ impl Parser<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Json, ParseError> {
+    fn array(&mut self, depth: usize) -> Result<Json<'a>, ParseError> {
         if depth > MAX_JSON_DEPTH {
             return Err(self.error("nesting is too deep"));
         }
@@ -217,22 +226,31 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String, ParseError> {
+    fn string(&mut self) -> Result<Cow<'a, str>, ParseError> {
         self.pos += 1; // opening quote
-        let mut out = String::new();
+        let text: &'a str = self.text;
+        let first = self.pos;
+        let mut owned: Option<String> = None;
         let mut start = self.pos;
         loop {
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
-                    out.push_str(&self.text[start..self.pos]);
+                    let tail = &text[start..self.pos];
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(match owned {
+                        None => Cow::Borrowed(&text[first..self.pos - 1]),
+                        Some(mut out) => {
+                            out.push_str(tail);
+                            Cow::Owned(out)
+                        }
+                    });
                 }
                 Some(b'\\') => {
-                    out.push_str(&self.text[start..self.pos]);
+                    let out = owned.get_or_insert_with(String::new);
+                    out.push_str(&text[start..self.pos]);
                     self.pos += 1;
-                    self.escape(&mut out)?;
+                    self.escape(out)?;
                     start = self.pos;
                 }
                 Some(0x00..=0x1f) => {
@@ -307,7 +325,7 @@ impl Parser<'_> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Json, ParseError> {
+    fn number(&mut self) -> Result<Json<'a>, ParseError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -380,7 +398,7 @@ mod tests {
         let v = parse(r#" {"b":1,"a":[true,false,null,"x\u00e9\ud83d\ude00\n"],"b":{}} "#).unwrap();
         let Json::Object(members) = v else { panic!() };
         assert_eq!(
-            members.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            members.iter().map(|(k, _)| k.as_ref()).collect::<Vec<_>>(),
             ["b", "a", "b"]
         );
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::json::Json;
+use crate::json::{Json, Member};
 use crate::limits::{MAX_FUTURE_MS, MAX_PAST_MS};
 use crate::names::{NameProblem, RESERVED_KEY, namespace_problems};
 use crate::violation::{Violation, ViolationKind as K};
@@ -27,22 +27,23 @@ pub(super) struct DirectiveUse<'a> {
 
 /// Walks one parsed document and collects violations.
 pub(super) struct Checker<'a> {
-    pub(super) root: &'a [(String, Json)],
-    pub(super) root_index: HashMap<&'a str, &'a Json>,
+    pub(super) root: &'a [Member<'a>],
+    pub(super) root_index: HashMap<&'a str, &'a Json<'a>>,
     pub(super) now_ms: i64,
     pub(super) out: Vec<Violation>,
     pub(super) dimension_keys: Vec<(&'a str, String)>,
     pub(super) checked_dimension_keys: HashSet<&'a str>,
     pub(super) metrics: Vec<MetricUse<'a>>,
+    pub(super) metric_names: HashSet<&'a str>,
     pub(super) directives: Vec<DirectiveUse<'a>>,
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn new(root: &'a [(String, Json)], now_ms: i64, out: Vec<Violation>) -> Self {
+    pub(super) fn new(root: &'a [Member<'a>], now_ms: i64, out: Vec<Violation>) -> Self {
         let mut root_index = HashMap::with_capacity(root.len());
         for (k, v) in root {
             // The last duplicate wins, as in most JSON readers.
-            root_index.insert(k.as_str(), v);
+            root_index.insert(k.as_ref(), v);
         }
         Self {
             root,
@@ -52,6 +53,7 @@ impl<'a> Checker<'a> {
             dimension_keys: Vec::new(),
             checked_dimension_keys: HashSet::new(),
             metrics: Vec::new(),
+            metric_names: HashSet::new(),
             directives: Vec::new(),
         }
     }
@@ -127,7 +129,7 @@ impl<'a> Checker<'a> {
         self.out
     }
 
-    pub(super) fn check_timestamp(&mut self, aws: &'a [(String, Json)]) {
+    pub(super) fn check_timestamp(&mut self, aws: &'a [Member<'a>]) {
         let path = "/_aws/Timestamp".to_string();
         let number = match member(aws, "Timestamp") {
             None => {
@@ -197,7 +199,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn check_directive(&mut self, index: usize, directive: &'a Json) {
+    pub(super) fn check_directive(&mut self, index: usize, directive: &'a Json<'a>) {
         let base = format!("/_aws/CloudWatchMetrics/{index}");
         let Some(members) = object(directive) else {
             self.directives.push(DirectiveUse {
@@ -221,7 +223,7 @@ impl<'a> Checker<'a> {
     pub(super) fn check_namespace(
         &mut self,
         base: &str,
-        members: &'a [(String, Json)],
+        members: &'a [Member<'a>],
     ) -> Option<&'a str> {
         let path = pointer(base, "Namespace");
         match member(members, "Namespace") {

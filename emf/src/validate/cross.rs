@@ -1,7 +1,7 @@
 //! Rules across directives: dimension/metric key collisions, conflicting units
 //! and resolutions, and double counting (hard cases 4, 22, 34, 35).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::names::RESERVED_KEY;
 use crate::violation::ViolationKind as K;
@@ -14,10 +14,7 @@ impl<'a> Checker<'a> {
         let mut reported: HashSet<&str> = HashSet::new();
         let dimension_keys = std::mem::take(&mut self.dimension_keys);
         for (key, path) in &dimension_keys {
-            if *key != RESERVED_KEY
-                && self.metrics.iter().any(|m| m.name == *key)
-                && reported.insert(key)
-            {
+            if *key != RESERVED_KEY && self.metric_names.contains(key) && reported.insert(key) {
                 self.push(
                     K::KeyCollision,
                     path.clone(),
@@ -26,12 +23,23 @@ impl<'a> Checker<'a> {
             }
         }
         let metrics = std::mem::take(&mut self.metrics);
-        let mut seen_names: HashSet<&str> = HashSet::new();
-        for (i, first) in metrics.iter().enumerate() {
-            if !seen_names.insert(first.name) {
+        // Uses of each name, in order of first appearance; only repeated names matter.
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for (i, m) in metrics.iter().enumerate() {
+            let uses = groups.entry(m.name).or_default();
+            if uses.is_empty() {
+                order.push(m.name);
+            }
+            uses.push(i);
+        }
+        for name in order {
+            let uses = &groups[name];
+            if uses.len() < 2 {
                 continue;
             }
-            let later = || metrics[i + 1..].iter().filter(|m| m.name == first.name);
+            let first = &metrics[uses[0]];
+            let later = || uses[1..].iter().map(|&i| &metrics[i]);
             if let Some(other) = later().find(|m| m.unit != first.unit) {
                 self.push(
                     K::ConflictingUnit,

@@ -1,7 +1,7 @@
 //! Dimension checks: `Dimensions` shape, set size, duplicate keys and sets,
 //! dimension names, and each dimension's root value (hard cases 12–19).
 
-use crate::json::Json;
+use crate::json::{Json, Member};
 use crate::limits::MAX_DIMENSIONS_PER_SET;
 use crate::names::{NameProblem, dimension_name_problems, dimension_value_problems};
 use crate::violation::ViolationKind as K;
@@ -14,7 +14,7 @@ impl<'a> Checker<'a> {
     pub(super) fn check_dimensions(
         &mut self,
         base: &str,
-        members: &'a [(String, Json)],
+        members: &'a [Member<'a>],
     ) -> Vec<Vec<&'a str>> {
         let path = pointer(base, "Dimensions");
         let sets = match member(members, "Dimensions") {
@@ -78,7 +78,7 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 };
-                if names.contains(&name.as_str()) {
+                if names.contains(&name.as_ref()) {
                     self.push(
                         K::DuplicateDimensionKey,
                         key_path,

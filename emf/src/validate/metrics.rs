@@ -1,7 +1,9 @@
 //! Metric definition checks: `Metrics` shape and count, names, units, storage
 //! resolutions and duplicates (hard cases 9, 20–23, 33, 35).
 
-use crate::json::{Json, Number};
+use std::collections::HashSet;
+
+use crate::json::{Json, Member, Number};
 use crate::limits::MAX_METRICS_PER_DIRECTIVE;
 use crate::names::{NameProblem, metric_name_problems};
 use crate::unit::Unit;
@@ -11,12 +13,7 @@ use super::checker::{Checker, MetricUse};
 use super::{case_hint, member, object, pointer};
 
 impl<'a> Checker<'a> {
-    pub(super) fn check_metrics(
-        &mut self,
-        index: usize,
-        base: &str,
-        members: &'a [(String, Json)],
-    ) {
+    pub(super) fn check_metrics(&mut self, index: usize, base: &str, members: &'a [Member<'a>]) {
         let path = pointer(base, "Metrics");
         let definitions = match member(members, "Metrics") {
             None => {
@@ -53,7 +50,7 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        let mut names_here: Vec<&'a str> = Vec::with_capacity(definitions.len());
+        let mut names_here: HashSet<&'a str> = HashSet::with_capacity(definitions.len());
         for (j, definition) in definitions.iter().enumerate() {
             let def_path = format!("{path}/{j}");
             let Some(fields) = object(definition) else {
@@ -66,7 +63,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let name = match member(fields, "Name") {
-                Some(Json::String(name)) => name.as_str(),
+                Some(Json::String(name)) => name.as_ref(),
                 Some(other) => {
                     let found = other.type_name();
                     self.push(
@@ -88,16 +85,14 @@ impl<'a> Checker<'a> {
             };
             let unit = self.check_unit(name, &def_path, fields);
             let resolution = self.check_resolution(name, &def_path, fields);
-            if names_here.contains(&name) {
+            if !names_here.insert(name) {
                 self.push(
                     K::DuplicateMetricDefinition,
                     pointer(&def_path, "Name"),
                     format!("metric {name:?} is defined twice in this directive; merge its values into one array"),
                 );
-            } else {
-                names_here.push(name);
             }
-            let first_use = !self.metrics.iter().any(|m| m.name == name);
+            let first_use = self.metric_names.insert(name);
             self.metrics.push(MetricUse {
                 name,
                 directive: index,
@@ -115,7 +110,7 @@ impl<'a> Checker<'a> {
         &mut self,
         name: &str,
         def_path: &str,
-        fields: &'a [(String, Json)],
+        fields: &'a [Member<'a>],
     ) -> &'a str {
         match member(fields, "Unit") {
             None => Unit::None.as_str(),
@@ -146,7 +141,7 @@ impl<'a> Checker<'a> {
         &mut self,
         name: &str,
         def_path: &str,
-        fields: &[(String, Json)],
+        fields: &[Member<'_>],
     ) -> Option<i64> {
         match member(fields, "StorageResolution") {
             None => Some(60),
@@ -199,7 +194,7 @@ impl<'a> Checker<'a> {
             return;
         };
         match value {
-            Json::Number(n) => self.check_number(name, &path, *n),
+            Json::Number(n) => self.check_number(name, *n, || path),
             Json::Array(items) => self.check_value_array(name, &path, items),
             Json::Object(fields) => self.check_histogram(name, &path, fields),
             Json::String(s) => self.push(

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use crate::json::{Json, ParseErrorKind, parse};
+use crate::json::{Json, Member, ParseErrorKind, parse};
 use crate::limits::MAX_EVENT_BYTES;
 use crate::violation::{Violation, ViolationKind as K};
 
@@ -146,22 +146,18 @@ fn pointer(base: &str, segment: &str) -> String {
 }
 
 /// Reports every object member name that appears twice, anywhere (hard cases 4–5).
-fn check_duplicate_keys(value: &Json, path: &mut String, out: &mut Vec<Violation>) {
+fn check_duplicate_keys(value: &Json<'_>, path: &mut String, out: &mut Vec<Violation>) {
     match value {
         Json::Object(members) => {
-            let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
-            let mut reported: HashSet<&str> = HashSet::new();
-            for (key, _) in members {
-                if !seen.insert(key) && reported.insert(key) {
-                    push(
-                        out,
-                        K::DuplicateKey,
-                        pointer(path, key),
-                        format!(
-                            "member {key:?} appears more than once; JSON readers keep an arbitrary one"
-                        ),
-                    );
-                }
+            for key in duplicate_names(members) {
+                push(
+                    out,
+                    K::DuplicateKey,
+                    pointer(path, key),
+                    format!(
+                        "member {key:?} appears more than once; JSON readers keep an arbitrary one"
+                    ),
+                );
             }
             for (key, child) in members {
                 if matches!(child, Json::Object(_) | Json::Array(_)) {
@@ -187,8 +183,30 @@ fn check_duplicate_keys(value: &Json, path: &mut String, out: &mut Vec<Violation
     }
 }
 
+/// Names that appear more than once in `members`, each reported once, in order.
+/// Small objects are compared pairwise, which is faster than hashing.
+fn duplicate_names<'a>(members: &'a [Member<'_>]) -> Vec<&'a str> {
+    let mut duplicates: Vec<&str> = Vec::new();
+    if members.len() <= 32 {
+        for (i, (key, _)) in members.iter().enumerate() {
+            let key: &str = key;
+            if members[..i].iter().any(|(k, _)| k == key) && !duplicates.contains(&key) {
+                duplicates.push(key);
+            }
+        }
+    } else {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
+        for (key, _) in members {
+            if !seen.insert(key) && !duplicates.contains(&key.as_ref()) {
+                duplicates.push(key);
+            }
+        }
+    }
+    duplicates
+}
+
 /// A hint when `members` has `wanted` in a different letter case (hard case 3).
-fn case_hint(members: &[(String, Json)], wanted: &str) -> String {
+fn case_hint(members: &[Member<'_>], wanted: &str) -> String {
     match members
         .iter()
         .find(|(k, _)| k != wanted && k.eq_ignore_ascii_case(wanted))
@@ -199,7 +217,7 @@ fn case_hint(members: &[(String, Json)], wanted: &str) -> String {
 }
 
 /// The members of `value` when it is an object.
-fn object(value: &Json) -> Option<&[(String, Json)]> {
+fn object<'a>(value: &'a Json<'a>) -> Option<&'a [Member<'a>]> {
     match value {
         Json::Object(members) => Some(members),
         _ => None,
@@ -208,6 +226,6 @@ fn object(value: &Json) -> Option<&[(String, Json)]> {
 
 /// The member `key` of `members`; the last one wins, as in most JSON readers
 /// (duplicates are reported separately).
-fn member<'a>(members: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
+fn member<'a>(members: &'a [Member<'a>], key: &str) -> Option<&'a Json<'a>> {
     members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }

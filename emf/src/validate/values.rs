@@ -1,7 +1,7 @@
 //! Metric value checks: numbers, value arrays and the histogram object forms
 //! (hard cases 10, 26–31).
 
-use crate::json::{Json, Number};
+use crate::json::{Json, Member, Number};
 use crate::limits::MAX_VALUES_PER_METRIC;
 use crate::names::{ValueProblem, value_problem};
 use crate::violation::ViolationKind as K;
@@ -10,28 +10,26 @@ use super::checker::Checker;
 use super::{member, pointer};
 
 impl<'a> Checker<'a> {
-    pub(super) fn check_number(&mut self, name: &str, path: &str, n: Number) {
+    /// Checks one number; `path` is only built when there is a violation.
+    pub(super) fn check_number(&mut self, name: &str, n: Number, path: impl FnOnce() -> String) {
         if n.value.is_infinite() || value_problem(n.value) == Some(ValueProblem::OutOfRange) {
-            self.push(
-                K::ValueOutOfRange,
-                path.to_owned(),
-                if n.value.is_infinite() {
-                    format!(
-                        "a value of metric {name:?} is too large for a 64-bit float and {}",
-                        ValueProblem::OutOfRange
-                    )
-                } else {
-                    format!(
-                        "value {} of metric {name:?} {}",
-                        n.value,
-                        ValueProblem::OutOfRange
-                    )
-                },
-            );
+            let message = if n.value.is_infinite() {
+                format!(
+                    "a value of metric {name:?} is too large for a 64-bit float and {}",
+                    ValueProblem::OutOfRange
+                )
+            } else {
+                format!(
+                    "value {} of metric {name:?} {}",
+                    n.value,
+                    ValueProblem::OutOfRange
+                )
+            };
+            self.push(K::ValueOutOfRange, path(), message);
         }
     }
 
-    pub(super) fn check_value_array(&mut self, name: &str, path: &str, items: &[Json]) {
+    pub(super) fn check_value_array(&mut self, name: &str, path: &str, items: &[Json<'_>]) {
         if items.is_empty() {
             self.push(
                 K::EmptyValueArray,
@@ -51,7 +49,7 @@ impl<'a> Checker<'a> {
         }
         for (i, item) in items.iter().enumerate() {
             match item {
-                Json::Number(n) => self.check_number(name, &format!("{path}/{i}"), *n),
+                Json::Number(n) => self.check_number(name, *n, || format!("{path}/{i}")),
                 other => {
                     let found = other.type_name();
                     self.push(
@@ -65,7 +63,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks the histogram forms `{Values,Counts}` and `{Min,Max,Sum,Count}` (hard case 30).
-    pub(super) fn check_histogram(&mut self, name: &str, path: &str, fields: &[(String, Json)]) {
+    pub(super) fn check_histogram(&mut self, name: &str, path: &str, fields: &[Member<'_>]) {
         let values = member(fields, "Values");
         let counts = member(fields, "Counts");
         if values.is_some() || counts.is_some() {
@@ -107,7 +105,7 @@ impl<'a> Checker<'a> {
                             format!("{field_path}/{i}"),
                             format!("count {} of histogram metric {name:?} must be finite and non-negative", n.value),
                         ),
-                        Json::Number(n) => self.check_number(name, &format!("{field_path}/{i}"), *n),
+                        Json::Number(n) => self.check_number(name, *n, || format!("{field_path}/{i}")),
                         other => {
                             let found = other.type_name();
                             self.push(
@@ -149,7 +147,7 @@ impl<'a> Checker<'a> {
             match member(fields, field) {
                 Some(Json::Number(n)) => {
                     numbers[slot] = n.value;
-                    self.check_number(name, &pointer(path, field), *n);
+                    self.check_number(name, *n, || pointer(path, field));
                 }
                 _ => self.push(
                     K::InvalidHistogram,
