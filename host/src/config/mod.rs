@@ -478,13 +478,12 @@ fn read_delivery(t: Option<&Table>, problems: &mut Problems) -> Option<DeliveryC
 }
 
 fn read_observe(t: &Table, env: &Env, problems: &mut Problems) -> Option<ObserveConfig> {
+    let before = problems.len();
     let mut r = Reader::new(t, "observe.", None, OBSERVE_KEYS, problems);
     let enabled_file = r.bool("enabled");
     let listen_file = r.string("listen");
-    let type_ok = !(t.contains_key("enabled") && enabled_file.is_none())
-        && !(t.contains_key("listen") && listen_file.is_none());
     r.finish();
-    let mut ok = type_ok;
+    let mut ok = problems.len() == before;
 
     let enabled = match env::get(env, ENV_OBSERVE_ENABLED) {
         Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -525,13 +524,12 @@ fn read_observe(t: &Table, env: &Env, problems: &mut Problems) -> Option<Observe
 }
 
 fn read_log(t: &Table, env: &Env, problems: &mut Problems) -> Option<LogConfig> {
+    let before = problems.len();
     let mut r = Reader::new(t, "log.", None, LOG_KEYS, problems);
     let format_file = r.string("format");
     let level_file = r.string("level");
-    let type_ok = !(t.contains_key("format") && format_file.is_none())
-        && !(t.contains_key("level") && level_file.is_none());
     r.finish();
-    let mut ok = type_ok;
+    let mut ok = problems.len() == before;
 
     let (format_text, key) = match env::get(env, ENV_LOG_FORMAT) {
         Some(v) => (Some(v), format!("environment variable {ENV_LOG_FORMAT}")),
@@ -616,7 +614,7 @@ fn read_job(
         Some(n) if !n.is_empty() => JobRef::Named(n.to_string()),
         _ => JobRef::Position(position),
     };
-    let before = problems_len(problems);
+    let before = problems.len();
     let mut r = Reader::new(t, "", Some(job_ref.clone()), JOB_KEYS, problems);
 
     let name = r.required_string("name", "\"heartbeat\"").map(str::trim);
@@ -733,7 +731,7 @@ fn read_job(
     }
     r.finish();
 
-    if problems_len(problems) != before {
+    if problems.len() != before {
         return None;
     }
     Some(JobConfig {
@@ -750,10 +748,6 @@ fn read_job(
         run_at_start,
         jitter,
     })
-}
-
-fn problems_len(p: &Problems) -> usize {
-    p.len()
 }
 
 fn read_job_config(t: &Table, order: &[String], r: &mut Reader<'_, '_>) -> Vec<(String, String)> {

@@ -267,6 +267,14 @@ pub struct RunTotals {
     pub failed: u64,
 }
 
+/// A per-job family: name, type, help, and how to read its value from a snapshot.
+type PerJobFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&JobStatsSnapshot) -> f64,
+);
+
 /// The registry of per-job metrics, in registration order.
 #[derive(Debug, Default)]
 pub struct JobMetrics {
@@ -358,7 +366,7 @@ impl JobMetrics {
                 );
             }
         }
-        let per_job: [(&str, &str, &str, fn(&JobStatsSnapshot) -> f64); 5] = [
+        let per_job: [PerJobFamily; 5] = [
             (
                 "cwpub_job_ticks_total",
                 "counter",
