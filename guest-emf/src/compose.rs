@@ -3,7 +3,7 @@
 
 use cwpub_emf::{DimensionSet, MetricsLogger};
 
-use crate::bindings::cwpub::publisher::types::RunContext;
+use crate::bindings::cwpub::publisher::types::{LogEvent, RunContext};
 use crate::config::{Config, DimensionSource, FACT_METRICS};
 
 /// Composes this run's EMF documents; errors say what failed and why.
@@ -81,6 +81,18 @@ pub fn compose(ctx: &RunContext, config: &Config) -> Result<Vec<String>, String>
             .map_err(|e| fail("metric", e))?;
     }
     logger.flush().map_err(|e| fail("flush", e))
+}
+
+/// Wraps documents as log events stamped with the run's `actual-ms`, the same
+/// value as each document's `_aws.Timestamp` (hard case 39).
+pub fn to_events(ctx: &RunContext, documents: Vec<String>) -> Vec<LogEvent> {
+    documents
+        .into_iter()
+        .map(|message| LogEvent {
+            timestamp_ms: ctx.actual_ms,
+            message,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -216,6 +228,17 @@ mod tests {
                 serde_json::json!([[]])
             );
             assert_eq!(doc["event_id"], "emf:0b6f7c1e-8d1a-4c59-9a43-2f7e0c7d9a11");
+        }
+    }
+
+    #[test]
+    fn event_time_equals_the_metric_timestamp() {
+        let ctx = context(&[]);
+        let events = to_events(&ctx, run(&ctx));
+        assert_eq!(events.len(), 1);
+        for event in events {
+            let doc: Value = serde_json::from_str(&event.message).unwrap();
+            assert_eq!(doc["_aws"]["Timestamp"], event.timestamp_ms);
         }
     }
 

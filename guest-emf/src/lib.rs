@@ -26,7 +26,7 @@
 mod compose;
 mod config;
 
-pub use compose::compose;
+pub use compose::{compose, to_events};
 pub use config::{Config, parse};
 
 mod bindings {
@@ -34,9 +34,7 @@ mod bindings {
 }
 
 use bindings::cwpub::publisher::diagnostics::log;
-use bindings::cwpub::publisher::types::{
-    GuestError, Level, LogEvent, Output, PayloadKind, RunContext,
-};
+use bindings::cwpub::publisher::types::{GuestError, Level, Output, PayloadKind, RunContext};
 use bindings::exports::cwpub::publisher::publisher::Guest;
 
 /// The exported component.
@@ -61,13 +59,7 @@ impl Guest for Emf {
             Level::Debug,
             &format!("composed {} EMF document(s) for {at}", documents.len()),
         );
-        let events = documents
-            .into_iter()
-            .map(|message| LogEvent {
-                timestamp_ms: ctx.actual_ms,
-                message,
-            })
-            .collect();
+        let events = to_events(&ctx, documents);
         Ok(Output {
             kind: PayloadKind::Emf,
             events,
