@@ -131,7 +131,15 @@ impl Drop for RunGuard {
 /// further fire time), calling `action` for every tick that is run, then waits
 /// for the run in flight to finish and returns the final counters.
 ///
-/// Must be called inside a tokio runtime: each run is spawned as a task.
+/// Semantics: with `run_at_start` the first run fires at once; each later run
+/// fires at its schedule time plus jitter; a tick that finds the previous run
+/// still going is skipped and counted (its sequence number is used up); when
+/// the clock jumps past several ticks (suspend, clock step) only the latest
+/// runs and the others are counted as missed; a clock stepped backwards simply
+/// delays the next run until the clock reaches it again.
+///
+/// Must be called inside a tokio runtime: each run is spawned as a task, so a
+/// slow run never delays the schedule, and a panicking run is counted (not fatal).
 pub async fn drive<F, Fut>(
     schedule: Schedule,
     opts: DriveOptions,
@@ -201,7 +209,7 @@ where
             break;
         };
         let offset = jitter_offset(&schedule, next, opts.jitter, &mut rng);
-        let wake = next + offset;
+        let wake = next.checked_add_signed(offset).unwrap_or(next);
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,

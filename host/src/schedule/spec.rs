@@ -243,7 +243,10 @@ impl Schedule {
                 ];
                 let mut start = None;
                 for secs in WINDOWS {
-                    let from = (t - chrono::Duration::seconds(*secs)).max(floor);
+                    let from = t
+                        .checked_sub_signed(chrono::Duration::seconds(*secs))
+                        .unwrap_or(floor)
+                        .max(floor);
                     if let Some(first) = self.next_after(from).filter(|f| *f <= t) {
                         start = Some(first);
                         break;
