@@ -29,6 +29,8 @@
 //! The decisions on the 53 hard cases of the EMF reference are listed in
 //! `HARD_CASES.md` next to this crate's `Cargo.toml`.
 
+#![warn(missing_docs)]
+
 mod builder;
 mod dimensions;
 mod error;
