@@ -214,7 +214,7 @@ pub async fn serve(
     })?;
     let stop = shutdown.child_token();
     let task = tokio::spawn(accept_loop(listener, state, stop.clone()));
-    tracing::info!(%local_addr, "observe endpoint listening (/healthz, /readyz, /metrics)");
+    tracing::debug!(%local_addr, "observe endpoint listening (/healthz, /readyz, /metrics)");
     Ok(ObserveServer {
         local_addr,
         stop,
