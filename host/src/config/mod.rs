@@ -429,15 +429,21 @@ fn read_sink(t: &Table, env: &Env, problems: &mut Problems) -> Option<SinkConfig
     })
 }
 
-/// A region code: lowercase letters, digits and single hyphens, starting with a letter, with at least one hyphen.
+/// A region code shaped like every AWS region (`us-east-1`, `us-gov-west-1`,
+/// `eusc-de-east-1`): three or more hyphen-separated lowercase words, the
+/// last one a number.
 fn valid_region(r: &str) -> bool {
-    (3..=32).contains(&r.len())
-        && r.starts_with(|c: char| c.is_ascii_lowercase())
-        && r.contains('-')
-        && !r.ends_with('-')
-        && !r.contains("--")
-        && r.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    let parts: Vec<&str> = r.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    r.len() <= 32
+        && parts.len() >= 3
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
 }
 
 fn valid_endpoint(u: &str) -> bool {
@@ -932,4 +938,19 @@ fn config_key_order(text: &str) -> Vec<Vec<String>> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::valid_region;
+
+    #[test]
+    fn region_codes_are_checked_for_shape() {
+        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-northwest-1", "us-isob-east-1", "eusc-de-east-1"] {
+            assert!(valid_region(ok), "{ok} is a region");
+        }
+        for bad in ["US East", "us-east", "mars-north-9x", "us-east-l", "us--east-1", "-us-east-1", "useast1", ""] {
+            assert!(!valid_region(bad), "{bad} is not a region");
+        }
+    }
 }
