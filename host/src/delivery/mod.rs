@@ -171,15 +171,21 @@ impl Delivery {
             client,
             cfg,
         });
-        // Aggregated drop lines are flushed at least every interval.
-        let ticker = shared.clone();
+        // Aggregated drop lines are flushed at least every interval. The
+        // ticker holds no strong reference, so dropping every handle (and
+        // the workers finishing) frees the stage even without a drain.
+        let weak = Arc::downgrade(&shared);
+        let (interval, cancel) = (shared.cfg.drop_log_interval, shared.cancel.clone());
         shared.runtime.spawn(async move {
-            let mut tick = tokio::time::interval(ticker.cfg.drop_log_interval);
+            let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => ticker.accounting.flush_drop_log(),
-                    _ = ticker.cancel.cancelled() => return,
+                    _ = tick.tick() => match weak.upgrade() {
+                        Some(s) => s.accounting.flush_drop_log(),
+                        None => return,
+                    },
+                    _ = cancel.cancelled() => return,
                 }
             }
         });

@@ -1,0 +1,251 @@
+//! Delivery throughput benchmark: batching, request building, SDK encoding
+//! and signing, and HTTP against a loopback endpoint that accepts
+//! everything. Reports medians of several runs: events/s and MB/s of message
+//! payload, per wall-clock second and per CPU-second of the delivery side
+//! (process CPU minus the endpoint thread's CPU). Run with
+//! `cargo bench -p cwpub --bench delivery`. No timing assertions: figures go
+//! to docs/performance.md by hand.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+use bytes::Bytes;
+use cwpub::delivery::{Delivery, DeliveryConfig};
+use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use http_body_util::{BodyExt, Full};
+use hyper::Response;
+use hyper_util::rt::TokioIo;
+
+const RUNS: usize = 5;
+const TARGETS: usize = 8;
+
+/// CPU seconds (user + system) from a /proc stat file (USER_HZ = 100 on Linux).
+fn cpu_secs(path: &str) -> f64 {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Endpoint {
+    port: u16,
+    server_cpu: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+/// An HTTP endpoint on its own thread that reads each body and answers `{}`.
+fn start_endpoint() -> Endpoint {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let server_cpu = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (cpu, reqs) = (server_cpu.clone(), requests.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let cpu2 = cpu.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let secs = cpu_secs("/proc/thread-self/stat");
+                    cpu2.store((secs * 1e6) as u64, Ordering::Relaxed);
+                }
+            });
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let reqs = reqs.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let reqs = reqs.clone();
+                            async move {
+                                let _ = req.into_body().collect().await;
+                                reqs.fetch_add(1, Ordering::Relaxed);
+                                Ok::<_, std::convert::Infallible>(
+                                    Response::builder()
+                                        .header("content-type", "application/x-amz-json-1.1")
+                                        .body(Full::new(Bytes::from_static(b"{}")))
+                                        .expect("response"),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    Endpoint {
+        port,
+        server_cpu,
+        requests,
+    }
+}
+
+struct Run {
+    wall: f64,
+    cpu: f64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn make_submissions(events: usize, msg_len: usize, per_sub: usize) -> Vec<Submission> {
+    let targets: Vec<Arc<Target>> = (0..TARGETS)
+        .map(|i| {
+            Arc::new(Target {
+                log_group: "/cwpub/bench".into(),
+                log_stream: format!("stream-{i}"),
+            })
+        })
+        .collect();
+    let job: Arc<str> = Arc::from("bench");
+    let base = now_ms() - 60_000;
+    let filler = "x".repeat(msg_len);
+    let mut out = Vec::new();
+    let mut n = 0;
+    let mut k = 0;
+    while n < events {
+        let m = per_sub.min(events - n);
+        let evs = (0..m)
+            .map(|i| {
+                let mut s = format!("{{\"seq\":{},\"pad\":\"", n + i);
+                s.push_str(&filler[..msg_len.saturating_sub(s.len() + 2)]);
+                s.push_str("\"}");
+                LogEvent {
+                    timestamp_ms: base + ((n + i) % 50_000) as i64,
+                    message: s,
+                }
+            })
+            .collect();
+        out.push(Submission {
+            job: job.clone(),
+            kind: PayloadKind::JsonLog,
+            target: targets[k % TARGETS].clone(),
+            events: evs,
+        });
+        n += m;
+        k += 1;
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let endpoint = start_endpoint();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let conf = aws_sdk_cloudwatchlogs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDBENCH",
+            "secret",
+            None,
+            None,
+            "static",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{}", endpoint.port))
+        .build();
+    let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
+    let scenarios = [
+        ("small events (100 B)", 1_000_000usize, 100usize, 1_000usize),
+        ("large events (8 KiB)", 40_000, 8_192, 100),
+    ];
+    println!(
+        "| scenario | events/run | events/s (wall) | MB/s (wall) | events/s per delivery core | MB/s per delivery core | delivery CPU-s/run | endpoint CPU-s/run |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, events, msg_len, per_sub) in scenarios {
+        let mut runs = Vec::new();
+        let mut server_cpu = Vec::new();
+        let mut payload = 0u64;
+        for _ in 0..RUNS {
+            let subs = make_submissions(events, msg_len, per_sub);
+            payload = subs
+                .iter()
+                .flat_map(|s| s.events.iter())
+                .map(|e| e.message.len() as u64)
+                .sum();
+            let cfg = DeliveryConfig {
+                max_batch_delay: Duration::from_millis(200),
+                buffer_budget_bytes: 4 << 30,
+                put_rate_per_sec: 100_000,
+                max_in_flight: 16,
+                ..DeliveryConfig::default()
+            };
+            let (run, scpu) = rt.block_on(async {
+                let d = Delivery::start(cfg, client.clone());
+                // Let the endpoint's CPU sampler settle.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let s0 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
+                let c0 = cpu_secs("/proc/self/stat");
+                let t0 = Instant::now();
+                for s in subs {
+                    d.submit(s);
+                }
+                let report = d.drain(Duration::from_secs(600)).await;
+                let wall = t0.elapsed().as_secs_f64();
+                let c1 = cpu_secs("/proc/self/stat");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let s1 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
+                let st = d.stats();
+                assert!(report.completed, "bench drain incomplete: {report:?}");
+                assert_eq!(
+                    st.totals.events_sent, events as u64,
+                    "{:?}",
+                    st.totals.drops
+                );
+                let scpu = (s1 - s0).max(0.0);
+                (
+                    Run {
+                        wall,
+                        cpu: (c1 - c0 - scpu).max(0.01),
+                    },
+                    scpu,
+                )
+            });
+            runs.push(run);
+            server_cpu.push(scpu);
+        }
+        let mb = payload as f64 / 1e6;
+        let ev = events as f64;
+        println!(
+            "| {name} | {events} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {:.2} |",
+            median(runs.iter().map(|r| ev / r.wall).collect()),
+            median(runs.iter().map(|r| mb / r.wall).collect()),
+            median(runs.iter().map(|r| ev / r.cpu).collect()),
+            median(runs.iter().map(|r| mb / r.cpu).collect()),
+            median(runs.iter().map(|r| r.cpu).collect()),
+            median(server_cpu),
+        );
+    }
+    eprintln!(
+        "requests served: {}",
+        endpoint.requests.load(Ordering::Relaxed)
+    );
+}
