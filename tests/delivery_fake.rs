@@ -86,6 +86,17 @@ fn assert_exactly(fake: &FakeCwl, group: &str, stream: &str, expected: &[String]
     assert_eq!(got, expected);
 }
 
+/// Waits until `n` PutLogEvents requests have succeeded.
+async fn wait_for_requests(d: &Delivery, n: u64) {
+    for _ in 0..5_000 {
+        if d.stats().totals.requests >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{n} requests not done: {:?}", d.stats().totals);
+}
+
 async fn drain_all(d: &Delivery) {
     let report = d.drain(Duration::from_secs(20)).await;
     assert!(report.completed, "drain did not complete: {report:?}");
@@ -211,8 +222,8 @@ async fn retryable_faults_lose_nothing_and_duplicate_nothing() {
     fake.create(G, S);
     let t = target(G, S);
     let mut cfg = fast_cfg();
-    cfg.request_timeout = Duration::from_millis(400);
-    let d = Delivery::start(cfg, fake.client(Duration::from_millis(400)));
+    cfg.request_timeout = Duration::from_secs(1);
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(1)));
     fake.push_faults([
         Fault::Throttle,
         Fault::Throttle,
@@ -220,7 +231,7 @@ async fn retryable_faults_lose_nothing_and_duplicate_nothing() {
         Fault::Unavailable,
         Fault::Unavailable,
         Fault::Reset,
-        Fault::Slow(Duration::from_millis(1_200)),
+        Fault::Slow(Duration::from_secs(3)),
         Fault::DeleteStream,
         Fault::Reset,
         Fault::Throttle,
@@ -301,7 +312,7 @@ async fn rejected_log_events_info_is_counted_per_job() {
         let evs = json_events(job, 10, base + i as i64 * 100);
         d.submit(submission(job, PayloadKind::JsonLog, &t, evs));
         // One request per job, in this order.
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        wait_for_requests(&d, i as u64 + 1).await;
     }
     drain_all(&d).await;
     let st = d.stats();
@@ -470,20 +481,21 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.circuit_failure_threshold = 3;
-    cfg.circuit_open_for = Duration::from_millis(300);
+    cfg.circuit_open_for = Duration::from_secs(1);
     let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
-    fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 5));
+    // Three failures open the circuit; the probe after 1 s fails once more
+    // (re-opening it); the next probe succeeds.
+    fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 4));
     let evs = json_events("cb", 5, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-cb", PayloadKind::JsonLog, &t, evs));
     let mut open = None;
-    for _ in 0..400 {
-        let h = d.health();
-        if let Some(c) = h.open_circuits.first() {
+    for _ in 0..1_000 {
+        if let Some(c) = d.health().open_circuits.first() {
             open = Some(c.clone());
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let open = open.expect("circuit opened and is visible in health");
     assert_eq!(open.target, *t);
@@ -493,9 +505,11 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
         "{}",
         open.last_error
     );
+    assert!(!d.health().is_healthy());
     // While open, no request reaches the target.
+    assert!(open.retry_in > Duration::from_millis(400), "{open:?}");
     let before = fake.seen().len();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(open.retry_in - Duration::from_millis(300)).await;
     assert_eq!(
         fake.seen().len(),
         before,
@@ -503,7 +517,9 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     );
     drain_all(&d).await;
     assert_exactly(&fake, G, S, &expected);
+    assert_eq!(fake.seen().len(), 5, "4 failures + 1 success, nothing else");
     assert!(d.health().open_circuits.is_empty(), "closed after success");
+    assert!(d.health().is_healthy());
 }
 
 #[tokio::test]
