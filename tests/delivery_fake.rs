@@ -661,3 +661,66 @@ async fn overflow_drop_newest_keeps_the_oldest() {
     assert_eq!(overflow, 20);
     assert_eq!(stored, labels(0..20));
 }
+
+/// The fake must refuse what CloudWatch refuses, or the tests above prove nothing.
+#[tokio::test]
+async fn fake_refuses_every_limit_breaking_request() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let fake = FakeCwl::start().await;
+    fake.create(G, S);
+    let client = fake.client(Duration::from_secs(10));
+    let now = now_ms();
+    let ev = |ts: i64, m: String| {
+        InputLogEvent::builder()
+            .timestamp(ts)
+            .message(m)
+            .build()
+            .expect("event")
+    };
+    let cases: Vec<(&str, Vec<InputLogEvent>)> = vec![
+        (
+            "unsorted",
+            vec![ev(now, "b".into()), ev(now - 1, "a".into())],
+        ),
+        (
+            "span of 24 h",
+            vec![ev(now - 86_400_000, "a".into()), ev(now, "b".into())],
+        ),
+        ("empty message", vec![ev(now, String::new())]),
+        ("event too large", vec![ev(now, "x".repeat(1_048_551))]),
+        (
+            "10,001 events",
+            (0..10_001).map(|i| ev(now, format!("{i}"))).collect(),
+        ),
+        (
+            "batch bytes + 26 > 1 MiB",
+            vec![ev(now, "x".repeat(524_262)), ev(now, "y".repeat(524_263))],
+        ),
+    ];
+    for (name, events) in cases {
+        let err = client
+            .put_log_events()
+            .log_group_name(G)
+            .log_stream_name(S)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .expect_err(name);
+        let code = aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&err);
+        assert_eq!(code, Some("InvalidParameterException"), "{name}");
+    }
+    assert_eq!(fake.limit_violations().len(), 6);
+    // The exact limits pass: 2 events of (524,262 + 26) bytes = 1,048,576.
+    client
+        .put_log_events()
+        .log_group_name(G)
+        .log_stream_name(S)
+        .set_log_events(Some(vec![
+            ev(now - 86_399_999, "x".repeat(524_262)),
+            ev(now, "y".repeat(524_262)),
+        ]))
+        .send()
+        .await
+        .expect("a batch exactly at the limits is accepted");
+    assert!(fake.events(G, S).len() == 2);
+}
