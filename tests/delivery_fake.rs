@@ -202,6 +202,32 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
 }
 
 #[tokio::test]
+async fn throttled_and_failing_creation_is_retried_until_it_works() {
+    let fake = FakeCwl::start().await;
+    let t = target("/cwpub/slow-create", "s");
+    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    // More failed creation calls than the replay budget for successful ones.
+    fake.push_create_faults([
+        Fault::Throttle,
+        Fault::Throttle,
+        Fault::Unavailable,
+        Fault::Throttle,
+        Fault::Throttle,
+        Fault::Auth("AccessDeniedException"),
+    ]);
+    let evs = json_events("t", 4, now_ms());
+    let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
+    d.submit(submission("job-t", PayloadKind::JsonLog, &t, evs));
+    drain_all(&d).await;
+    assert_exactly(&fake, "/cwpub/slow-create", "s", &expected);
+    let st = d.stats();
+    assert_eq!(st.totals.groups_created, 1);
+    assert_eq!(st.totals.streams_created, 1);
+    assert_eq!(st.totals.dropped_total(), 0, "{:?}", st.totals.drops);
+    assert!(d.health().is_healthy());
+}
+
+#[tokio::test]
 async fn existing_group_gets_only_a_stream_and_already_exists_is_success() {
     let fake = FakeCwl::start().await;
     fake.create(G, "other-stream");

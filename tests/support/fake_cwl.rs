@@ -82,6 +82,7 @@ pub struct Group {
 struct State {
     groups: BTreeMap<String, Group>,
     faults: VecDeque<Fault>,
+    create_faults: VecDeque<Fault>,
     seen: Vec<Seen>,
     poison: Option<String>,
     limit_violations: Vec<String>,
@@ -173,6 +174,12 @@ impl FakeCwl {
     /// Queues faults for the next PutLogEvents requests, in order.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.lock().faults.extend(faults);
+    }
+
+    /// Queues faults (Throttle, Unavailable, Auth) for the next
+    /// CreateLogGroup/CreateLogStream requests, in order.
+    pub fn push_create_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.lock().create_faults.extend(faults);
     }
 
     /// Faults not consumed yet.
@@ -268,14 +275,13 @@ async fn handle(
     if !json_ct {
         return Ok(error(400, "SerializationException", "wrong content type"));
     }
-    let fault = if op == "PutLogEvents" {
-        state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .faults
-            .pop_front()
-    } else {
-        None
+    let fault = {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        match op.as_str() {
+            "PutLogEvents" => st.faults.pop_front(),
+            "CreateLogGroup" | "CreateLogStream" => st.create_faults.pop_front(),
+            _ => None,
+        }
     };
     match &fault {
         Some(Fault::Reset) => {
@@ -340,6 +346,18 @@ fn respond(
 ) -> (Response<Full<Bytes>>, usize) {
     let group = str_field(v, "logGroupName").unwrap_or("").to_string();
     let stream = str_field(v, "logStreamName").unwrap_or("").to_string();
+    if op != "PutLogEvents" {
+        match fault {
+            Some(Fault::Throttle) => {
+                return (error(400, "ThrottlingException", "Rate exceeded"), 0);
+            }
+            Some(Fault::Unavailable) => {
+                return (error(500, "ServiceUnavailableException", "try again"), 0);
+            }
+            Some(Fault::Auth(code)) => return (error(400, code, "not authorized"), 0),
+            _ => {}
+        }
+    }
     match op {
         "CreateLogGroup" => {
             if st.groups.contains_key(&group) {

@@ -85,8 +85,7 @@ pub(crate) async fn deliver(
                     acc.drop_items(target, DropReason::TargetMissing, b.iter());
                     break;
                 }
-                create_rounds += 1;
-                if create_rounds <= CREATE_ROUNDS {
+                if create_rounds < CREATE_ROUNDS {
                     let created = tokio::select! {
                         biased;
                         _ = shared.cancel.cancelled() => return Err(cancelled(b, stack)),
@@ -94,7 +93,10 @@ pub(crate) async fn deliver(
                     };
                     match created {
                         // Replay the same batch.
-                        Ok(()) => continue,
+                        Ok(()) => {
+                            create_rounds += 1;
+                            continue;
+                        }
                         Err(ce) => c = ce,
                     }
                     if c.class == ErrorClass::NotFound {

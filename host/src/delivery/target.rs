@@ -90,7 +90,14 @@ impl Targets {
             Ok(()) => {}
             Err(c) if c.class == ErrorClass::NotFound && self.cfg.create_log_groups => {
                 self.create_group(target).await?;
-                self.create_stream(target).await?;
+                self.create_stream(target).await.map_err(|mut c| {
+                    // The group exists now (we created it or someone else
+                    // did): a NotFound here is eventual consistency.
+                    if c.class == ErrorClass::NotFound {
+                        c.class = ErrorClass::Transient;
+                    }
+                    c
+                })?;
             }
             Err(c) => return Err(c),
         }
