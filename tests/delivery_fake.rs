@@ -750,3 +750,57 @@ async fn fake_refuses_every_limit_breaking_request() {
         .expect("a batch exactly at the limits is accepted");
     assert!(fake.events(G, S).len() == 2);
 }
+
+#[tokio::test]
+async fn overflow_drop_oldest_works_across_targets_and_jobs() {
+    let fake = FakeCwl::start().await;
+    fake.create(G, "a");
+    fake.create(G, "b");
+    let (ta, tb) = (target(G, "a"), target(G, "b"));
+    let mut cfg = fast_cfg();
+    cfg.buffer_budget_bytes = 2 * 1_048_576;
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let base = now_ms() - 1_000;
+    // Alternate targets (and jobs); all submitted before any worker runs.
+    for i in 0..40 {
+        let (t, job) = if i % 2 == 0 {
+            (&ta, "job-a")
+        } else {
+            (&tb, "job-b")
+        };
+        let mut m = format!("{i:03}-");
+        m.push_str(&"p".repeat(100_000));
+        let ev = LogEvent {
+            timestamp_ms: base + i,
+            message: m,
+        };
+        d.submit(submission(job, PayloadKind::JsonLog, t, vec![ev]));
+    }
+    drain_all(&d).await;
+    let label = |s: &str| -> Vec<String> {
+        fake.events(G, s)
+            .into_iter()
+            .map(|e| e.message[..3].to_string())
+            .collect()
+    };
+    // The 20 oldest (0..20) were evicted, whichever target they were for.
+    assert_eq!(
+        label("a"),
+        (20..40)
+            .step_by(2)
+            .map(|i| format!("{i:03}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        label("b"),
+        (21..40)
+            .step_by(2)
+            .map(|i| format!("{i:03}"))
+            .collect::<Vec<_>>()
+    );
+    let st = d.stats();
+    assert_eq!(st.job("job-a").dropped("overflow"), 10);
+    assert_eq!(st.job("job-b").dropped("overflow"), 10);
+    assert_eq!(st.target(&ta).dropped("overflow"), 10);
+    assert_eq!(st.totals.events_sent, 20);
+}

@@ -39,7 +39,7 @@ mod send;
 mod target;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -248,7 +248,7 @@ impl Delivery {
             target: target.clone(),
             kind,
         };
-        let mut evicted: Vec<(Arc<Target>, Item)> = Vec::new();
+        let mut evicted: HashMap<(Arc<Target>, Arc<str>), u64> = HashMap::new();
         let mut refused = 0u64;
         let mut spawn: Option<Arc<Notify>> = None;
         if !items.is_empty() {
@@ -257,7 +257,7 @@ impl Delivery {
                 *drops.entry(DropReason::Shutdown).or_default() += items.len() as u64;
             } else {
                 let budget = cfg.buffer_budget_bytes;
-                let mut accepted = Vec::with_capacity(items.len());
+                let mut accepted = VecDeque::with_capacity(items.len());
                 for mut it in items {
                     let size = it.size();
                     if b.pending_bytes + b.held_bytes + size > budget
@@ -273,7 +273,7 @@ impl Delivery {
                     b.next_seq += 1;
                     b.pending_bytes += size;
                     b.pending_events += 1;
-                    accepted.push(it);
+                    accepted.push_back(it);
                 }
                 if !accepted.is_empty() {
                     let draining = b.draining;
@@ -314,11 +314,7 @@ impl Delivery {
             acc.drop_reason(&job, &target, reason, n);
         }
         // Evicted events may belong to other jobs and targets.
-        let mut by: BTreeMap<(Arc<Target>, Arc<str>), u64> = BTreeMap::new();
-        for (t, it) in &evicted {
-            *by.entry((t.clone(), it.job.clone())).or_default() += 1;
-        }
-        for ((t, j), n) in by {
+        for ((t, j), n) in evicted {
             acc.drop_reason(&j, &t, DropReason::Overflow, n);
         }
     }
@@ -426,41 +422,66 @@ impl Delivery {
 
 /// Evicts queued events, oldest arrival first across all queues, until
 /// `size` more bytes fit the budget or nothing queued is left; events of the
-/// submission being queued (`accepted`) are evicted last-resort too.
+/// submission being queued (`accepted`, all newer) are evicted last. Only
+/// (target, job) counts are kept, so evicted messages are freed at once.
 fn evict_oldest(
     b: &mut Buffer,
     this_target: &Arc<Target>,
-    accepted: &mut Vec<Item>,
+    accepted: &mut VecDeque<Item>,
     size: usize,
     budget: usize,
-    evicted: &mut Vec<(Arc<Target>, Item)>,
+    evicted: &mut HashMap<(Arc<Target>, Arc<str>), u64>,
 ) {
-    while b.pending_bytes + b.held_bytes + size > budget {
-        let oldest = b
-            .queues
-            .iter()
-            .filter_map(|(k, qs)| qs.q.items.front().map(|it| (it.seq, k.clone())))
-            .min_by_key(|(seq, _)| *seq);
-        // Items of this submission are newer than anything already queued.
-        let item = match oldest {
-            Some((_, k)) => {
-                let Some(qs) = b.queues.get_mut(&k) else {
+    let Buffer {
+        queues,
+        pending_bytes,
+        pending_events,
+        held_bytes,
+        ..
+    } = b;
+    while *pending_bytes + *held_bytes + size > budget {
+        // The queue with the oldest front, and the next-oldest front elsewhere.
+        let mut oldest: Option<(u64, &BatchKey)> = None;
+        let mut runner_up = u64::MAX;
+        for (k, qs) in queues.iter() {
+            let Some(front) = qs.q.items.front() else {
+                continue;
+            };
+            match oldest {
+                Some((seq, _)) if front.seq > seq => runner_up = runner_up.min(front.seq),
+                Some((seq, _)) => {
+                    runner_up = runner_up.min(seq);
+                    oldest = Some((front.seq, k));
+                }
+                None => oldest = Some((front.seq, k)),
+            }
+        }
+        match oldest.map(|(_, k)| k.clone()) {
+            Some(k) => {
+                let Some(qs) = queues.get_mut(&k) else {
                     break;
                 };
-                match qs.q.pop_oldest() {
-                    Some(it) => (k.target.clone(), it),
-                    None => break,
+                // Pop a run from this queue while it stays the oldest.
+                while *pending_bytes + *held_bytes + size > budget
+                    && qs.q.items.front().is_some_and(|f| f.seq <= runner_up)
+                {
+                    let Some(it) = qs.q.pop_oldest() else {
+                        break;
+                    };
+                    *pending_bytes -= it.size();
+                    *pending_events -= 1;
+                    *evicted.entry((k.target.clone(), it.job)).or_default() += 1;
                 }
             }
-            None if !accepted.is_empty() => {
-                // Nothing older queued: drop the oldest of this submission.
-                (this_target.clone(), accepted.remove(0))
+            None => {
+                let Some(it) = accepted.pop_front() else {
+                    break;
+                };
+                *pending_bytes -= it.size();
+                *pending_events -= 1;
+                *evicted.entry((this_target.clone(), it.job)).or_default() += 1;
             }
-            None => break,
-        };
-        b.pending_bytes -= item.1.size();
-        b.pending_events -= 1;
-        evicted.push(item);
+        }
     }
 }
 
