@@ -468,8 +468,8 @@ fn evict_oldest(
                     let Some(it) = qs.q.pop_oldest() else {
                         break;
                     };
-                    *pending_bytes -= it.size();
-                    *pending_events -= 1;
+                    *pending_bytes = pending_bytes.saturating_sub(it.size());
+                    *pending_events = pending_events.saturating_sub(1);
                     *evicted.entry((k.target.clone(), it.job)).or_default() += 1;
                 }
             }
@@ -477,8 +477,8 @@ fn evict_oldest(
                 let Some(it) = accepted.pop_front() else {
                     break;
                 };
-                *pending_bytes -= it.size();
-                *pending_events -= 1;
+                *pending_bytes = pending_bytes.saturating_sub(it.size());
+                *pending_events = pending_events.saturating_sub(1);
                 *evicted.entry((this_target.clone(), it.job)).or_default() += 1;
             }
         }

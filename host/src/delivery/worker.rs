@@ -34,12 +34,12 @@ pub(crate) async fn run(shared: Arc<Shared>, key: BatchKey, notify: Arc<Notify>)
                 // Decided under the same lock a submission uses to see
                 // whether this queue has a worker, so nothing is stranded.
                 None => {
-                    b.workers -= 1;
+                    b.workers = b.workers.saturating_sub(1);
                     Step::Exit
                 }
                 Some(qs) if qs.q.items.is_empty() => {
                     b.queues.remove(&key);
-                    b.workers -= 1;
+                    b.workers = b.workers.saturating_sub(1);
                     Step::Exit
                 }
                 Some(qs) => {
@@ -51,8 +51,8 @@ pub(crate) async fn run(shared: Arc<Shared>, key: BatchKey, notify: Arc<Notify>)
                             qs.first_arrival = None;
                         }
                         let bytes: usize = chunk.iter().map(Item::size).sum();
-                        b.pending_bytes -= bytes;
-                        b.pending_events -= chunk.len();
+                        b.pending_bytes = b.pending_bytes.saturating_sub(bytes);
+                        b.pending_events = b.pending_events.saturating_sub(chunk.len());
                         b.held_bytes += bytes;
                         b.held_events += chunk.len();
                         Step::Send(chunk)
@@ -97,8 +97,8 @@ pub(crate) async fn run(shared: Arc<Shared>, key: BatchKey, notify: Arc<Notify>)
                 }
                 {
                     let mut b = shared.lock_buffer();
-                    b.held_bytes -= bytes;
-                    b.held_events -= events;
+                    b.held_bytes = b.held_bytes.saturating_sub(bytes);
+                    b.held_events = b.held_events.saturating_sub(events);
                 }
                 shared.progress.notify_waiters();
                 if cancelled {
@@ -116,7 +116,7 @@ fn leave(shared: &Shared, key: &BatchKey) {
         if let Some(qs) = b.queues.get_mut(key) {
             qs.has_worker = false;
         }
-        b.workers -= 1;
+        b.workers = b.workers.saturating_sub(1);
     }
     shared.progress.notify_waiters();
 }
