@@ -133,6 +133,14 @@ pub(crate) fn build_requests(mut items: Vec<Item>) -> Vec<Vec<Item>> {
     if !items.is_sorted_by_key(|i| i.timestamp_ms) {
         items.sort_by_key(|i| i.timestamp_ms);
     }
+    // Common case (one guest run's events): the chunk already is one valid request.
+    if let (Some(first), Some(last)) = (items.first(), items.last())
+        && last.timestamp_ms - first.timestamp_ms < MAX_SPAN_MS
+        && items.len() <= MAX_BATCH_EVENTS
+        && items.iter().map(Item::size).sum::<usize>() <= MAX_BATCH_BYTES
+    {
+        return vec![items];
+    }
     let mut out = Vec::new();
     let mut cur: Vec<Item> = Vec::new();
     let mut bytes = 0usize;
