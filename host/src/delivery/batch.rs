@@ -300,8 +300,12 @@ mod tests {
     fn arb_event() -> impl Strategy<Value = (u8, i64, usize, bool)> {
         (
             0u8..4,
-            // From 20 days ago to 4 h ahead: exercises too old/new and the span rule.
-            (-20 * DAY)..(4 * 3_600_000),
+            // From 20 days ago to 4 h ahead: exercises too old/new and the span
+            // rule; whole hours make spans of exactly 24 h common.
+            prop_oneof![
+                (-20 * DAY)..(4 * 3_600_000),
+                (-480i64..4).prop_map(|h| h * 3_600_000),
+            ],
             prop_oneof![
                 16 => 0usize..200,
                 4 => 1_000usize..70_000,
