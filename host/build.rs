@@ -15,8 +15,12 @@ const GUESTS: [&str; 2] = ["guest-heartbeat", "guest-emf"];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives inside the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     println!("cargo:rerun-if-env-changed=CWPUB_PREBUILT_GUESTS");
@@ -26,7 +30,10 @@ fn main() {
             for dir in ["wit", "emf", "guest-heartbeat", "guest-emf"] {
                 println!("cargo:rerun-if-changed={}", root.join(dir).display());
             }
-            println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                root.join("Cargo.lock").display()
+            );
             build_guests(&root)
         }
     };
@@ -47,7 +54,14 @@ fn build_guests(root: &Path) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--target", TARGET, "--profile", "guest", "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            "guest",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for guest in GUESTS {
         cmd.args(["-p", guest]);
@@ -65,7 +79,9 @@ fn build_guests(root: &Path) -> PathBuf {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run cargo to build the guests: {e}")));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the guests: {e}")));
     if !status.success() {
         fail("building the reference guests for wasm32-wasip2 failed (see the cargo output above)");
     }

@@ -18,7 +18,10 @@ fn load_error(runtime: &Runtime, name: &str, bytes: &[u8]) -> String {
 async fn builtins_load_and_report_their_wit_version() {
     let runtime = Runtime::new().expect("engine");
     for builtin in Builtin::ALL {
-        let guest = runtime.load(&GuestSource::Builtin(builtin)).await.expect("built-in loads");
+        let guest = runtime
+            .load(&GuestSource::Builtin(builtin))
+            .await
+            .expect("built-in loads");
         assert_eq!(guest.name(), format!("builtin:{}", builtin.name()));
         assert_eq!(guest.wit_version(), "0.1.0");
     }
@@ -36,7 +39,10 @@ fn bad_guests_are_refused_with_the_fix() {
     );
 
     let text = load_error(&runtime, "notes.txt", b"hello, world");
-    assert_eq!(text, "guest notes.txt: not a WebAssembly file (no \\0asm header)");
+    assert_eq!(
+        text,
+        "guest notes.txt: not a WebAssembly file (no \\0asm header)"
+    );
 
     let wrong = std::fs::read(test_guests::test_guest("wrong-version")).expect("read");
     let wrong = load_error(&runtime, "wrong.wasm", &wrong);
@@ -48,8 +54,13 @@ fn bad_guests_are_refused_with_the_fix() {
 
 #[test]
 fn unknown_builtins_and_missing_files_are_named() {
-    let unknown = GuestSource::parse("builtin:datadog").expect_err("unknown builtin").to_string();
-    assert_eq!(unknown, "guest builtin:datadog: unknown built-in guest; the built-ins are builtin:heartbeat, builtin:emf");
+    let unknown = GuestSource::parse("builtin:datadog")
+        .expect_err("unknown builtin")
+        .to_string();
+    assert_eq!(
+        unknown,
+        "guest builtin:datadog: unknown built-in guest; the built-ins are builtin:heartbeat, builtin:emf"
+    );
 
     let missing = GuestSource::parse("/nonexistent/guest.wasm").expect("a path parses");
     let e = missing.bytes().expect_err("missing file").to_string();

@@ -3,11 +3,18 @@
 use std::sync::Arc;
 
 use cwpub::event::PayloadKind;
-use cwpub::guest::{Builtin, DeliveryStats, FailureKind, GuestSource, HostFacts, LoadedGuest, RunLimits, RunRequest, Runtime};
+use cwpub::guest::{
+    Builtin, DeliveryStats, FailureKind, GuestSource, HostFacts, LoadedGuest, RunLimits,
+    RunRequest, Runtime,
+};
 use serde_json::Value;
 
 async fn builtin(b: Builtin) -> LoadedGuest {
-    Runtime::new().expect("engine").load(&GuestSource::Builtin(b)).await.expect("loads")
+    Runtime::new()
+        .expect("engine")
+        .load(&GuestSource::Builtin(b))
+        .await
+        .expect("loads")
 }
 
 fn facts() -> HostFacts {
@@ -32,7 +39,10 @@ fn facts() -> HostFacts {
 }
 
 fn request(job: &str, config: &[(&str, &str)]) -> RunRequest {
-    let config: Arc<[(String, String)]> = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config: Arc<[(String, String)]> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     RunRequest {
         job: job.into(),
         scheduled_ms: 1_763_796_600_000, // 2025-11-22T07:30:00Z
@@ -47,7 +57,14 @@ fn request(job: &str, config: &[(&str, &str)]) -> RunRequest {
 #[tokio::test]
 async fn heartbeat_event_has_every_field() {
     let guest = builtin(Builtin::Heartbeat).await;
-    let req = request("hb", &[("service", "orders-api"), ("field.env", "prod"), ("field.team", "payments")]);
+    let req = request(
+        "hb",
+        &[
+            ("service", "orders-api"),
+            ("field.env", "prod"),
+            ("field.team", "payments"),
+        ],
+    );
     let out = guest.run(&req, &RunLimits::default()).await.expect("runs");
     assert_eq!(out.kind, PayloadKind::JsonLog);
     assert_eq!(out.events.len(), 1);
@@ -71,13 +88,20 @@ async fn heartbeat_event_has_every_field() {
     assert_eq!(m["region"], "eu-west-1");
     assert_eq!(m["host_version"], "9.8.7");
     assert_eq!(m["uptime_seconds"], 90.5);
-    assert_eq!(v.as_object().expect("object").len(), 11, "no unexpected fields: {v}");
+    assert_eq!(
+        v.as_object().expect("object").len(),
+        11,
+        "no unexpected fields: {v}"
+    );
 }
 
 #[tokio::test]
 async fn heartbeat_defaults_service_to_the_job_name() {
     let guest = builtin(Builtin::Heartbeat).await;
-    let out = guest.run(&request("billing-heartbeat", &[]), &RunLimits::default()).await.expect("runs");
+    let out = guest
+        .run(&request("billing-heartbeat", &[]), &RunLimits::default())
+        .await
+        .expect("runs");
     let v: Value = serde_json::from_str(&out.events[0].message).expect("JSON");
     assert_eq!(v["service"], "billing-heartbeat");
 }
@@ -88,12 +112,26 @@ async fn heartbeat_rejects_bad_config_with_the_key() {
     let job: Arc<str> = "hb".into();
     for (config, expected) in [
         (vec![("colour", "red")], "config key `colour`: unknown key"),
-        (vec![("service", "")], "config key `service`: must not be empty"),
-        (vec![("field.event", "x")], "config key `field.event`: `event` is set by the heartbeat itself"),
+        (
+            vec![("service", "")],
+            "config key `service`: must not be empty",
+        ),
+        (
+            vec![("field.event", "x")],
+            "config key `field.event`: `event` is set by the heartbeat itself",
+        ),
     ] {
-        let config: Vec<(String, String)> = config.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        let e = guest.validate_config(&job, &config, &RunLimits::default()).await.expect_err("invalid");
-        let FailureKind::InvalidConfig(message) = &e.kind else { panic!("{e}") };
+        let config: Vec<(String, String)> = config
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let e = guest
+            .validate_config(&job, &config, &RunLimits::default())
+            .await
+            .expect_err("invalid");
+        let FailureKind::InvalidConfig(message) = &e.kind else {
+            panic!("{e}")
+        };
         assert!(message.starts_with(expected), "{message}");
     }
 }

@@ -54,10 +54,16 @@ impl Guest for Heartbeat {
     fn run(ctx: RunContext) -> Result<Output, GuestError> {
         let settings = parse_config(&ctx.config)?;
         let message = compose(&ctx, &settings)?;
-        log(Level::Debug, &format!("heartbeat {} composed", ctx.sequence));
+        log(
+            Level::Debug,
+            &format!("heartbeat {} composed", ctx.sequence),
+        );
         Ok(Output {
             kind: PayloadKind::JsonLog,
-            events: vec![LogEvent { timestamp_ms: ctx.actual_ms, message }],
+            events: vec![LogEvent {
+                timestamp_ms: ctx.actual_ms,
+                message,
+            }],
         })
     }
 }
@@ -72,20 +78,27 @@ struct Settings<'a> {
 }
 
 fn parse_config(config: &[(String, String)]) -> Result<Settings<'_>, GuestError> {
-    let mut settings = Settings { service: None, status: "ok", fields: Vec::new() };
+    let mut settings = Settings {
+        service: None,
+        status: "ok",
+        fields: Vec::new(),
+    };
     for (key, value) in config {
         match key.as_str() {
             "service" if value.is_empty() => {
                 return Err(invalid("service", "must not be empty"));
             }
             "service" => settings.service = Some(value),
+            "status" if value.is_empty() => return Err(invalid("status", "must not be empty")),
             "status" => settings.status = value,
             other => match other.strip_prefix("field.") {
                 Some("") => return Err(invalid(other, "needs a field name after `field.`")),
                 Some(name) if RESERVED_FIELDS.contains(&name) => {
                     return Err(invalid(
                         other,
-                        &format!("`{name}` is set by the heartbeat itself; choose another field name"),
+                        &format!(
+                            "`{name}` is set by the heartbeat itself; choose another field name"
+                        ),
                     ));
                 }
                 Some(name) => settings.fields.push((name, value)),
@@ -108,11 +121,17 @@ fn invalid(key: &str, why: &str) -> GuestError {
 fn compose(ctx: &RunContext, settings: &Settings<'_>) -> Result<String, GuestError> {
     let facts = &ctx.facts;
     let mut event = Map::new();
-    event.insert("service".into(), settings.service.unwrap_or(&ctx.job_name).into());
+    event.insert(
+        "service".into(),
+        settings.service.unwrap_or(&ctx.job_name).into(),
+    );
     event.insert("event".into(), "heartbeat".into());
     event.insert("status".into(), settings.status.into());
     event.insert("timestamp".into(), iso8601(ctx.actual_ms)?.into());
-    event.insert("event_id".into(), format!("{}:{}", ctx.job_name, ctx.invocation_id).into());
+    event.insert(
+        "event_id".into(),
+        format!("{}:{}", ctx.job_name, ctx.invocation_id).into(),
+    );
     event.insert("sequence".into(), ctx.sequence.into());
     event.insert("job".into(), ctx.job_name.clone().into());
     event.insert("scheduled_at".into(), iso8601(ctx.scheduled_ms)?.into());
@@ -138,5 +157,9 @@ fn iso8601(ms: u64) -> Result<String, GuestError> {
         .ok()
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .ok_or_else(|| GuestError::Fatal(format!("timestamp {ms} ms is outside the representable range")))
+        .ok_or_else(|| {
+            GuestError::Fatal(format!(
+                "timestamp {ms} ms is outside the representable range"
+            ))
+        })
 }

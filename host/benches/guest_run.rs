@@ -13,12 +13,21 @@ const WARMUP: usize = 200;
 const RUNS: usize = 5_000;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     rt.block_on(async {
         let runtime = Runtime::new().expect("engine");
-        println!("{:<20} {:>10} {:>10} {:>10}", "guest", "median", "p90", "runs/s");
+        println!(
+            "{:<20} {:>10} {:>10} {:>10}",
+            "guest", "median", "p90", "runs/s"
+        );
         for builtin in Builtin::ALL {
-            let guest = runtime.load(&GuestSource::Builtin(builtin)).await.expect("loads");
+            let guest = runtime
+                .load(&GuestSource::Builtin(builtin))
+                .await
+                .expect("loads");
             let limits = RunLimits::default();
             let config: Arc<[(String, String)]> = Arc::new([]);
             let request = RunRequest::now("bench".into(), 1, config, HostFacts::from_process());

@@ -36,7 +36,10 @@ pub struct Validator {
 impl Validator {
     /// A validator that refuses messages above `max_event_bytes`.
     pub fn new(max_event_bytes: usize) -> Self {
-        Validator { options: ValidateOptions { max_event_bytes }, logged: Mutex::default() }
+        Validator {
+            options: ValidateOptions { max_event_bytes },
+            logged: Mutex::default(),
+        }
     }
 
     /// Removes invalid EMF documents from `submission` and returns them.
@@ -54,7 +57,11 @@ impl Validator {
             if !keep {
                 let kind = violations[0].kind.as_str();
                 self.log_first(&submission.job, kind, index, &violations);
-                refused.push(Refused { index, reason: format!("{INVALID_EMF_REASON}:{kind}"), violations });
+                refused.push(Refused {
+                    index,
+                    reason: format!("{INVALID_EMF_REASON}:{kind}"),
+                    violations,
+                });
             }
             index += 1;
             keep
@@ -92,10 +99,16 @@ mod tests {
         Submission {
             job: "metrics".into(),
             kind,
-            target: Arc::new(Target { log_group: "g".into(), log_stream: "s".into() }),
+            target: Arc::new(Target {
+                log_group: "g".into(),
+                log_stream: "s".into(),
+            }),
             events: messages
                 .iter()
-                .map(|m| LogEvent { timestamp_ms: 1_700_000_000_000, message: (*m).to_owned() })
+                .map(|m| LogEvent {
+                    timestamp_ms: 1_700_000_000_000,
+                    message: (*m).to_owned(),
+                })
                 .collect(),
         }
     }
@@ -110,9 +123,19 @@ mod tests {
         let refused = validator.check(&mut s, 1_700_000_000_000);
         assert_eq!(s.events.len(), 2, "the valid documents stay");
         assert!(s.events.iter().all(|e| e.message == VALID));
-        assert_eq!(refused.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 3]);
-        assert!(refused.iter().all(|r| r.reason.starts_with("invalid_emf:") && !r.violations.is_empty()));
-        assert_ne!(refused[0].reason, refused[1].reason, "different violations, different reasons");
+        assert_eq!(
+            refused.iter().map(|r| r.index).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert!(
+            refused
+                .iter()
+                .all(|r| r.reason.starts_with("invalid_emf:") && !r.violations.is_empty())
+        );
+        assert_ne!(
+            refused[0].reason, refused[1].reason,
+            "different violations, different reasons"
+        );
     }
 
     #[test]

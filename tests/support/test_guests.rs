@@ -7,19 +7,35 @@ use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is inside the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf()
 }
 
 /// Builds (if needed) and returns the path of test guest `name` (a package under tests/guests).
 pub fn test_guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<()>> = OnceLock::new();
-    let _serialize = BUILT.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
+    let _serialize = BUILT
+        .get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
     let target_dir = root.join("target").join("test-guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "guest", "-p", name, "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "guest",
+            "-p",
+            name,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -31,7 +47,14 @@ pub fn test_guest(name: &str) -> PathBuf {
         "building test guest `{name}` for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let path = target_dir.join("wasm32-wasip2").join("guest").join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(path.is_file(), "cargo reported success but {} is missing", path.display());
+    let path = target_dir
+        .join("wasm32-wasip2")
+        .join("guest")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "cargo reported success but {} is missing",
+        path.display()
+    );
     path
 }

@@ -19,6 +19,7 @@ pub struct CheckArgs {
 
 /// Runs the command.
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    super::invoke::init_logging();
     let config = match config::load(&args.config, &config::process_env()) {
         Ok(config) => config,
         Err(e) => return Ok(report(&e)),
@@ -26,7 +27,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new()?;
     match prepare(&config, &runtime).await {
         Ok(jobs) => {
-            println!("{}: OK ({} job{}, sink {})", args.config.display(), jobs.len(), plural(jobs.len()), config.sink.kind.as_str());
+            println!(
+                "{}: OK ({} job{}, sink {})",
+                args.config.display(),
+                jobs.len(),
+                plural(jobs.len()),
+                config.sink.kind.as_str()
+            );
             for job in &jobs {
                 println!(
                     "  {}: {} on {:?} → {} ({})",

@@ -30,10 +30,12 @@ pub struct InvokeArgs {
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
     /// Wall-clock deadline for the run, in milliseconds.
-    #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64)]
+    #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     timeout_ms: u64,
-    /// Linear-memory cap for the guest, in MiB.
-    #[arg(long, default_value_t = (RunLimits::DEFAULT_MAX_MEMORY_BYTES >> 20) as u64)]
+    /// Linear-memory cap for the guest, in MiB (1 to 1024).
+    #[arg(long, default_value_t = (RunLimits::DEFAULT_MAX_MEMORY_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
     memory_mb: u64,
     /// Print EMF documents even when they break the EMF specification (by
     /// default they are refused, as the daemon would, with every violation on stderr).
@@ -51,13 +53,10 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Runs the command.
 pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let memory = usize::try_from(args.memory_mb.saturating_mul(1 << 20))
-        .ok()
-        .filter(|&m| m <= RunLimits::MAX_MEMORY_CEILING)
-        .with_context(|| format!("--memory-mb {}: the most a guest may have is 1024 MiB", args.memory_mb))?;
     let limits = RunLimits {
         deadline: Duration::from_millis(args.timeout_ms),
-        max_memory_bytes: memory,
+        // clap bounds memory_mb to 1..=1024, so this fits RunLimits::MAX_MEMORY_CEILING.
+        max_memory_bytes: (args.memory_mb as usize) << 20,
         ..RunLimits::default()
     };
     let source = GuestSource::parse(&args.guest)?;
@@ -70,7 +69,10 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::FAILURE);
     }
-    let facts = HostFacts { region: args.region, ..HostFacts::from_process() };
+    let facts = HostFacts {
+        region: args.region,
+        ..HostFacts::from_process()
+    };
     let request = RunRequest::now(job, args.sequence, config, facts);
     match guest.run(&request, &limits).await {
         Ok(output) => {
@@ -78,7 +80,10 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             let mut submission = Submission {
                 job: request.job.clone(),
                 kind: output.kind,
-                target: Arc::new(Target { log_group: "invoke".into(), log_stream: "invoke".into() }),
+                target: Arc::new(Target {
+                    log_group: "invoke".into(),
+                    log_stream: "invoke".into(),
+                }),
                 events: output.events,
             };
             let refused = if args.no_check {
@@ -92,12 +97,19 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             }
             stdout.flush().context("writing to stdout")?;
             for r in &refused {
-                eprintln!("error: job \"{}\": event {} is not valid EMF and would be dropped:", request.job, r.index);
+                eprintln!(
+                    "error: job \"{}\": event {} is not valid EMF and would be dropped:",
+                    request.job, r.index
+                );
                 for v in &r.violations {
                     eprintln!("  - {v}");
                 }
             }
-            Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -115,8 +127,13 @@ fn forward_guest_stdio(stdout: &str, stderr: &str) {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CWPUB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Logs to stderr: warnings from the host and everything the guest sends
+/// through `diagnostics.log`; `RUST_LOG` overrides.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cwpub::guest=trace"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

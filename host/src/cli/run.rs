@@ -38,57 +38,93 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     log_summary(&summary);
-    Ok(if summary.lost_nothing() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.lost_nothing() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A repeated signal within this window is the same request (a terminal and
-/// a supervisor may both deliver one Ctrl-C), not a second one.
-const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+/// a supervisor such as `timeout` may both deliver one Ctrl-C), not a second one.
+const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Cancels `shutdown` on the first SIGTERM/SIGINT; exits the process on the second.
 async fn watch_signals(shutdown: CancellationToken) {
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; stop cwpub with SIGKILL");
+            return;
+        }
+    };
     let mut first: Option<std::time::Instant> = None;
     loop {
-        let signal = next_signal().await;
+        let (signal, code) = signals.next().await;
         match first {
             None => {
-                tracing::info!(signal, "stopping gracefully (send it again to exit at once)");
+                tracing::info!(
+                    signal,
+                    "stopping gracefully (send it again to exit at once)"
+                );
                 shutdown.cancel();
                 first = Some(std::time::Instant::now());
             }
             Some(at) if at.elapsed() < SECOND_SIGNAL_AFTER => {}
             Some(_) => {
                 tracing::warn!(signal, "second signal: exiting without draining");
-                std::process::exit(130);
+                std::process::exit(code);
             }
         }
     }
 }
 
-#[cfg(unix)]
-async fn next_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
+/// The termination signals, registered once so none is missed between waits.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn next_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "Ctrl-C"
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {})
+    }
+
+    /// The next signal's name and the conventional exit status for dying of it.
+    #[cfg(unix)]
+    async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            _ = self.term.recv() => ("SIGTERM", 143),
+            _ = self.int.recv() => ("SIGINT", 130),
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> (&'static str, i32) {
+        let _ = tokio::signal::ctrl_c().await;
+        ("Ctrl-C", 130)
+    }
 }
 
 fn log_summary(summary: &Summary) {
     let totals = &summary.stats.totals;
-    let drops: Vec<String> = summary.drops().iter().map(|(reason, n)| format!("{reason}={n}")).collect();
+    let drops: Vec<String> = summary
+        .drops()
+        .iter()
+        .map(|(reason, n)| format!("{reason}={n}"))
+        .collect();
     let message = format!(
         "cwpub stopped after {:.0?}: {} runs ok, {} failed; {} events delivered ({} bytes); {} dropped{}; {} undelivered at shutdown",
         summary.uptime,
@@ -97,7 +133,11 @@ fn log_summary(summary: &Summary) {
         totals.events_sent,
         totals.bytes_sent,
         totals.dropped_total(),
-        if drops.is_empty() { String::new() } else { format!(" ({})", drops.join(", ")) },
+        if drops.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", drops.join(", "))
+        },
         summary.drain.undelivered,
     );
     if summary.lost_nothing() {
@@ -105,7 +145,11 @@ fn log_summary(summary: &Summary) {
     } else {
         tracing::warn!("{message}");
         for (job, n) in &summary.drain.undelivered_per_job {
-            tracing::warn!(job = &**job, undelivered = n, "events of this job were not delivered before the drain deadline");
+            tracing::warn!(
+                job = &**job,
+                undelivered = n,
+                "events of this job were not delivered before the drain deadline"
+            );
         }
     }
 }

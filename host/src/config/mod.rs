@@ -946,10 +946,26 @@ mod region_tests {
 
     #[test]
     fn region_codes_are_checked_for_shape() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-northwest-1", "us-isob-east-1", "eusc-de-east-1"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+        ] {
             assert!(valid_region(ok), "{ok} is a region");
         }
-        for bad in ["US East", "us-east", "mars-north-9x", "us-east-l", "us--east-1", "-us-east-1", "useast1", ""] {
+        for bad in [
+            "US East",
+            "us-east",
+            "mars-north-9x",
+            "us-east-l",
+            "us--east-1",
+            "-us-east-1",
+            "useast1",
+            "",
+        ] {
             assert!(!valid_region(bad), "{bad} is not a region");
         }
     }

@@ -22,10 +22,17 @@ pub struct JobRunner {
     config: Arc<[(String, String)]>,
     stats: Arc<JobStats>,
     shared: Arc<Shared>,
+    /// The kind of the last failure logged in full, and when.
+    last_logged: std::sync::Mutex<Option<(&'static str, Instant)>>,
 }
+
+/// A failure of the same kind as the last one is logged in full at most this often.
+const REPEAT_FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What all jobs of a daemon share.
 pub struct Shared {
+    /// Cancels runs still going when the shutdown grace period ends.
+    pub abort: tokio_util::sync::CancellationToken,
     /// Where events go.
     pub sink: Arc<Sink>,
     /// The EMF validation stage.
@@ -48,12 +55,39 @@ impl JobRunner {
             job,
             stats,
             shared,
+            last_logged: std::sync::Mutex::new(None),
         }
     }
 
     /// The job's stats (its drive counters live here too).
     pub fn stats(&self) -> &Arc<JobStats> {
         &self.stats
+    }
+
+    /// Logs a failed run: in full the first time, when the kind changes, and
+    /// every few minutes while it repeats; otherwise one short line at debug
+    /// level (every failure is counted in the metrics either way).
+    fn log_failure(&self, e: &crate::guest::RunError, sequence: u64) {
+        let kind = e.kind.label();
+        let full = {
+            let mut last = self.last_logged.lock().unwrap_or_else(|p| p.into_inner());
+            let due = !matches!(*last, Some((k, at)) if k == kind && at.elapsed() < REPEAT_FAILURE_LOG_INTERVAL);
+            if due {
+                *last = Some((kind, Instant::now()));
+            }
+            due
+        };
+        let job = &*self.name;
+        match (full, &e.kind) {
+            (false, _) => tracing::debug!(job, kind, sequence, "run failed again ({kind})"),
+            (
+                true,
+                crate::guest::FailureKind::Transient(_) | crate::guest::FailureKind::Cancelled,
+            ) => {
+                tracing::warn!(job, kind, sequence, "{e}")
+            }
+            (true, _) => tracing::error!(job, kind, sequence, "{e}"),
+        }
     }
 
     /// Runs one tick end to end; never panics on a failing guest.
@@ -74,17 +108,29 @@ impl JobRunner {
             facts,
         };
         let started = Instant::now();
-        match guest.run(&request, &self.job.config.limits).await {
+        match guest
+            .run_until(&request, &self.job.config.limits, &shared.abort)
+            .await
+        {
             Ok(output) => {
                 self.stats.record_success(output.elapsed);
                 if !output.stderr.is_empty() || !output.stdout.is_empty() {
                     tracing::debug!(job = &*self.name, stdout = %output.stdout, stderr = %output.stderr, "guest output");
                 }
                 let target = self.job.config.target.clone();
-                let mut submission =
-                    Submission { job: self.name.clone(), kind: output.kind, target, events: output.events };
-                for refused in shared.validator.check(&mut submission, now.timestamp_millis()) {
-                    shared.sink.record_drop(&self.name, &submission.target, &refused.reason, 1);
+                let mut submission = Submission {
+                    job: self.name.clone(),
+                    kind: output.kind,
+                    target,
+                    events: output.events,
+                };
+                for refused in shared
+                    .validator
+                    .check(&mut submission, now.timestamp_millis())
+                {
+                    shared
+                        .sink
+                        .record_drop(&self.name, &submission.target, &refused.reason, 1);
                 }
                 if !submission.events.is_empty() {
                     shared.sink.submit(submission);
@@ -92,7 +138,7 @@ impl JobRunner {
             }
             Err(e) => {
                 self.stats.record_failure(e.kind.label(), started.elapsed());
-                tracing::error!(job = &*self.name, kind = e.kind.label(), sequence = tick.sequence, "{e}");
+                self.log_failure(&e, tick.sequence);
             }
         }
     }

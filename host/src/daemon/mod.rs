@@ -58,9 +58,10 @@ pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
     Ok(match config.sink.kind {
         SinkKind::Stdout => Sink::Stdout(StdoutSink::new()),
         SinkKind::CloudWatch => {
-            let client = delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
-                .await
-                .context("setting up the CloudWatch Logs client")?;
+            let client =
+                delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
+                    .await
+                    .context("setting up the CloudWatch Logs client")?;
             warn_without_credentials().await;
             Sink::CloudWatch(Delivery::start(config.delivery.clone(), client))
         }
@@ -73,9 +74,13 @@ pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
 /// a profile written), and events stay buffered until they do.
 async fn warn_without_credentials() {
     use aws_credential_types::provider::ProvideCredentials as _;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     let Some(provider) = sdk_config.credentials_provider() else {
-        tracing::warn!("no AWS credentials provider is configured; deliveries will fail until one is");
+        tracing::warn!(
+            "no AWS credentials provider is configured; deliveries will fail until one is"
+        );
         return;
     };
     match tokio::time::timeout(CREDENTIALS_CHECK_TIMEOUT, provider.provide_credentials()).await {
@@ -93,7 +98,11 @@ async fn warn_without_credentials() {
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s).trim_end_matches(". Attempted:").trim_end_matches(':')
+    s.lines()
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches(". Attempted:")
+        .trim_end_matches(':')
 }
 
 /// How long the start-up credentials check may take (IMDS probes time out in about a second each).
@@ -104,6 +113,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let started = Instant::now();
     let runtime = Runtime::new()?;
     let jobs = prepare(&config, &runtime).await?;
+    release_startup_memory();
     let sink = Arc::new(make_sink(&config).await?);
     let metrics = JobMetrics::new();
     let facts = HostFacts {
@@ -112,7 +122,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         region: config.sink.region.clone(),
         ..HostFacts::from_process()
     };
+    let abort = CancellationToken::new();
     let shared = Arc::new(job::Shared {
+        abort: abort.clone(),
         sink: sink.clone(),
         validator: Validator::new(config.delivery.max_event_bytes),
         metrics: metrics.clone(),
@@ -149,34 +161,88 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         );
         let shutdown = shutdown.clone();
         drivers.spawn(async move {
-            schedule::drive(schedule, options, Arc::new(SystemClock), shutdown, move |tick| {
-                let runner = runner.clone();
-                async move { runner.tick(tick).await }
-            })
+            schedule::drive(
+                schedule,
+                options,
+                Arc::new(SystemClock),
+                shutdown,
+                move |tick| {
+                    let runner = runner.clone();
+                    async move { runner.tick(tick).await }
+                },
+            )
             .await
         });
     }
     tracing::info!(sink = sink.name(), jobs = drivers.len(), "cwpub started");
 
     shutdown.cancelled().await;
-    tracing::info!("shutting down: no new runs; waiting for running guests");
-    while drivers.join_next().await.is_some() {}
+    // Running guests may finish within their own deadline, but never hold the
+    // shutdown longer than the drain deadline: past that they are cancelled.
+    let longest_run = config
+        .jobs
+        .iter()
+        .map(|j| j.limits.deadline)
+        .max()
+        .unwrap_or_default();
+    let grace = (longest_run + Duration::from_millis(500)).min(config.shutdown.drain_deadline);
+    tracing::info!(grace = ?grace, "shutting down: no new runs; waiting for running guests");
+    let finished = tokio::time::timeout(grace, join_all(&mut drivers)).await;
+    if finished.is_err() {
+        tracing::warn!("guests still running after {grace:?}; cancelling them");
+        abort.cancel();
+        join_all(&mut drivers).await;
+    }
     tracing::info!(deadline = ?config.shutdown.drain_deadline, "draining delivery");
     let drain = sink.drain(config.shutdown.drain_deadline).await;
     if let Some(server) = server {
         server.stop().await;
     }
-    Ok(Summary { stats: sink.stats(), drain, runs: metrics.totals(), uptime: started.elapsed() })
+    Ok(Summary {
+        stats: sink.stats(),
+        drain,
+        runs: metrics.totals(),
+        uptime: started.elapsed(),
+    })
+}
+
+/// Hands the heap that compiling the guests used back to the OS: the
+/// compiler is not needed again, and an idle daemon should stay small.
+fn release_startup_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory held by glibc's allocator;
+    // it has no preconditions and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Waits for every job driver, logging any that ended abnormally.
+async fn join_all(drivers: &mut tokio::task::JoinSet<crate::schedule::DriveStatsSnapshot>) {
+    while let Some(result) = drivers.join_next().await {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "a job's scheduler task failed");
+        }
+    }
 }
 
 /// Ready when no circuit is open and credentials work.
 fn readiness(sink: &Sink) -> Readiness {
     let health = sink.health();
     if let Some(problem) = &health.credential_problem {
-        return Readiness::not_ready(format!("credential problem: {problem:?}"));
+        return Readiness::not_ready(format!(
+            "credential problem: {}: {}",
+            problem.code,
+            first_line(&problem.message)
+        ));
     }
     match health.open_circuits.first() {
-        Some(open) => Readiness::not_ready(format!("circuit open: {open:?}")),
+        Some(open) => Readiness::not_ready(format!(
+            "circuit open for {} after {} failed requests in a row: {}",
+            open.target,
+            open.consecutive_failures,
+            first_line(&open.last_error)
+        )),
         None => Readiness::ready(),
     }
 }

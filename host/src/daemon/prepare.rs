@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, JobConfig, JobRef, Problem};
-use crate::guest::{LoadedGuest, Runtime};
+use crate::guest::{FailureKind, LoadedGuest, Runtime};
 
 /// A job whose guest is loaded and whose config the guest accepted.
 #[derive(Clone)]
@@ -46,10 +46,33 @@ pub async fn prepare(config: &Config, runtime: &Runtime) -> Result<Vec<PreparedJ
         };
         let name: Arc<str> = job.name.as_str().into();
         if let Err(e) = guest.validate_config(&name, &job.config, &job.limits).await {
-            problems.push(problem("config", None, format!("rejected by {}: {}", guest.name(), e.kind)));
+            problems.push(match &e.kind {
+                FailureKind::InvalidConfig(message) => problem(
+                    "config",
+                    None,
+                    format!("rejected by {}: {message}", guest.name()),
+                ),
+                // The guest itself failed while checking: report it whole, stderr included.
+                _ => problem(
+                    "guest",
+                    Some(key),
+                    format!(
+                        "failed while validating the job's config: {}",
+                        e.to_string()
+                            .replacen(&format!("job \"{}\": ", job.name), "", 1)
+                    ),
+                ),
+            });
             continue;
         }
-        jobs.push(PreparedJob { config: job.clone(), guest });
+        jobs.push(PreparedJob {
+            config: job.clone(),
+            guest,
+        });
     }
-    if problems.is_empty() { Ok(jobs) } else { Err(ConfigError { problems }) }
+    if problems.is_empty() {
+        Ok(jobs)
+    } else {
+        Err(ConfigError { problems })
+    }
 }

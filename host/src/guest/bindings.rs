@@ -14,3 +14,16 @@ wasmtime::component::bindgen!({
 pub const WIT_VERSION: &str = "0.1.0";
 /// The interface a guest must export, without its version.
 pub const PUBLISHER_INTERFACE: &str = "cwpub:publisher/publisher";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wit_version_matches_the_wit_package() {
+        let wit = include_str!("../../../wit/publisher.wit");
+        let package = format!("package cwpub:publisher@{};", super::WIT_VERSION);
+        assert!(
+            wit.lines().any(|l| l.trim() == package),
+            "wit/publisher.wit declares {package}"
+        );
+    }
+}

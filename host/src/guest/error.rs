@@ -51,6 +51,8 @@ pub enum FailureKind {
     Fatal(String),
     /// The guest could not be instantiated (missing import, link error, resource exhaustion).
     Instantiate(String),
+    /// The host shut down before the run finished.
+    Cancelled,
 }
 
 impl FailureKind {
@@ -67,6 +69,7 @@ impl FailureKind {
             FailureKind::Transient(_) => "transient",
             FailureKind::Fatal(_) => "fatal",
             FailureKind::Instantiate(_) => "instantiate",
+            FailureKind::Cancelled => "shutdown",
         }
     }
 }
@@ -74,9 +77,11 @@ impl FailureKind {
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FailureKind::Deadline { limit } => {
-                write!(f, "guest exceeded its {} ms deadline", limit.as_millis())
-            }
+            FailureKind::Deadline { limit } => write!(
+                f,
+                "guest exceeded its {} ms deadline (raise the job's timeout if the guest needs longer)",
+                limit.as_millis()
+            ),
             FailureKind::Memory { limit, requested } => write!(
                 f,
                 "guest exceeded its memory limit: asked for {} MiB, limit is {} MiB (raise the job's memory_mb if this is expected)",
@@ -90,13 +95,14 @@ impl fmt::Display for FailureKind {
             }
             FailureKind::StdioOverflow { stream, limit } => write!(
                 f,
-                "guest wrote more than {} KiB to {stream}; use the diagnostics log import for messages",
-                limit / 1024
+                "guest wrote more than {limit} bytes to {stream} (the job's max_stdio_bytes); \
+                 use the diagnostics log import for messages"
             ),
             FailureKind::InvalidConfig(m) => write!(f, "invalid job config: {m}"),
             FailureKind::Transient(m) => write!(f, "transient guest error: {m}"),
             FailureKind::Fatal(m) => write!(f, "guest failed: {m}"),
             FailureKind::Instantiate(m) => write!(f, "guest could not be instantiated: {m}"),
+            FailureKind::Cancelled => f.write_str("run cancelled: the host is shutting down"),
         }
     }
 }
@@ -119,7 +125,9 @@ impl fmt::Display for RunError {
         if !stderr.is_empty() {
             const SHOWN: usize = 4096;
             let start = stderr.len().saturating_sub(SHOWN);
-            let start = (start..=stderr.len()).find(|&i| stderr.is_char_boundary(i)).unwrap_or(0);
+            let start = (start..=stderr.len())
+                .find(|&i| stderr.is_char_boundary(i))
+                .unwrap_or(0);
             let cut = if start > 0 { "…" } else { "" };
             write!(f, "\n  guest stderr:")?;
             for line in format!("{cut}{}", &stderr[start..]).lines() {

@@ -53,7 +53,9 @@ impl HostFacts {
             .unwrap_or_else(|| "unknown-host".to_owned());
         HostFacts {
             hostname,
-            task_id: std::env::var("CWPUB_TASK_ID").ok().filter(|t| !t.is_empty()),
+            task_id: std::env::var("CWPUB_TASK_ID")
+                .ok()
+                .filter(|t| !t.is_empty()),
             region: None,
             host_version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: 0,
@@ -83,7 +85,12 @@ pub struct RunRequest {
 
 impl RunRequest {
     /// A request for a run happening now, with a fresh invocation id.
-    pub fn now(job: Arc<str>, sequence: u64, config: Arc<[(String, String)]>, facts: HostFacts) -> Self {
+    pub fn now(
+        job: Arc<str>,
+        sequence: u64,
+        config: Arc<[(String, String)]>,
+        facts: HostFacts,
+    ) -> Self {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         RunRequest {
             job,

@@ -43,23 +43,34 @@ impl Runtime {
         tokio::task::spawn_blocking(move || runtime.load_bytes(&name, &bytes))
             .await
             .unwrap_or_else(|e| {
-                Err(LoadError { source_name: source.to_string(), message: format!("compilation task failed: {e}") })
+                Err(LoadError {
+                    source_name: source.to_string(),
+                    message: format!("compilation task failed: {e}"),
+                })
             })
     }
 
     /// Loads and compiles a guest from its bytes, synchronously.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedGuest, LoadError> {
-        let fail = |message: String| LoadError { source_name: name.to_owned(), message };
+        let fail = |message: String| LoadError {
+            source_name: name.to_owned(),
+            message,
+        };
         check_header(bytes).map_err(fail)?;
         let engine = self.engine();
         let component = Component::new(engine, bytes)
             .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
         let wit_version = publisher_version(&component, engine).map_err(fail)?;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
-            fail(format!(
-                "the component needs imports this host does not provide (it may use WASI features \
-                 or a cwpub:publisher version this host lacks): {e:#}"
-            ))
+            let hint = if newer_than(&wit_version, bindings::WIT_VERSION) {
+                format!(
+                    "it was built for cwpub:publisher@{wit_version}, newer than this host's {}; upgrade cwpub",
+                    bindings::WIT_VERSION
+                )
+            } else {
+                "it may use WASI features this host does not link".to_owned()
+            };
+            fail(format!("the component needs imports this host does not provide ({hint}): {e:#}"))
         })?;
         let pre = GuestPre::new(instance_pre).map_err(|e| {
             fail(format!(
@@ -67,7 +78,12 @@ impl Runtime {
                 bindings::WIT_VERSION
             ))
         })?;
-        Ok(LoadedGuest { runtime: self.clone(), pre, name: name.into(), wit_version: wit_version.into() })
+        Ok(LoadedGuest {
+            runtime: self.clone(),
+            pre,
+            name: name.into(),
+            wit_version: wit_version.into(),
+        })
     }
 }
 
@@ -93,7 +109,9 @@ fn publisher_version(component: &Component, engine: &wasmtime::Engine) -> Result
     let ty = component.component_type();
     let mut exports = Vec::new();
     for (export, item) in ty.exports(engine) {
-        if let Some(version) = export.strip_prefix(bindings::PUBLISHER_INTERFACE).and_then(|r| r.strip_prefix('@'))
+        if let Some(version) = export
+            .strip_prefix(bindings::PUBLISHER_INTERFACE)
+            .and_then(|r| r.strip_prefix('@'))
             && matches!(item.ty, ComponentItem::ComponentInstance(_))
         {
             return if compatible(version, bindings::WIT_VERSION) {
@@ -113,8 +131,25 @@ fn publisher_version(component: &Component, engine: &wasmtime::Engine) -> Result
          `wit_bindgen::generate!({{ world: \"guest\", path: \"wit\" }})`?",
         bindings::PUBLISHER_INTERFACE,
         bindings::WIT_VERSION,
-        if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+        if exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            exports.join(", ")
+        }
     ))
+}
+
+/// True when version `a` is greater than `b` (numeric major.minor.patch).
+fn newer_than(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    parts(a) > parts(b)
 }
 
 /// Semver compatibility as the component model applies it: same major, or same
@@ -143,12 +178,25 @@ mod tests {
         assert!(compatible("1.4.0", "1.0.0"));
         assert!(!compatible("2.0.0", "1.0.0"));
         assert!(!compatible("garbage", "0.1.0"));
+        assert!(
+            newer_than("0.1.3", "0.1.0")
+                && !newer_than("0.1.0", "0.1.0")
+                && !newer_than("0.0.9", "0.1.0")
+        );
     }
 
     #[test]
     fn header_check_names_core_modules_and_non_wasm() {
-        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
-        assert!(check_header(b"hello world").unwrap_err().contains("not a WebAssembly file"));
+        assert!(
+            check_header(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
+        assert!(
+            check_header(b"hello world")
+                .unwrap_err()
+                .contains("not a WebAssembly file")
+        );
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

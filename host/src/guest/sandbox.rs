@@ -13,6 +13,8 @@ use super::stdio::CappedPipe;
 
 /// Longest diagnostic message kept, in bytes.
 pub(crate) const MAX_DIAGNOSTIC_BYTES: usize = 4096;
+/// Most random bytes one `get-random-bytes` call may ask the host for.
+pub(crate) const MAX_RANDOM_BYTES: u64 = 64 << 10;
 /// Most diagnostic messages kept per run.
 pub(crate) const MAX_DIAGNOSTICS_PER_RUN: usize = 100;
 
@@ -35,9 +37,17 @@ impl RunState {
     pub(crate) fn new(job: Arc<str>, invocation_id: Arc<str>, limits: &RunLimits) -> Self {
         let stdout = CappedPipe::new("stdout", limits.max_stdio_bytes);
         let stderr = CappedPipe::new("stderr", limits.max_stdio_bytes);
-        // The builder's defaults deny everything we do not add: no env, no
-        // args, no preopens, no sockets or name lookups, stdin closed.
-        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        // The builder adds no env, args or preopens and closes stdin; the
+        // network is denied explicitly rather than by relying on defaults.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .max_random_size(MAX_RANDOM_BYTES)
+            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(10_000);
         RunState {
@@ -56,7 +66,10 @@ impl RunState {
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -72,11 +85,21 @@ impl diagnostics::Host for RunState {
         let message = truncate(&message, MAX_DIAGNOSTIC_BYTES);
         let (job, invocation) = (&*self.job, &*self.invocation_id);
         match level {
-            types::Level::Trace => tracing::trace!(target: "cwpub::guest", job, invocation, "{message}"),
-            types::Level::Debug => tracing::debug!(target: "cwpub::guest", job, invocation, "{message}"),
-            types::Level::Info => tracing::info!(target: "cwpub::guest", job, invocation, "{message}"),
-            types::Level::Warn => tracing::warn!(target: "cwpub::guest", job, invocation, "{message}"),
-            types::Level::Error => tracing::error!(target: "cwpub::guest", job, invocation, "{message}"),
+            types::Level::Trace => {
+                tracing::trace!(target: "cwpub::guest", job, invocation, "{message}")
+            }
+            types::Level::Debug => {
+                tracing::debug!(target: "cwpub::guest", job, invocation, "{message}")
+            }
+            types::Level::Info => {
+                tracing::info!(target: "cwpub::guest", job, invocation, "{message}")
+            }
+            types::Level::Warn => {
+                tracing::warn!(target: "cwpub::guest", job, invocation, "{message}")
+            }
+            types::Level::Error => {
+                tracing::error!(target: "cwpub::guest", job, invocation, "{message}")
+            }
         }
     }
 }
@@ -86,7 +109,10 @@ fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if s.len() <= max {
         return s.into();
     }
-    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     format!("{}… [{} bytes cut]", &s[..end], s.len() - end).into()
 }
 

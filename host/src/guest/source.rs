@@ -22,16 +22,21 @@ impl GuestSource {
     /// Parses `builtin:<name>` or a file path; unknown built-ins are an error listing the known ones.
     pub fn parse(spec: &str) -> Result<Self, LoadError> {
         match spec.strip_prefix(BUILTIN_PREFIX) {
-            Some(name) => Builtin::from_name(name).map(GuestSource::Builtin).ok_or_else(|| LoadError {
-                source_name: spec.to_owned(),
-                message: format!(
-                    "unknown built-in guest; the built-ins are {}",
-                    Builtin::ALL.map(|b| format!("{BUILTIN_PREFIX}{}", b.name())).join(", ")
-                ),
-            }),
+            Some(name) => Builtin::from_name(name)
+                .map(GuestSource::Builtin)
+                .ok_or_else(|| LoadError {
+                    source_name: spec.to_owned(),
+                    message: format!(
+                        "unknown built-in guest; the built-ins are {}",
+                        Builtin::ALL
+                            .map(|b| format!("{BUILTIN_PREFIX}{}", b.name()))
+                            .join(", ")
+                    ),
+                }),
             None if spec.is_empty() => Err(LoadError {
                 source_name: "\"\"".to_owned(),
-                message: "empty guest; give builtin:<name> or a path to a .wasm component".to_owned(),
+                message: "empty guest; give builtin:<name> or a path to a .wasm component"
+                    .to_owned(),
             }),
             None => Ok(GuestSource::Path(PathBuf::from(spec))),
         }

@@ -107,7 +107,11 @@ impl Pollable for CappedPipe {
 }
 
 impl AsyncWrite for CappedPipe {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut buffer = self.lock();
         let room = self.room(&buffer);
         if room == 0 && !data.is_empty() {
@@ -137,9 +141,15 @@ mod tests {
         let mut stream = pipe.p2_stream();
         assert_eq!(stream.check_write().ok(), Some(8));
         stream.write(Bytes::from_static(b"hello")).expect("fits");
-        let err = stream.write(Bytes::from_static(b" world")).expect_err("over the cap");
-        let StreamError::Trap(trap) = err else { panic!("expected a trap, got {err:?}") };
-        let overflow = trap.downcast_ref::<StdioOverflow>().expect("trap carries StdioOverflow");
+        let err = stream
+            .write(Bytes::from_static(b" world"))
+            .expect_err("over the cap");
+        let StreamError::Trap(trap) = err else {
+            panic!("expected a trap, got {err:?}")
+        };
+        let overflow = trap
+            .downcast_ref::<StdioOverflow>()
+            .expect("trap carries StdioOverflow");
         assert_eq!((overflow.stream, overflow.limit), ("stdout", 8));
         assert_eq!(pipe.contents(), "hello wo");
         assert!(matches!(stream.check_write(), Err(StreamError::Trap(_))));

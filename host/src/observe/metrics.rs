@@ -223,7 +223,7 @@ impl JobStats {
     }
 
     /// Records a failed run of `kind` (a short fixed label such as `deadline`,
-    /// `trap`, `guest_fatal`; sanitized to `[a-z0-9_]`) that took `duration`.
+    /// `panic`, `fatal`: a `FailureKind::label`; sanitized to `[a-z0-9_]`) that took `duration`.
     pub fn record_failure(&self, kind: &str, duration: Duration) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         self.duration.observe(duration);

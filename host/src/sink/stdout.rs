@@ -23,7 +23,9 @@ pub struct StdoutSink {
 impl StdoutSink {
     /// A stdout sink whose aggregated drop log lines are at least a minute apart.
     pub fn new() -> Self {
-        StdoutSink { accounting: Accounting::new(Duration::from_secs(60)) }
+        StdoutSink {
+            accounting: Accounting::new(Duration::from_secs(60)),
+        }
     }
 
     /// The observer holding this sink's counters.
@@ -33,7 +35,12 @@ impl StdoutSink {
 
     /// Writes the submission's messages, one per line, in one locked write.
     pub fn submit(&self, submission: Submission) {
-        let Submission { job, target, events, .. } = submission;
+        let Submission {
+            job,
+            target,
+            events,
+            ..
+        } = submission;
         let (mut empty, mut multiline) = (0, 0);
         let mut out = String::new();
         let (mut sent, mut bytes) = (0u64, 0u64);
@@ -49,17 +56,23 @@ impl StdoutSink {
                 bytes += event.message.len() as u64;
             }
         }
-        self.accounting.record_drop(&job, &target, EMPTY_MESSAGE, empty);
-        self.accounting.record_drop(&job, &target, MULTILINE_MESSAGE, multiline);
+        self.accounting
+            .record_drop(&job, &target, EMPTY_MESSAGE, empty);
+        self.accounting
+            .record_drop(&job, &target, MULTILINE_MESSAGE, multiline);
         if sent == 0 {
             return;
         }
         let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        match stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             Ok(()) => self.accounting.record_delivered(&job, &target, sent, bytes),
             Err(e) => {
                 tracing::error!(job = &*job, error = %e, "cannot write events to stdout");
-                self.accounting.record_drop(&job, &target, "stdout_write_failed", sent);
+                self.accounting
+                    .record_drop(&job, &target, "stdout_write_failed", sent);
             }
         }
     }
@@ -67,7 +80,11 @@ impl StdoutSink {
     /// Nothing is ever buffered: the report is always complete.
     pub fn drain(&self) -> DrainReport {
         let started = Instant::now();
-        DrainReport { elapsed: started.elapsed(), completed: true, ..DrainReport::default() }
+        DrainReport {
+            elapsed: started.elapsed(),
+            completed: true,
+            ..DrainReport::default()
+        }
     }
 }
 

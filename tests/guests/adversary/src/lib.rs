@@ -19,7 +19,9 @@ impl Guest for Adversary {
     fn validate_config(_job: String, config: Vec<(String, String)>) -> Result<(), GuestError> {
         match setting(&config, "mode") {
             Some(_) => Ok(()),
-            None => Err(GuestError::InvalidConfig("config key `mode` is required".into())),
+            None => Err(GuestError::InvalidConfig(
+                "config key `mode` is required".into(),
+            )),
         }
     }
 
@@ -37,9 +39,15 @@ impl Guest for Adversary {
             "print" => print_100_mb(),
             "events" => {
                 let events = (0..1_000_000u64)
-                    .map(|i| LogEvent { timestamp_ms: ctx.actual_ms, message: format!("e{i}") })
+                    .map(|i| LogEvent {
+                        timestamp_ms: ctx.actual_ms,
+                        message: format!("e{i}"),
+                    })
                     .collect();
-                return Ok(Output { kind: PayloadKind::JsonLog, events });
+                return Ok(Output {
+                    kind: PayloadKind::JsonLog,
+                    events,
+                });
             }
             "env" => probe_env(),
             "files" => probe_files(),
@@ -50,7 +58,10 @@ impl Guest for Adversary {
         };
         Ok(Output {
             kind: PayloadKind::JsonLog,
-            events: vec![LogEvent { timestamp_ms: ctx.actual_ms, message: report.to_string() }],
+            events: vec![LogEvent {
+                timestamp_ms: ctx.actual_ms,
+                message: report.to_string(),
+            }],
         })
     }
 }
@@ -60,22 +71,36 @@ bindings::export!(Adversary with_types_in bindings);
 /// Two valid EMF documents around one without a namespace (invalid).
 fn mixed_emf(now_ms: u64) -> Output {
     let doc = |namespace: Option<&str>, value: u64| {
-        let mut directive = json!({"Dimensions": [["Service"]], "Metrics": [{"Name": "Probe", "Unit": "Count"}]});
+        let mut directive =
+            json!({"Dimensions": [["Service"]], "Metrics": [{"Name": "Probe", "Unit": "Count"}]});
         if let Some(ns) = namespace {
             directive["Namespace"] = json!(ns);
         }
         json!({"_aws": {"Timestamp": now_ms, "CloudWatchMetrics": [directive]}, "Service": "adversary", "Probe": value})
             .to_string()
     };
-    let events = [doc(Some("cwpub/test"), 1), doc(None, 2), doc(Some("cwpub/test"), 3)]
-        .into_iter()
-        .map(|message| LogEvent { timestamp_ms: now_ms, message })
-        .collect();
-    Output { kind: PayloadKind::Emf, events }
+    let events = [
+        doc(Some("cwpub/test"), 1),
+        doc(None, 2),
+        doc(Some("cwpub/test"), 3),
+    ]
+    .into_iter()
+    .map(|message| LogEvent {
+        timestamp_ms: now_ms,
+        message,
+    })
+    .collect();
+    Output {
+        kind: PayloadKind::Emf,
+        events,
+    }
 }
 
 fn setting(config: &[(String, String)], key: &str) -> Option<String> {
-    config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    config
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 fn spin_forever() -> serde_json::Value {
@@ -113,9 +138,20 @@ fn probe_env() -> serde_json::Value {
 
 fn probe_files() -> serde_json::Value {
     let mut results = BTreeMap::new();
-    for path in ["/etc/hostname", "/root/.aws/credentials", "~/.aws/credentials", ".aws/credentials", "/", "."] {
+    for path in [
+        "/etc/hostname",
+        "/root/.aws/credentials",
+        "~/.aws/credentials",
+        ".aws/credentials",
+        "/",
+        ".",
+    ] {
         let outcome = match std::fs::read(path) {
-            Ok(bytes) => format!("READ {} bytes: {}", bytes.len(), String::from_utf8_lossy(&bytes)),
+            Ok(bytes) => format!(
+                "READ {} bytes: {}",
+                bytes.len(),
+                String::from_utf8_lossy(&bytes)
+            ),
             Err(e) => match std::fs::read_dir(path) {
                 Ok(entries) => format!("LISTED {} entries", entries.count()),
                 Err(_) => format!("denied: {e}"),
