@@ -24,6 +24,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     println!("cargo:rerun-if-env-changed=CWPUB_PREBUILT_GUESTS");
+    let prebuilt = env::var_os("CWPUB_PREBUILT_GUESTS").is_some();
     let built = match env::var_os("CWPUB_PREBUILT_GUESTS") {
         Some(dir) => PathBuf::from(dir),
         None => {
@@ -41,6 +42,9 @@ fn main() {
     for guest in GUESTS {
         let file = format!("{}.wasm", guest.replace('-', "_"));
         let from = built.join(&file);
+        if prebuilt {
+            println!("cargo:rerun-if-changed={}", from.display());
+        }
         std::fs::copy(&from, out_dir.join(&file)).unwrap_or_else(|e| {
             fail(&format!("cannot copy built guest {}: {e}", from.display()));
         });

@@ -9,7 +9,7 @@ pub mod prepare;
 pub mod samples;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -111,11 +111,35 @@ const CREDENTIALS_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let metrics = JobMetrics::new();
+    // Serve /healthz at once, even while guests compile (a large guest can
+    // take seconds); /readyz says "loading guests" until the sink is up.
+    let live_sink: Arc<OnceLock<Arc<Sink>>> = Arc::default();
+    let server = if config.observe.enabled {
+        let (readiness_sink, samples_sink) = (live_sink.clone(), live_sink.clone());
+        let state = ObserveState::new(metrics.clone())
+            .with_readiness(move || match readiness_sink.get() {
+                Some(sink) => readiness(sink),
+                None => Readiness::not_ready("loading guests"),
+            })
+            .with_samples(move || {
+                samples_sink
+                    .get()
+                    .map(|s| samples::delivery_samples(&s.stats()))
+                    .unwrap_or_default()
+            });
+        let server = observe::serve(config.observe.listen, state, shutdown.clone()).await?;
+        tracing::info!(address = %server.local_addr(), "observability endpoint: /healthz /readyz /metrics");
+        Some(server)
+    } else {
+        None
+    };
+
     let runtime = Runtime::new()?;
     let jobs = prepare(&config, &runtime).await?;
     release_startup_memory();
     let sink = Arc::new(make_sink(&config).await?);
-    let metrics = JobMetrics::new();
+    let _ = live_sink.set(sink.clone());
     let facts = HostFacts {
         hostname: config.host.hostname.clone(),
         task_id: config.host.task_id.clone(),
@@ -131,18 +155,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         facts,
         started,
     });
-
-    let server = if config.observe.enabled {
-        let (readiness_sink, samples_sink) = (sink.clone(), sink.clone());
-        let state = ObserveState::new(metrics.clone())
-            .with_readiness(move || readiness(&readiness_sink))
-            .with_samples(move || samples::delivery_samples(&samples_sink.stats()));
-        let server = observe::serve(config.observe.listen, state, shutdown.clone()).await?;
-        tracing::info!(address = %server.local_addr(), "observability endpoint: /healthz /readyz /metrics");
-        Some(server)
-    } else {
-        None
-    };
 
     let mut drivers = tokio::task::JoinSet::new();
     for job in jobs {
