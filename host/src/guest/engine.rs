@@ -87,6 +87,9 @@ impl Runtime {
 
 fn config(pooling: bool) -> Config {
     let mut cfg = Config::new();
+    if let Some(cache) = compile_cache() {
+        cfg.cache(Some(cache));
+    }
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
     cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
@@ -114,6 +117,34 @@ fn config(pooling: bool) -> Config {
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     cfg
+}
+
+/// The on-disk cache of compiled guests, so a restart skips Cranelift (and
+/// the memory it touches): `CWPUB_CACHE_DIR`, else `$XDG_CACHE_HOME/cwpub`,
+/// else `$HOME/.cache/cwpub`; `CWPUB_CACHE_DIR=off` disables it. Without a
+/// usable directory (e.g. a read-only container) guests are compiled at
+/// every start, as they would be anyway the first time.
+fn compile_cache() -> Option<wasmtime::Cache> {
+    let dir = match std::env::var_os("CWPUB_CACHE_DIR") {
+        Some(dir) if dir == "off" => return None,
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache"))
+            })?
+            .join("cwpub"),
+    };
+    let dir = std::path::absolute(&dir).ok()?;
+    let mut cache_config = wasmtime::CacheConfig::new();
+    cache_config.with_directory(&dir);
+    match wasmtime::Cache::new(cache_config) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "compiled-guest cache unavailable; compiling at every start");
+            None
+        }
+    }
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
