@@ -321,3 +321,32 @@ fn secrets_in_the_host_environment_never_reach_guest_output() {
         }
     }
 }
+
+/// `cwpub invoke` says which events no sink would send as they are.
+#[test]
+fn invoke_reports_events_that_would_be_dropped() {
+    let adversary = test_guests::test_guest("adversary");
+    let output = Command::new(env!("CARGO_BIN_EXE_cwpub"))
+        .args([
+            "invoke",
+            adversary.to_str().expect("utf-8 path"),
+            "--config",
+            "mode=framing",
+        ])
+        .output()
+        .expect("run cwpub");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("event 1 is empty and would be dropped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("event 2 spans several lines: the stdout sink would drop it"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("event 0"),
+        "the fine event is not reported: {stderr}"
+    );
+}

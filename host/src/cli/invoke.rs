@@ -91,11 +91,15 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             } else {
                 Validator::default().check(&mut submission, chrono::Utc::now().timestamp_millis())
             };
+            let framing = framing_problems(&submission.events);
             let mut stdout = std::io::stdout().lock();
             for event in &submission.events {
                 writeln!(stdout, "{}", event.message).context("writing to stdout")?;
             }
             stdout.flush().context("writing to stdout")?;
+            for problem in &framing {
+                eprintln!("error: job \"{}\": {problem}", request.job);
+            }
             for r in &refused {
                 eprintln!(
                     "error: job \"{}\": event {} is not valid EMF and would be dropped:",
@@ -105,7 +109,7 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("  - {v}");
                 }
             }
-            Ok(if refused.is_empty() {
+            Ok(if refused.is_empty() && framing.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -116,6 +120,28 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Events every sink would drop whatever their payload: empty, over the
+/// CloudWatch size limit, or (for the stdout sink) spanning several lines.
+fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
+    let max = cwpub::delivery::limits::MAX_EVENT_BYTES;
+    let mut problems = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let len = event.message.len();
+        if len == 0 {
+            problems.push(format!("event {i} is empty and would be dropped"));
+        } else if len > max {
+            problems.push(format!(
+                "event {i} is {len} bytes, over CloudWatch's {max}-byte limit, and would be dropped"
+            ));
+        } else if event.message.contains(['\n', '\r']) {
+            problems.push(format!(
+                "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
+            ));
+        }
+    }
+    problems
 }
 
 /// Shows what a successful guest printed, on stderr, so stdout stays pure events.

@@ -54,6 +54,19 @@ impl Guest for Adversary {
             "socket" => probe_socket(&setting(&ctx.config, "port").unwrap_or_else(|| "1".into())),
             "fatal" => return Err(GuestError::Fatal("adversary gives up".into())),
             "emf-mixed" => return Ok(mixed_emf(ctx.actual_ms)),
+            "framing" => {
+                let events = ["fine", "", "two\nlines"]
+                    .into_iter()
+                    .map(|m| LogEvent {
+                        timestamp_ms: ctx.actual_ms,
+                        message: m.to_owned(),
+                    })
+                    .collect();
+                return Ok(Output {
+                    kind: PayloadKind::JsonLog,
+                    events,
+                });
+            }
             other => return Err(GuestError::InvalidConfig(format!("unknown mode `{other}`"))),
         };
         Ok(Output {
