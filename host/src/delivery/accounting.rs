@@ -118,6 +118,13 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Counts one answered request that delivered `events` events of `bytes` message bytes.
+    fn add_request(&mut self, events: u64, bytes: u64) {
+        self.events_sent += events;
+        self.bytes_sent += bytes;
+        self.requests += 1;
+    }
+
     /// All dropped events, whatever the reason.
     pub fn dropped_total(&self) -> u64 {
         self.drops.values().sum()
@@ -302,18 +309,9 @@ impl Accounting {
     /// `target` by a sink other than CloudWatch (e.g. stdout), as one request.
     pub fn record_delivered(&self, job: &str, target: &Target, events: u64, bytes: u64) {
         let mut g = self.lock();
-        let c = &mut g.totals;
-        c.events_sent += events;
-        c.bytes_sent += bytes;
-        c.requests += 1;
-        let t = g.target(target);
-        t.events_sent += events;
-        t.bytes_sent += bytes;
-        t.requests += 1;
-        let j = g.job(job);
-        j.events_sent += events;
-        j.bytes_sent += bytes;
-        j.requests += 1;
+        g.totals.add_request(events, bytes);
+        g.target(target).add_request(events, bytes);
+        g.job(job).add_request(events, bytes);
     }
 
     /// Records a drop with one of the delivery stage's own reasons.
@@ -365,21 +363,12 @@ impl Accounting {
             let mut g = self.lock();
             let (mut ev, mut by) = (0, 0);
             for (job, sent, bytes, _) in &per_job {
-                let c = g.job_arc(job);
-                c.events_sent += sent;
-                c.bytes_sent += bytes;
-                c.requests += 1;
+                g.job_arc(job).add_request(*sent, *bytes);
                 ev += sent;
                 by += bytes;
             }
-            let c = &mut g.totals;
-            c.events_sent += ev;
-            c.bytes_sent += by;
-            c.requests += 1;
-            let t = g.target(target);
-            t.events_sent += ev;
-            t.bytes_sent += by;
-            t.requests += 1;
+            g.totals.add_request(ev, by);
+            g.target(target).add_request(ev, by);
         }
         for (job, _, _, rej) in &per_job {
             let reasons = [
