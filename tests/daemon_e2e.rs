@@ -448,6 +448,11 @@ log_stream = "heartbeat"
         ) >= 1.0,
         "{metrics}"
     );
+    let peak = metric(&metrics, r#"cwpub_job_peak_memory_bytes{job="heartbeat"}"#);
+    assert!(
+        (64.0 * 1024.0..=64.0 * 1024.0 * 1024.0).contains(&peak),
+        "peak memory of a heartbeat run: {peak}"
+    );
     assert!(
         metric(
             &metrics,

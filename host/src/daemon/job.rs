@@ -114,6 +114,7 @@ impl JobRunner {
         {
             Ok(output) => {
                 self.stats.record_success(output.elapsed);
+                self.stats.record_peak_memory(output.peak_memory_bytes);
                 if !output.stderr.is_empty() || !output.stdout.is_empty() {
                     tracing::debug!(job = &*self.name, stdout = %output.stdout, stderr = %output.stderr, "guest output");
                 }

@@ -169,6 +169,7 @@ pub struct JobStats {
     duration: Histogram,
     last_success_ms: AtomicI64,
     last_failure_ms: AtomicI64,
+    peak_memory_bytes: AtomicU64,
 }
 
 /// A point-in-time copy of one job's counters.
@@ -188,6 +189,8 @@ pub struct JobStatsSnapshot {
     pub last_success_ms: i64,
     /// When the last failed run finished, ms since the Unix epoch (0 = never).
     pub last_failure_ms: i64,
+    /// The largest linear memory any successful run reached, in bytes.
+    pub peak_memory_bytes: u64,
 }
 
 impl JobStats {
@@ -201,7 +204,14 @@ impl JobStats {
             duration: Histogram::default(),
             last_success_ms: AtomicI64::new(0),
             last_failure_ms: AtomicI64::new(0),
+            peak_memory_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Records the linear memory a run reached, keeping the largest.
+    pub fn record_peak_memory(&self, bytes: usize) {
+        self.peak_memory_bytes
+            .fetch_max(bytes as u64, Ordering::Relaxed);
     }
 
     /// The job's name.
@@ -254,6 +264,7 @@ impl JobStats {
             drive: self.drive.snapshot(),
             last_success_ms: self.last_success_ms.load(Ordering::Relaxed),
             last_failure_ms: self.last_failure_ms.load(Ordering::Relaxed),
+            peak_memory_bytes: self.peak_memory_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -366,7 +377,7 @@ impl JobMetrics {
                 );
             }
         }
-        let per_job: [PerJobFamily; 5] = [
+        let per_job: [PerJobFamily; 6] = [
             (
                 "cwpub_job_ticks_total",
                 "counter",
@@ -390,6 +401,12 @@ impl JobMetrics {
                 "gauge",
                 "1 while a run of the job is in progress.",
                 |s| f64::from(u8::from(s.drive.running)),
+            ),
+            (
+                "cwpub_job_peak_memory_bytes",
+                "gauge",
+                "Largest guest linear memory a run of the job reached (bytes); size memory_mb from it.",
+                |s| s.peak_memory_bytes as f64,
             ),
             (
                 "cwpub_job_last_success_timestamp_seconds",
