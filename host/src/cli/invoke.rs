@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use cwpub::event::{Submission, Target};
 use cwpub::guest::{GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
+use cwpub::sink::stdout;
 use cwpub::validate::Validator;
 
 /// Arguments of `cwpub invoke`.
@@ -129,17 +130,20 @@ fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, event) in events.iter().enumerate() {
         let len = event.message.len();
-        if len == 0 {
-            problems.push(format!("event {i} is empty and would be dropped"));
-        } else if len > max {
-            problems.push(format!(
+        let problem = if len > max {
+            format!(
                 "event {i} is {len} bytes, over CloudWatch's {max}-byte limit, and would be dropped"
-            ));
-        } else if event.message.contains(['\n', '\r']) {
-            problems.push(format!(
-                "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
-            ));
-        }
+            )
+        } else {
+            match stdout::drop_reason(&event.message) {
+                Some(stdout::EMPTY_MESSAGE) => format!("event {i} is empty and would be dropped"),
+                Some(_) => format!(
+                    "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
+                ),
+                None => continue,
+            }
+        };
+        problems.push(problem);
     }
     problems
 }

@@ -372,24 +372,13 @@ fn read_sink(t: &Table, env: &Env, problems: &mut Problems) -> Option<SinkConfig
     {
         region_src = Some((v, env_key(name)));
     }
-    let region = match region_src {
-        Some((v, key)) => {
-            let v = v.trim();
-            if valid_region(v) {
-                Some(v.to_string())
-            } else {
-                problems.push(
-                    None,
-                    Some(&key),
-                    Some(v),
-                    "invalid AWS region; expected a region code like \"us-east-1\"",
-                );
-                ok = false;
-                None
-            }
-        }
-        None => None,
-    };
+    let region = checked(
+        region_src,
+        valid_region,
+        "invalid AWS region; expected a region code like \"us-east-1\"",
+        problems,
+        &mut ok,
+    );
     if kind == SinkKind::CloudWatch && region.is_none() && ok {
         problems.push(
             None,
@@ -404,29 +393,37 @@ fn read_sink(t: &Table, env: &Env, problems: &mut Problems) -> Option<SinkConfig
         Some(v) => Some((v, env_key(ENV_ENDPOINT_URL))),
         None => endpoint_file.map(|v| (v, "sink.endpoint_url".to_string())),
     };
-    let endpoint_url = match endpoint_src {
-        Some((v, key)) => {
-            let v = v.trim();
-            if valid_endpoint(v) {
-                Some(v.to_string())
-            } else {
-                problems.push(
-                    None,
-                    Some(&key),
-                    Some(v),
-                    "invalid endpoint URL; expected http:// or https:// followed by a host, e.g. \"http://127.0.0.1:4566\"",
-                );
-                ok = false;
-                None
-            }
-        }
-        None => None,
-    };
+    let endpoint_url = checked(
+        endpoint_src,
+        valid_endpoint,
+        "invalid endpoint URL; expected http:// or https:// followed by a host, e.g. \"http://127.0.0.1:4566\"",
+        problems,
+        &mut ok,
+    );
     ok.then_some(SinkConfig {
         kind,
         region,
         endpoint_url,
     })
+}
+
+/// The trimmed value from `source` (value, key it came from) if `valid`
+/// accepts it; otherwise records `message` against that key and clears `ok`.
+fn checked(
+    source: Option<(&str, String)>,
+    valid: fn(&str) -> bool,
+    message: &str,
+    problems: &mut Problems,
+    ok: &mut bool,
+) -> Option<String> {
+    let (value, key) = source?;
+    let value = value.trim();
+    if valid(value) {
+        return Some(value.to_string());
+    }
+    problems.push(None, Some(&key), Some(value), message);
+    *ok = false;
+    None
 }
 
 /// A region code shaped like every AWS region (`us-east-1`, `us-gov-west-1`,

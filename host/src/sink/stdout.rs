@@ -4,7 +4,7 @@
 //! counted instead of being written.
 
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::delivery::{Accounting, DrainReport};
 use crate::event::Submission;
@@ -45,15 +45,15 @@ impl StdoutSink {
         let mut out = String::new();
         let (mut sent, mut bytes) = (0u64, 0u64);
         for event in &events {
-            if event.message.is_empty() {
-                empty += 1;
-            } else if event.message.contains(['\n', '\r']) {
-                multiline += 1;
-            } else {
-                out.push_str(&event.message);
-                out.push('\n');
-                sent += 1;
-                bytes += event.message.len() as u64;
+            match drop_reason(&event.message) {
+                Some(EMPTY_MESSAGE) => empty += 1,
+                Some(_) => multiline += 1,
+                None => {
+                    out.push_str(&event.message);
+                    out.push('\n');
+                    sent += 1;
+                    bytes += event.message.len() as u64;
+                }
             }
         }
         self.accounting
@@ -79,12 +79,22 @@ impl StdoutSink {
 
     /// Nothing is ever buffered: the report is always complete.
     pub fn drain(&self) -> DrainReport {
-        let started = Instant::now();
         DrainReport {
-            elapsed: started.elapsed(),
             completed: true,
             ..DrainReport::default()
         }
+    }
+}
+
+/// Why this sink would drop `message` ([`EMPTY_MESSAGE`] or
+/// [`MULTILINE_MESSAGE`]), or `None` when it can be written as one line.
+pub fn drop_reason(message: &str) -> Option<&'static str> {
+    if message.is_empty() {
+        Some(EMPTY_MESSAGE)
+    } else if message.contains(['\n', '\r']) {
+        Some(MULTILINE_MESSAGE)
+    } else {
+        None
     }
 }
 
