@@ -66,7 +66,12 @@ fn build_guests(root: &Path) -> PathBuf {
             "guest",
             "--target-dir",
         ])
-        .arg(&target_dir);
+        .arg(&target_dir)
+        // An outer `build.build-dir` (config or CARGO_BUILD_BUILD_DIR) is locked
+        // by the outer build while this script runs: the nested build must not
+        // share it, or it would wait for that lock forever.
+        .arg("--config")
+        .arg(format!("build.build-dir={}", toml_string(&target_dir)));
     for guest in GUESTS {
         cmd.args(["-p", guest]);
     }
@@ -90,6 +95,16 @@ fn build_guests(root: &Path) -> PathBuf {
         fail("building the reference guests for wasm32-wasip2 failed (see the cargo output above)");
     }
     target_dir.join(TARGET).join("guest")
+}
+
+/// Quotes a path as a TOML basic string for `cargo --config key=value`.
+fn toml_string(path: &Path) -> String {
+    let escaped = path
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!("\"{escaped}\"")
 }
 
 /// Fails with the fix when the wasm32-wasip2 standard library is missing.

@@ -4,10 +4,8 @@
 //! reflect a failing guest and an unreachable endpoint; `check` refuses
 //! guests that are not cwpub components.
 
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/test_guests.rs"]
-mod test_guests;
+use crate::support::moto;
+use crate::support::test_guests;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

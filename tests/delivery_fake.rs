@@ -5,8 +5,7 @@
 //! duplicates, exact drop counts for every permanent outcome, the circuit
 //! breaker in health, overflow policies and the drain report.
 
-#[path = "support/fake_cwl.rs"]
-mod fake_cwl;
+use crate::support::fake_cwl;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,8 +4,7 @@
 //! created with retention, events moto rejects are counted from its
 //! rejectedLogEventsInfo, and disabled creation is counted as drops.
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

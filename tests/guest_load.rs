@@ -2,8 +2,7 @@
 //! a missing file, an unknown built-in and a component built for another
 //! `cwpub:publisher` version are refused with a message saying what to do.
 
-#[path = "support/test_guests.rs"]
-mod test_guests;
+use crate::support::test_guests;
 
 use cwpub::guest::{Builtin, GuestSource, Runtime};
 

@@ -3,8 +3,7 @@
 //! find nothing, other runs keep going, and a secret in the host's environment
 //! never appears in any guest output.
 
-#[path = "support/test_guests.rs"]
-mod test_guests;
+use crate::support::test_guests;
 
 use std::process::Command;
 use std::sync::Arc;
