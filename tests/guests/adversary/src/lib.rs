@@ -50,7 +50,7 @@ impl Guest for Adversary {
                 });
             }
             "env" => probe_env(),
-            "files" => probe_files(),
+            "files" => probe_files(setting(&ctx.config, "path")),
             "socket" => probe_socket(&setting(&ctx.config, "port").unwrap_or_else(|| "1".into())),
             "fatal" => return Err(GuestError::Fatal("adversary gives up".into())),
             "emf-mixed" => return Ok(mixed_emf(ctx.actual_ms)),
@@ -149,16 +149,19 @@ fn probe_env() -> serde_json::Value {
     })
 }
 
-fn probe_files() -> serde_json::Value {
+/// Tries the usual credential files, plus `extra` (config key `path`, e.g. a token file).
+fn probe_files(extra: Option<String>) -> serde_json::Value {
     let mut results = BTreeMap::new();
-    for path in [
+    let usual = [
         "/etc/hostname",
         "/root/.aws/credentials",
         "~/.aws/credentials",
         ".aws/credentials",
         "/",
         ".",
-    ] {
+    ];
+    for path in usual.into_iter().map(str::to_owned).chain(extra) {
+        let path = path.as_str();
         let outcome = match std::fs::read(path) {
             Ok(bytes) => format!(
                 "READ {} bytes: {}",
