@@ -34,6 +34,15 @@ enum Command {
     ///
     /// Exits 0 when everything is valid, 1 listing every problem otherwise.
     Check(cli::check::CheckArgs),
+    /// Ask a running daemon's /healthz (or /readyz with --ready); exit 0 when it
+    /// answers 200, 1 otherwise. For container health checks and exec probes.
+    ///
+    /// Examples:
+    ///   cwpub health                          # 127.0.0.1:9464 or CWPUB_OBSERVE_LISTEN
+    ///   cwpub health /etc/cwpub/cwpub.toml --ready
+    ///   cwpub health --addr 127.0.0.1:9464 --timeout 1s
+    #[command(verbatim_doc_comment)]
+    Health(cli::health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
             Command::Invoke(invoke) => cli::invoke::run(invoke).await,
             Command::Run(run) => cli::run::run(run).await,
             Command::Check(check) => cli::check::run(check).await,
+            Command::Health(health) => cli::health::run(health).await,
         }
     });
     match result {

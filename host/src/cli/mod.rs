@@ -1,5 +1,6 @@
 //! The `cwpub` subcommands, one file each.
 
 pub mod check;
+pub mod health;
 pub mod invoke;
 pub mod run;

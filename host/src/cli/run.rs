@@ -1,7 +1,9 @@
 //! `cwpub run <config>`: the long-running daemon. SIGTERM or SIGINT stops
 //! scheduling, lets running guests finish, drains delivery and logs a
 //! summary; the exit status is 0 only if no event was lost. A second signal
-//! exits at once.
+//! exits at once. The handlers are installed before anything else, so as PID 1
+//! of a container (where an unhandled SIGTERM is ignored) a signal sent
+//! during start-up still stops the daemon gracefully.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ pub struct RunArgs {
 
 /// Runs the command.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let signals = Signals::new();
     let env = config::process_env();
     let config = match config::load(&args.config, &env) {
         Ok(config) => config,
@@ -29,7 +32,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     observe::init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(watch_signals(signals, shutdown.clone()));
     let summary = match daemon::run(config, shutdown).await {
         Ok(summary) => summary,
         Err(e) => match e.downcast_ref::<config::ConfigError>() {
@@ -50,8 +53,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Cancels `shutdown` on the first SIGTERM/SIGINT; exits the process on the second.
-async fn watch_signals(shutdown: CancellationToken) {
-    let mut signals = match Signals::new() {
+async fn watch_signals(signals: std::io::Result<Signals>, shutdown: CancellationToken) {
+    let mut signals = match signals {
         Ok(signals) => signals,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; stop cwpub with SIGKILL");
