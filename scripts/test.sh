@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what a fresh machine lacks first:
-# the wasm32-wasip2 Rust target and a Python venv with moto (the local
-# CloudWatch Logs endpoint the delivery tests talk to over loopback).
+# the wasm32-wasip2 Rust target, a Python venv with moto (the local
+# CloudWatch Logs endpoint the delivery tests talk to over loopback) and the
+# offline manifest checkers for deploy/ (kubernetes-validate with its bundled
+# Kubernetes schemas, botocore's ECS model). The container tests build the
+# image first (scripts/build-image.sh --profile image-test), so the long
+# static build does not run beside timing-sensitive tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +20,13 @@ if [ ! -x .venv/bin/moto_server ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
 fi
 export CWPUB_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+
+if ! .venv/bin/python -c 'import kubernetes_validate, botocore' 2>/dev/null; then
+  echo "==> installing the manifest checkers (kubernetes-validate, botocore) into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check 'kubernetes-validate>=1.31,<2' 'botocore>=1.34,<2'
+fi
+
+echo "==> building the container test image (podman, static musl cwpub)"
+scripts/build-image.sh --profile image-test --tag localhost/cwpub:test
 
 cargo test --workspace "$@"

@@ -1,0 +1,209 @@
+//! The container image under test and containers run from it with podman.
+//! The image is built once per test process by `scripts/build-image.sh
+//! --profile image-test` (a static musl cwpub on `scratch`, the same file tree
+//! and metadata as the release image, compiled faster). A missing podman,
+//! musl C compiler or a failed build fails the test with the fix; nothing is
+//! skipped.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use super::test_guests::workspace_root;
+
+/// The tag the tests build and run.
+pub const TEST_IMAGE: &str = "localhost/cwpub:test";
+
+const INSTALL: &str = "the container tests need podman and runc (Debian/Ubuntu: \
+     `apt-get install podman runc musl-tools`; .ci/run installs them)";
+
+/// `podman` with the OCI runtime the tests use (`CWPUB_TEST_OCI_RUNTIME`, default runc).
+pub fn podman() -> Command {
+    let runtime = std::env::var("CWPUB_TEST_OCI_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let mut cmd = Command::new("podman");
+    cmd.args(["--runtime", &runtime]);
+    cmd
+}
+
+/// Runs `podman args…` to completion; panics with its output unless it succeeds.
+pub fn podman_ok(args: &[&str]) -> String {
+    let out = podman()
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running podman: {e}; {INSTALL}"));
+    assert!(
+        out.status.success(),
+        "podman {} failed ({}):\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds the test image (once per process) and returns its tag.
+pub fn image() -> &'static str {
+    static BUILT: OnceLock<Mutex<bool>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(|| Mutex::new(false))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let script = workspace_root().join("scripts/build-image.sh");
+        let out = Command::new(&script)
+            .args(["--profile", "image-test", "--tag", TEST_IMAGE])
+            .current_dir(workspace_root())
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "scripts/build-image.sh --profile image-test failed ({}); {INSTALL}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *built = true;
+    }
+    TEST_IMAGE
+}
+
+/// The hardening every test container gets, as the deploy/ manifests ask for:
+/// read-only root filesystem, no capabilities, no privilege escalation, the
+/// image's non-root user. Host networking lets the container reach the
+/// loopback fakes (the container-credentials URI must be loopback).
+pub const HARDENED: &[&str] = &[
+    "--network=host",
+    "--read-only",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+    "--ulimit=nofile=1024:1024",
+    "--ulimit=nproc=1024:1024",
+];
+
+/// A running container whose stderr is collected line by line; removed on drop.
+pub struct Container {
+    pub name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub stderr: String,
+}
+
+impl Container {
+    /// `podman run --rm --name <name> <HARDENED> <extra> <image> <command>`, attached.
+    pub fn run(name: &str, extra: &[String], command: &[&str]) -> Container {
+        let image = image();
+        let _ = podman().args(["rm", "-f", "-i", name]).output();
+        let mut child = podman()
+            .args(["run", "--rm", "--name", name])
+            .args(HARDENED)
+            .args(extra)
+            .arg(image)
+            .args(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting podman run: {e}; {INSTALL}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Container {
+            name: name.to_owned(),
+            child,
+            lines,
+            stderr: String::new(),
+        }
+    }
+
+    /// Waits (up to two minutes) until stderr has a line containing `needle`.
+    pub fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.stderr.push_str(&line);
+                    self.stderr.push('\n');
+                    if found {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!(
+            "container {} never logged {needle:?}; stderr so far:\n{}",
+            self.name, self.stderr
+        );
+    }
+
+    /// `podman exec <name> args…`: the exit status and stdout + stderr.
+    pub fn exec(&self, args: &[&str]) -> (ExitStatus, String) {
+        let out = podman()
+            .args(["exec", &self.name])
+            .args(args)
+            .output()
+            .expect("podman exec");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, text)
+    }
+
+    /// Sends SIGTERM through podman and returns the container's exit status
+    /// and its whole stderr; fails if the stop takes more than a minute.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        podman_ok(&["kill", "--signal", "TERM", &self.name]);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for podman run") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "container {} still running a minute after SIGTERM; stderr:\n{}",
+                self.name,
+                self.stderr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+        }
+        (status, std::mem::take(&mut self.stderr))
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = podman().args(["rm", "-f", "-t", "0", &self.name]).output();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `-v host:container:ro` for a file or directory the container may only read.
+pub fn mount_ro(host: &Path, container: &str) -> String {
+    format!("--volume={}:{container}:ro", host.display())
+}
+
+/// `-e NAME=value`.
+pub fn env(name: &str, value: &str) -> String {
+    format!("--env={name}={value}")
+}
