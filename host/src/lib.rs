@@ -12,6 +12,13 @@
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 
+/// musl's malloc takes one lock for every allocation and slows guest
+/// compilation and multi-threaded delivery; static (musl) builds use mimalloc.
+/// Declared in the library so the binary and the benchmarks share it.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod config;
 pub mod daemon;
 pub mod delivery;

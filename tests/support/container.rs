@@ -198,6 +198,74 @@ impl Drop for Container {
     }
 }
 
+/// A named podman volume, removed on drop.
+pub struct Volume(pub String);
+
+impl Volume {
+    /// A fresh volume name (created by podman on first use).
+    pub fn new(prefix: &str) -> Volume {
+        Volume(format!(
+            "{prefix}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ))
+    }
+
+    /// `--volume=<name>:<path>`.
+    pub fn mount(&self, path: &str) -> String {
+        format!("--volume={}:{path}", self.0)
+    }
+
+    /// The paths of the files in the volume (`podman volume export`, a tar stream).
+    pub fn files(&self) -> Vec<String> {
+        let export = podman()
+            .args(["volume", "export", &self.0])
+            .output()
+            .expect("podman volume export");
+        assert!(
+            export.status.success(),
+            "podman volume export {}: {}",
+            self.0,
+            String::from_utf8_lossy(&export.stderr)
+        );
+        tar_paths(&export.stdout)
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = podman().args(["volume", "rm", "-f", &self.0]).output();
+    }
+}
+
+/// The entries of a tar stream, as `tar -tv` lists them (mode, owner, size, date, path).
+pub fn tar_listing(tar: &[u8], verbose: bool) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.tar");
+    std::fs::write(&path, tar).expect("write tar");
+    let out = Command::new("tar")
+        .arg(if verbose { "-tvf" } else { "-tf" })
+        .arg(&path)
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tar_paths(tar: &[u8]) -> Vec<String> {
+    tar_listing(tar, false).lines().map(str::to_owned).collect()
+}
+
+/// The files of an image, `tar -tv` style (from a created, never started container).
+pub fn image_listing(image: &str) -> String {
+    let name = format!("cwpub-test-files-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    podman_ok(&["create", "--name", &name, image]);
+    let export = podman().args(["export", &name]).output().expect("podman export");
+    let _ = podman().args(["rm", "-f", &name]).output();
+    assert!(export.status.success(), "podman export: {}", String::from_utf8_lossy(&export.stderr));
+    tar_listing(&export.stdout, true)
+}
+
 /// `-v host:container:ro` for a file or directory the container may only read.
 pub fn mount_ro(host: &Path, container: &str) -> String {
     format!("--volume={}:{container}:ro", host.display())

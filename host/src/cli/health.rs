@@ -75,8 +75,10 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
 /// `--addr`, else the config's observe address, else CWPUB_OBSERVE_LISTEN, else the default.
 async fn resolve_addr(args: &HealthArgs) -> anyhow::Result<SocketAddr> {
     if let Some(text) = &args.addr {
-        return tokio::net::lookup_host(text.as_str())
+        let lookup = tokio::time::timeout(args.timeout, tokio::net::lookup_host(text.as_str()))
             .await
+            .map_err(|_| anyhow!("--addr {text:?}: no address within the timeout"))?;
+        return lookup
             .with_context(|| format!("--addr {text:?}: expected HOST:PORT"))?
             .next()
             .ok_or_else(|| anyhow!("--addr {text:?}: the name has no address"));
