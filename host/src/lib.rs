@@ -11,12 +11,14 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
 
 pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod harness;
 pub mod observe;
 pub mod schedule;
 pub mod sink;

@@ -2,4 +2,6 @@
 
 pub mod check;
 pub mod invoke;
+pub mod logging;
 pub mod run;
+pub mod test;

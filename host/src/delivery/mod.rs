@@ -52,11 +52,12 @@ use tokio_util::sync::CancellationToken;
 use crate::event::{PayloadKind, Submission, Target};
 
 pub use accounting::{Accounting, Counters, DropReason, StatsSnapshot};
+pub(crate) use batch::{TimeWindow, prefilter};
 pub use client::client_from_settings;
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CredentialProblem, Health, OpenCircuit};
 
-use batch::{Item, KeyQueue, TimeWindow, prefilter};
+use batch::{Item, KeyQueue};
 use health::HealthState;
 use target::Targets;
 

@@ -32,6 +32,8 @@ pub(crate) struct RuntimeInner {
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: tokio::sync::Semaphore,
+    /// Where compiled guests are cached, if anywhere.
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
@@ -41,8 +43,10 @@ impl Runtime {
         let pooling = std::env::var("CWPUB_POOLING")
             .map(|v| v != "0")
             .unwrap_or(true);
+        let cache = compile_cache();
+        let cache_dir = cache.as_ref().map(|c| c.directory().clone());
         let engine = if pooling {
-            match Engine::new(&config(true)) {
+            match Engine::new(&config(true, cache.clone())) {
                 Ok(engine) => engine,
                 Err(e) => {
                     tracing::warn!(
@@ -50,13 +54,13 @@ impl Runtime {
                         "pooling allocator unavailable (address space reservation failed?); \
                          falling back to on-demand instance allocation"
                     );
-                    Engine::new(&config(false))
+                    Engine::new(&config(false, cache))
                         .map_err(to_anyhow)
                         .context("creating the wasm engine")?
                 }
             }
         } else {
-            Engine::new(&config(false))
+            Engine::new(&config(false, cache))
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
@@ -75,6 +79,7 @@ impl Runtime {
                 engine,
                 linker,
                 slots,
+                cache_dir,
             }),
         })
     }
@@ -85,11 +90,9 @@ impl Runtime {
     }
 }
 
-fn config(pooling: bool) -> Config {
+fn config(pooling: bool, cache: Option<wasmtime::Cache>) -> Config {
     let mut cfg = Config::new();
-    if let Some(cache) = compile_cache() {
-        cfg.cache(Some(cache));
-    }
+    cfg.cache(cache);
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
     cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
