@@ -478,6 +478,21 @@ name = "other"
         ran.both()
     );
 
+    // A guest that is not there says how to get it.
+    write(
+        dir.path(),
+        "cwpub-test.toml",
+        "guest = \"missing.wasm\"\n[[case]]\nname = \"x\"\n",
+    );
+    let ran = cli::run_in(dir.path(), &["test"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.both());
+    assert!(
+        ran.stderr
+            .contains("missing.wasm not found; build it first, or add a `build` command"),
+        "{}",
+        ran.both()
+    );
+
     // A failing build stops before anything runs.
     write(
         dir.path(),

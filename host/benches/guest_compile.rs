@@ -23,7 +23,10 @@ const RUNS: usize = 200;
 
 fn main() {
     // `cargo bench` appends `--bench`; everything else is ROUNDS and guest paths.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let (rounds, paths) = match args.first().and_then(|a| a.parse::<usize>().ok()) {
         Some(n) => (n.max(1), &args[1..]),
         None => (3, &args[..]),
@@ -105,7 +108,10 @@ async fn load_and_run(source: &GuestSource, rounds: usize) {
         guest = Some(runtime.load(source).await.expect("loads from the cache"));
         cached.push(started.elapsed());
     }
-    println!("  load from the cache (fresh engine)       {}", summary(cached));
+    println!(
+        "  load from the cache (fresh engine)       {}",
+        summary(cached)
+    );
     let guest = guest.expect("loaded");
     let config: Arc<[(String, String)]> = match source {
         GuestSource::Path(_) => vec![("service".to_owned(), "bench".to_owned())].into(),

@@ -6,7 +6,8 @@
 //! Records of the `log` crate (Cranelift, regalloc2 and wasmtime log through
 //! it) are capped at `warn` unless `RUST_LOG` asks for more: with the guest
 //! diagnostics at `trace`, every `log::trace!` in the compiler would otherwise
-//! reach the filter, which made compiling a guest 2.3x slower in a debug build.
+//! reach the filter: a debug build compiled the 140 KB heartbeat guest 2.3x
+//! and an 18 MB Python guest 7.4x slower (352 s instead of 48 s).
 
 use std::io::IsTerminal as _;
 

@@ -118,6 +118,21 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(cannot_run(&e));
     }
 
+    if let GuestSource::Path(path) = &source
+        && !path.exists()
+    {
+        let fix = if suite.build.is_some() && args.no_build {
+            "build it (run without --no-build)"
+        } else if suite.build.is_some() {
+            "the case file's `build` command did not make it; fix `guest` or `build`"
+        } else {
+            "build it first, or add a `build` command to the case file"
+        };
+        return Ok(cannot_run(&format!(
+            "guest {} not found; {fix}",
+            path.display()
+        )));
+    }
     let runtime = Runtime::new()?;
     let guest = match runtime.load(&source).await {
         Ok(guest) => guest,
