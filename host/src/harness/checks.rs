@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::delivery::{DeliveryConfig, DropReason, TimeWindow, prefilter};
+use crate::delivery::{DeliveryConfig, TimeWindow, prefilter};
+use crate::ledger::DropReason;
 use crate::event::{LogEvent, PayloadKind, Submission, Target};
 use crate::sink::stdout;
 use crate::validate::Validator;
