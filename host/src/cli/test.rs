@@ -31,7 +31,7 @@ pub struct TestArgs {
     /// Run only the cases whose name contains this text (repeatable).
     #[arg(long = "case", value_name = "TEXT")]
     only: Vec<String>,
-    /// Skip the case file's `build` command.
+    /// Skip the case file's `build` command (skipped too when a guest is given).
     #[arg(long)]
     no_build: bool,
 }
@@ -100,7 +100,10 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let source = match &args.guest {
-        Some(spec) => GuestSource::parse(spec)?,
+        Some(spec) => match GuestSource::parse(spec) {
+            Ok(source) => source,
+            Err(e) => return Ok(cannot_run(&e.to_string())),
+        },
         None => match &suite.guest {
             Some(source) => source.clone(),
             None => {
@@ -111,8 +114,10 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    // The build makes the file's guest; a guest given on the command line is used as it is.
     if let Some(command) = &suite.build
         && !args.no_build
+        && args.guest.is_none()
         && let Err(e) = build(command, &cases_path)
     {
         return Ok(cannot_run(&e));
@@ -121,7 +126,9 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     if let GuestSource::Path(path) = &source
         && !path.exists()
     {
-        let fix = if suite.build.is_some() && args.no_build {
+        let fix = if args.guest.is_some() {
+            "check the path"
+        } else if suite.build.is_some() && args.no_build {
             "build it (run without --no-build)"
         } else if suite.build.is_some() {
             "the case file's `build` command did not make it; fix `guest` or `build`"

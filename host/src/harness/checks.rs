@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::delivery::{DeliveryConfig, TimeWindow, prefilter};
-use crate::ledger::DropReason;
 use crate::event::{LogEvent, PayloadKind, Submission, Target};
+use crate::ledger::DropReason;
 use crate::sink::stdout;
 use crate::validate::Validator;
 

@@ -514,6 +514,35 @@ mod tests {
         assert_eq!(labels.as_slice(), ERROR_KINDS);
     }
 
+    fn subset(actual: &str, expected: Json) -> Vec<Mismatch> {
+        let want = OutputExpect {
+            json: Some(vec![expected]),
+            ..OutputExpect::default()
+        };
+        let event = LogEvent {
+            timestamp_ms: 0,
+            message: actual.to_owned(),
+        };
+        want.compare(PayloadKind::JsonLog, &[event])
+    }
+
+    #[test]
+    fn json_subsets_allow_more_and_compare_numbers_by_value() {
+        use serde_json::json;
+        let event = r#"{"a":{"b":1,"c":[1,2,3]},"n":2,"s":"x"}"#;
+        assert!(subset(event, json!({"a": {"b": 1}})).is_empty());
+        assert!(subset(event, json!({"n": 2.0})).is_empty(), "2 == 2.0");
+        assert!(
+            subset(event, json!({"a": {"c": [1, 2]}})).is_empty(),
+            "array prefix"
+        );
+        assert!(subset(event, json!({})).is_empty());
+        let wrong = subset(event, json!({"a": {"c": [1, 5]}}));
+        assert!(wrong[0].0.contains(".a.c[1]"), "{wrong:?}");
+        let missing = subset(event, json!({"z": null}));
+        assert!(missing[0].0.contains(".z"), "{missing:?}");
+    }
+
     #[test]
     fn toml_values_become_json() {
         let t: toml::Table =
