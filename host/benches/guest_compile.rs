@@ -129,9 +129,9 @@ async fn load_and_run(source: &GuestSource, rounds: usize) {
     }
     samples.sort();
     println!(
-        "  run (fresh instance), median of {RUNS}       {:.2} ms (p90 {:.2} ms); peak linear memory {:.1} MiB",
-        ms(samples[RUNS / 2]),
-        ms(samples[RUNS * 9 / 10]),
+        "  run (fresh instance), median of {RUNS}     {} (p90 {}); peak linear memory {:.1} MiB",
+        short(samples[RUNS / 2]),
+        short(samples[RUNS * 9 / 10]),
         peak as f64 / (1 << 20) as f64
     );
 }
@@ -150,6 +150,15 @@ fn summary(mut times: Vec<Duration>) -> String {
         )
     } else {
         format!("{:.1} ms ({:.1}–{:.1})", ms(median), ms(min), ms(max))
+    }
+}
+
+/// A short duration in µs below a millisecond, else in ms.
+fn short(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", ms(d))
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
 use clap::Args;
-use cwpub::guest::{GuestSource, Runtime};
+use cwpub::guest::{Codegen, GuestSource, Runtime};
 use cwpub::harness::capture::{self, DiagnosticsCapture};
 use cwpub::harness::render::printable_lines;
 use cwpub::harness::{CaseReport, Suite, cases, run_suite};
@@ -140,7 +140,8 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             path.display()
         )));
     }
-    let runtime = Runtime::new()?;
+    // Guests are compiled after every edit and run a few times here: compile fast.
+    let runtime = Runtime::with_codegen(Codegen::Quick)?;
     let guest = match runtime.load(&source).await {
         Ok(guest) => guest,
         Err(e) => return Ok(cannot_run(&e.to_string())),

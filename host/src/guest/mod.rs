@@ -21,7 +21,7 @@ pub mod source;
 pub mod stdio;
 
 pub use builtin::Builtin;
-pub use engine::Runtime;
+pub use engine::{Codegen, Runtime};
 pub use error::{FailureKind, LoadError, RunError};
 pub use facts::{DeliveryStats, FixedContext, HostFacts, RunRequest};
 pub use limits::RunLimits;
