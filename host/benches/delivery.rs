@@ -199,7 +199,7 @@ fn main() {
                 ..DeliveryConfig::default()
             };
             let (run, scpu) = rt.block_on(async {
-                let d = Delivery::start(cfg, client.clone());
+                let d = Delivery::start(cfg, client.clone()).expect("start delivery");
                 // Let the endpoint's CPU sampler settle.
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let s0 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;

@@ -140,6 +140,13 @@ fn log_summary(summary: &Summary) {
         },
         summary.drain.undelivered,
     );
+    let message = match &summary.stats.spool {
+        Some(sp) => format!(
+            "{message}; spool: {} kept for the next start, {} replayed at start, {} corrupt records skipped, {} possible duplicates",
+            summary.drain.spooled, sp.replayed, sp.corrupt_records, sp.possible_duplicates
+        ),
+        None => message,
+    };
     if summary.lost_nothing() {
         tracing::info!("{message}");
     } else {

@@ -63,7 +63,7 @@ pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
                     .await
                     .context("setting up the CloudWatch Logs client")?;
             warn_without_credentials().await;
-            Sink::CloudWatch(Delivery::start(config.delivery.clone(), client))
+            Sink::CloudWatch(Delivery::start(config.delivery.clone(), client)?)
         }
     })
 }

@@ -43,7 +43,57 @@ pub fn delivery_samples(stats: &StatsSnapshot) -> Vec<MetricSample> {
         &[],
         stats.in_flight_requests as f64,
     ));
+    delivery_control_samples(&mut out, stats);
     out
+}
+
+/// The adaptive rate, the circuit breakers and the spool.
+fn delivery_control_samples(out: &mut Vec<MetricSample>, stats: &StatsSnapshot) {
+    out.push(
+        MetricSample::gauge("cwpub_put_rate_per_sec", &[], stats.put_rate)
+            .with_help("PutLogEvents requests per second allowed now (halved on throttling, climbs back to the ceiling)"),
+    );
+    out.push(MetricSample::gauge(
+        "cwpub_put_rate_ceiling_per_sec",
+        &[],
+        stats.put_rate_ceiling,
+    ));
+    for (target, state) in &stats.circuits {
+        out.push(
+            MetricSample::gauge(
+                "cwpub_target_circuit_state",
+                &[
+                    ("log_group", target.log_group.as_str()),
+                    ("log_stream", target.log_stream.as_str()),
+                ],
+                state.as_gauge(),
+            )
+            .with_help("1 half-open (probing), 2 open; closed circuits are not listed"),
+        );
+    }
+    let Some(sp) = &stats.spool else {
+        return;
+    };
+    for (name, value) in [
+        ("cwpub_spool_bytes", sp.bytes),
+        ("cwpub_spool_events", sp.events),
+        ("cwpub_spool_segments", sp.segments),
+        ("cwpub_spool_foreign_files", sp.foreign_files),
+    ] {
+        out.push(MetricSample::gauge(name, &[], value as f64));
+    }
+    for (name, value) in [
+        ("cwpub_spool_replayed_events_total", sp.replayed),
+        ("cwpub_spool_corrupt_records_total", sp.corrupt_records),
+        ("cwpub_spool_corrupt_bytes_total", sp.corrupt_bytes),
+        (
+            "cwpub_spool_possible_duplicates_total",
+            sp.possible_duplicates,
+        ),
+        ("cwpub_spool_io_errors_total", sp.io_errors),
+    ] {
+        out.push(MetricSample::counter(name, &[], value));
+    }
 }
 
 fn counters(out: &mut Vec<MetricSample>, prefix: &str, labels: &[(&str, &str)], c: &Counters) {

@@ -152,6 +152,14 @@ pub struct StatsSnapshot {
     pub buffered_bytes: u64,
     /// Requests on the wire right now.
     pub in_flight_requests: u64,
+    /// The PutLogEvents rate allowed now (requests/s), lowered by throttling.
+    pub put_rate: f64,
+    /// The configured ceiling of that rate (`put_rate_per_sec`).
+    pub put_rate_ceiling: f64,
+    /// Targets whose circuit is not closed, with its state.
+    pub circuits: Vec<(Target, super::health::CircuitState)>,
+    /// The spool's gauges and counters, when `spool_dir` is set.
+    pub spool: Option<super::spool::SpoolStats>,
 }
 
 impl StatsSnapshot {
