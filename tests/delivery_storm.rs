@@ -10,12 +10,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::chaos::{self, Chaos, ChaosProxy};
-use crate::support::daemon::{Daemon, summary, runs_ok, tick_of, two_jobs_config, write_config};
+use crate::support::daemon::{Daemon, runs_ok, summary, tick_of, two_jobs_config, write_config};
 use crate::support::fake_cwl::FakeCwl;
 use crate::support::moto::Moto;
 
 /// One storm: returns after asserting everything about the run.
-fn storm(endpoint: &str, chaos: &Chaos, group: &str, length: Duration, read: &dyn Fn() -> Vec<String>) {
+fn storm(
+    endpoint: &str,
+    chaos: &Chaos,
+    group: &str,
+    length: Duration,
+    read: &dyn Fn() -> Vec<String>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &two_jobs_config(endpoint, group, "", None));
     chaos.set_throttle_percent(60);
@@ -27,8 +33,14 @@ fn storm(endpoint: &str, chaos: &Chaos, group: &str, length: Duration, read: &dy
     daemon.pause(Duration::from_millis(500));
     let (status, stderr) = daemon.stop();
     let line = summary(&stderr);
-    assert!(status.success(), "{group}: exit status {status:?}; summary: {line}\n{stderr}");
-    assert!(line.contains("; 0 dropped; 0 undelivered at shutdown"), "{group}: {line}");
+    assert!(
+        status.success(),
+        "{group}: exit status {status:?}; summary: {line}\n{stderr}"
+    );
+    assert!(
+        line.contains("; 0 dropped; 0 undelivered at shutdown"),
+        "{group}: {line}"
+    );
     assert!(
         !stderr.contains("circuit breaker opened"),
         "{group}: throttling opened a circuit:\n{stderr}"
@@ -50,7 +62,11 @@ fn storm(endpoint: &str, chaos: &Chaos, group: &str, length: Duration, read: &dy
         seqs.dedup();
         assert_eq!(seqs.len(), n, "{group}: {job}: a tick arrived twice");
     }
-    assert_eq!(per_job.len(), 2, "{group}: both jobs delivered: {per_job:?}");
+    assert_eq!(
+        per_job.len(),
+        2,
+        "{group}: both jobs delivered: {per_job:?}"
+    );
     assert_eq!(
         messages.len() as u64,
         runs_ok(&stderr),
@@ -63,8 +79,18 @@ fn a_20s_throttling_storm_against_the_strict_fake_loses_nothing() {
     let rt = chaos::background();
     let fake = rt.block_on(FakeCwl::start());
     let group = "/cwpub/storm/fake";
-    storm(&fake.endpoint(), &fake.chaos, group, Duration::from_secs(20), &|| fake.messages(group));
-    assert!(fake.limit_violations().is_empty(), "{:?}", fake.limit_violations());
+    storm(
+        &fake.endpoint(),
+        &fake.chaos,
+        group,
+        Duration::from_secs(20),
+        &|| fake.messages(group),
+    );
+    assert!(
+        fake.limit_violations().is_empty(),
+        "{:?}",
+        fake.limit_violations()
+    );
 }
 
 #[test]
@@ -86,12 +112,22 @@ fn a_20s_throttling_storm_against_moto_loses_nothing() {
                     .send()
                     .await
                     .unwrap_or_else(|e| panic!("GetLogEvents {group}:{stream}: {e:?}"));
-                all.extend(out.events().iter().map(|e| e.message().unwrap_or_default().to_owned()));
+                all.extend(
+                    out.events()
+                        .iter()
+                        .map(|e| e.message().unwrap_or_default().to_owned()),
+                );
             }
             all
         })
     };
-    storm(&proxy.endpoint(), &proxy.chaos, group, Duration::from_secs(20), &read);
+    storm(
+        &proxy.endpoint(),
+        &proxy.chaos,
+        group,
+        Duration::from_secs(20),
+        &read,
+    );
 }
 
 /// Ten storms in a row (3 s each, to keep CI short; the 20 s runs above
@@ -102,7 +138,17 @@ fn ten_storms_in_a_row_lose_nothing() {
     let fake = rt.block_on(FakeCwl::start());
     for run in 0..10 {
         let group = format!("/cwpub/storm/run-{run}");
-        storm(&fake.endpoint(), &fake.chaos, &group, Duration::from_secs(3), &|| fake.messages(&group));
+        storm(
+            &fake.endpoint(),
+            &fake.chaos,
+            &group,
+            Duration::from_secs(3),
+            &|| fake.messages(&group),
+        );
     }
-    assert!(fake.limit_violations().is_empty(), "{:?}", fake.limit_violations());
+    assert!(
+        fake.limit_violations().is_empty(),
+        "{:?}",
+        fake.limit_violations()
+    );
 }

@@ -31,7 +31,10 @@ fn spool_config(endpoint: &str, group: &str, spool: &Path, observe: u16, drain: 
     let mut text = two_jobs_config(
         endpoint,
         group,
-        &format!("spool_dir = {:?}\nbackoff_cap = \"2s\"", spool.display().to_string()),
+        &format!(
+            "spool_dir = {:?}\nbackoff_cap = \"2s\"",
+            spool.display().to_string()
+        ),
         Some(observe),
     );
     text.push_str(&format!("\n[shutdown]\ndrain_deadline = {drain:?}\n"));
@@ -39,7 +42,10 @@ fn spool_config(endpoint: &str, group: &str, spool: &Path, observe: u16, drain: 
 }
 
 /// Polls `read` (timestamp, message) until `done` holds, for up to 60 s.
-fn wait_until(read: &dyn Fn() -> Vec<(i64, String)>, done: &dyn Fn(&[(i64, String)]) -> bool) -> Vec<(i64, String)> {
+fn wait_until(
+    read: &dyn Fn() -> Vec<(i64, String)>,
+    done: &dyn Fn(&[(i64, String)]) -> bool,
+) -> Vec<(i64, String)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got = read();
@@ -50,11 +56,19 @@ fn wait_until(read: &dyn Fn() -> Vec<(i64, String)>, done: &dyn Fn(&[(i64, Strin
     }
 }
 
-fn crash_and_restart(endpoint: &str, chaos: &Chaos, group: &str, read: &dyn Fn() -> Vec<(i64, String)>) {
+fn crash_and_restart(
+    endpoint: &str,
+    chaos: &Chaos,
+    group: &str,
+    read: &dyn Fn() -> Vec<(i64, String)>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
     let observe = free_port();
-    let config = write_config(dir.path(), &spool_config(endpoint, group, &spool, observe, "10s"));
+    let config = write_config(
+        dir.path(),
+        &spool_config(endpoint, group, &spool, observe, "10s"),
+    );
     chaos.set_down(true);
     let mut first = Daemon::start(&config);
     first.wait_for("cwpub started");
@@ -62,26 +76,46 @@ fn crash_and_restart(endpoint: &str, chaos: &Chaos, group: &str, read: &dyn Fn()
     let metrics = http_get(observe, "/metrics").1;
     let ran: u64 = ["heartbeat", "emf"]
         .iter()
-        .map(|j| metric(&metrics, &format!("cwpub_job_runs_total{{job=\"{j}\",outcome=\"success\"}}")) as u64)
+        .map(|j| {
+            metric(
+                &metrics,
+                &format!("cwpub_job_runs_total{{job=\"{j}\",outcome=\"success\"}}"),
+            ) as u64
+        })
         .sum();
     let spooled = metric(&metrics, "cwpub_spool_events") as u64;
-    assert!(ran >= 40, "two jobs ticking for 30 s: {ran} runs\n{metrics}");
-    assert!(spooled + 2 >= ran, "every event written ahead: {spooled} spooled, {ran} runs\n{metrics}");
+    assert!(
+        ran >= 40,
+        "two jobs ticking for 30 s: {ran} runs\n{metrics}"
+    );
+    assert!(
+        spooled + 2 >= ran,
+        "every event written ahead: {spooled} spooled, {ran} runs\n{metrics}"
+    );
     let killed_at = now_ms();
     let stderr1 = first.kill9();
     assert!(chaos.refused() > 0, "the endpoint was down");
-    assert!(!stderr1.contains("cwpub stopped after"), "SIGKILL leaves no summary");
+    assert!(
+        !stderr1.contains("cwpub stopped after"),
+        "SIGKILL leaves no summary"
+    );
     chaos.set_down(false);
 
     let mut second = Daemon::start(&config);
     second.wait_for("spool: replaying events left by the previous run");
     let before_kill = |evs: &[(i64, String)]| -> Vec<String> {
-        evs.iter().filter(|(t, _)| *t <= killed_at).map(|(_, m)| m.clone()).collect()
+        evs.iter()
+            .filter(|(t, _)| *t <= killed_at)
+            .map(|(_, m)| m.clone())
+            .collect()
     };
     let got = wait_until(read, &|evs| before_kill(evs).len() as u64 >= ran);
     let (status, stderr2) = second.stop();
     let line = summary(&stderr2);
-    assert!(status.success(), "{group}: exit {status:?}: {line}\n{stderr2}");
+    assert!(
+        status.success(),
+        "{group}: exit {status:?}: {line}\n{stderr2}"
+    );
     let old = before_kill(&got);
     let ids: BTreeSet<String> = old.iter().map(|m| tick_of(m).2).collect();
     let duplicates = old.len() - ids.len();
@@ -98,7 +132,11 @@ fn crash_and_restart(endpoint: &str, chaos: &Chaos, group: &str, read: &dyn Fn()
             "{group}: {job}: every tick 1..={max} of the killed process arrived"
         );
     }
-    assert!(ids.len() as u64 >= ran, "{group}: {} distinct events arrived, {ran} runs before the kill", ids.len());
+    assert!(
+        ids.len() as u64 >= ran,
+        "{group}: {} distinct events arrived, {ran} runs before the kill",
+        ids.len()
+    );
     let possible: u64 = line
         .split("corrupt records skipped, ")
         .nth(1)
@@ -109,7 +147,10 @@ fn crash_and_restart(endpoint: &str, chaos: &Chaos, group: &str, read: &dyn Fn()
         duplicates as u64 <= possible,
         "{group}: {duplicates} duplicates arrived, cwpub reported {possible} possible: {line}"
     );
-    eprintln!("{group}: {} events of the killed process arrived, {duplicates} duplicates (reported possible: {possible}); {line}", ids.len());
+    eprintln!(
+        "{group}: {} events of the killed process arrived, {duplicates} duplicates (reported possible: {possible}); {line}",
+        ids.len()
+    );
     assert!(line.contains("0 dropped"), "{line}");
 }
 
@@ -126,7 +167,11 @@ fn kill9_during_an_outage_then_restart_delivers_every_event_fake() {
             .collect()
     };
     crash_and_restart(&fake.endpoint(), &fake.chaos, group, &read);
-    assert!(fake.limit_violations().is_empty(), "{:?}", fake.limit_violations());
+    assert!(
+        fake.limit_violations().is_empty(),
+        "{:?}",
+        fake.limit_violations()
+    );
 }
 
 #[test]
@@ -151,7 +196,10 @@ fn kill9_during_an_outage_then_restart_delivers_every_event_moto() {
                     continue; // not created yet
                 };
                 all.extend(out.events().iter().map(|e| {
-                    (e.timestamp().unwrap_or_default(), e.message().unwrap_or_default().to_owned())
+                    (
+                        e.timestamp().unwrap_or_default(),
+                        e.message().unwrap_or_default().to_owned(),
+                    )
                 }));
             }
             all
@@ -179,14 +227,20 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
     let observe = free_port();
-    let config = write_config(dir.path(), &spool_config(&fake.endpoint(), group, &spool, observe, "1s"));
+    let config = write_config(
+        dir.path(),
+        &spool_config(&fake.endpoint(), group, &spool, observe, "1s"),
+    );
     fake.chaos.set_down(true);
     let mut first = Daemon::start(&config);
     first.wait_for("cwpub started");
     first.pause(Duration::from_secs(4));
     let (status, stderr) = first.stop();
     let line = summary(&stderr);
-    assert!(status.success(), "events kept in the spool are not lost: {line}\n{stderr}");
+    assert!(
+        status.success(),
+        "events kept in the spool are not lost: {line}\n{stderr}"
+    );
     let kept: u64 = line
         .split("spool: ")
         .nth(1)
@@ -231,15 +285,35 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
     let metrics = http_get(observe, "/metrics").1;
     let (status, stderr) = second.stop();
     assert!(status.success(), "{}\n{stderr}", summary(&stderr));
-    assert_eq!(metric(&metrics, "cwpub_spool_corrupt_records_total"), 2.0, "{metrics}");
-    assert_eq!(metric(&metrics, "cwpub_spool_foreign_files"), 1.0, "{metrics}");
-    assert!(metric(&metrics, "cwpub_spool_replayed_events_total") >= (kept - 2) as f64, "{metrics}");
+    assert_eq!(
+        metric(&metrics, "cwpub_spool_corrupt_records_total"),
+        2.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "cwpub_spool_foreign_files"),
+        1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "cwpub_spool_replayed_events_total") >= (kept - 2) as f64,
+        "{metrics}"
+    );
     let old = got.iter().filter(|(t, _)| *t < restarted_at).count() as u64;
     assert!(
         (kept - 2..=kept).contains(&old),
         "every intact event arrived, at most the two damaged ones missing: {old} of {kept}"
     );
-    assert!(stderr.contains("damaged record skipped"), "the damage is logged: {stderr}");
-    assert!(stderr.contains("is not a spool segment"), "the foreign file is logged: {stderr}");
-    assert!(spool.join("notes.txt").exists(), "foreign files are left alone");
+    assert!(
+        stderr.contains("damaged record skipped"),
+        "the damage is logged: {stderr}"
+    );
+    assert!(
+        stderr.contains("is not a spool segment"),
+        "the foreign file is logged: {stderr}"
+    );
+    assert!(
+        spool.join("notes.txt").exists(),
+        "foreign files are left alone"
+    );
 }

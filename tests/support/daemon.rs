@@ -91,7 +91,10 @@ impl Daemon {
     pub fn pause(&mut self, d: Duration) {
         let end = Instant::now() + d;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
-            if let Ok(line) = self.lines.recv_timeout(left.min(Duration::from_millis(100))) {
+            if let Ok(line) = self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 self.stderr.push_str(&line);
                 self.stderr.push('\n');
             }
@@ -189,7 +192,12 @@ pub fn summary(stderr: &str) -> &str {
 /// `@every 1s` with a run at start, writing to `<group>` streams named after
 /// the job; `[delivery]` gets `delivery` (TOML lines) and `/metrics` listens
 /// on `observe` when given.
-pub fn two_jobs_config(endpoint: &str, group: &str, delivery: &str, observe: Option<u16>) -> String {
+pub fn two_jobs_config(
+    endpoint: &str,
+    group: &str,
+    delivery: &str,
+    observe: Option<u16>,
+) -> String {
     let observe = match observe {
         Some(port) => format!("listen = \"127.0.0.1:{port}\""),
         None => "enabled = false".to_string(),

@@ -130,9 +130,8 @@ impl FakeCwl {
                 };
                 let (st, ch) = (st.clone(), ch.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        handle(st.clone(), ch.clone(), req)
-                    });
+                    let svc =
+                        hyper::service::service_fn(move |req| handle(st.clone(), ch.clone(), req));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;

@@ -27,8 +27,10 @@ pub(crate) trait Journal {
     fn over_budget(&self, extra: u64) -> bool;
     /// Bytes one event takes in the journal.
     fn cost(&self, job: &str, message: &str) -> u64;
-    /// Every event of `key` with a sequence number below `floor` is resolved.
-    fn resolved(&mut self, key: &BatchKey, floor: u64);
+    /// Every event of `key` with `lo ≤ seq ≤ hi` is resolved (delivered or dropped).
+    fn resolved(&mut self, key: &BatchKey, lo: u64, hi: u64);
+    /// Writes what `resolved` noted (once per admission or release).
+    fn flush(&mut self);
 }
 
 /// No journal: nothing is written, nothing limits.
@@ -43,7 +45,8 @@ impl Journal for NoJournal {
     fn cost(&self, _: &str, _: &str) -> u64 {
         0
     }
-    fn resolved(&mut self, _: &BatchKey, _: u64) {}
+    fn resolved(&mut self, _: &BatchKey, _: u64, _: u64) {}
+    fn flush(&mut self) {}
 }
 
 /// Limits of a buffer.
@@ -110,6 +113,7 @@ pub(crate) enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Held {
     lo: u64,
+    hi: u64,
     events: usize,
     bytes: usize,
 }
@@ -125,19 +129,6 @@ struct KeyState {
     last_seq: u64,
     /// Events below this sequence number may be sent.
     durable_below: u64,
-}
-
-impl KeyState {
-    /// The smallest sequence number this key still holds, or one past its newest.
-    fn floor(&self) -> u64 {
-        let queued = self.q.items.front().map(|i| i.seq);
-        let held = self.held.map(|h| h.lo);
-        match (held, queued) {
-            (Some(h), Some(q)) => h.min(q),
-            (Some(x), None) | (None, Some(x)) => x,
-            (None, None) => self.last_seq + 1,
-        }
-    }
 }
 
 /// The buffer. See the module doc.
@@ -270,6 +261,7 @@ impl Buffer {
             accepted_disk += disk;
             accepted.push_back(it);
         }
+        journal.flush();
         out.accepted = accepted.len();
         if !accepted.is_empty() {
             let draining = self.draining;
@@ -336,6 +328,7 @@ impl Buffer {
         let Some(key) = oldest.map(|(_, k)| k.clone()) else {
             return false;
         };
+        let mut run: Option<(u64, u64)> = None;
         loop {
             let ks = self.keys.get_mut(&key).expect("key found above");
             if !ks.q.items.front().is_some_and(|f| f.seq <= runner_up) {
@@ -346,7 +339,9 @@ impl Buffer {
                 ks.first_arrival = None;
             }
             if disk {
-                journal.resolved(&key, ks.floor());
+                journal.resolved(&key, it.seq, it.seq);
+            } else {
+                run = Some((run.map_or(it.seq, |r| r.0), it.seq));
             }
             self.queued_bytes -= it.size();
             self.queued_events -= 1;
@@ -355,8 +350,9 @@ impl Buffer {
                 break;
             }
         }
-        let floor = self.keys[&key].floor();
-        journal.resolved(&key, floor);
+        if let Some((lo, hi)) = run {
+            journal.resolved(&key, lo, hi);
+        }
         true
     }
 
@@ -393,6 +389,7 @@ impl Buffer {
                         let bytes: usize = chunk.iter().map(Item::size).sum();
                         ks.held = Some(Held {
                             lo: chunk[0].seq,
+                            hi: chunk[chunk.len() - 1].seq,
                             events: chunk.len(),
                             bytes,
                         });
@@ -418,7 +415,8 @@ impl Buffer {
         if let Some(h) = ks.held.take() {
             self.held_bytes -= h.bytes;
             self.held_events -= h.events;
-            journal.resolved(key, ks.floor());
+            journal.resolved(key, h.lo, h.hi);
+            journal.flush();
         }
         self.check();
     }

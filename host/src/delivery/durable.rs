@@ -33,9 +33,15 @@ impl Journal for Option<Spool> {
         }
     }
 
-    fn resolved(&mut self, key: &BatchKey, floor: u64) {
+    fn resolved(&mut self, key: &BatchKey, lo: u64, hi: u64) {
         if let Some(s) = self {
-            s.ack(key, floor);
+            s.ack(key, lo, hi);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(s) = self {
+            s.flush_acks();
         }
     }
 }

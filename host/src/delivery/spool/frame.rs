@@ -9,7 +9,7 @@
 //! body    = tag u8 | fields (integers little-endian, strings UTF-8)
 //!   1 KEY      kind u8 | group_len u16 | group | stream_len u16 | stream
 //!   2 EVENT    seq u64 | timestamp_ms i64 | job_len u16 | job | message (the rest)
-//!   3 ACK      floor u64          every event of this stream with seq < floor is resolved
+//!   3 ACK      lo u64 | hi u64    every event of this stream with lo ≤ seq ≤ hi is resolved
 //!   4 SENDING  lo u64 | hi u64    a request with events in [lo, hi] went out
 //!   5 REFUSED  lo u64 | hi u64    that request was refused: none of it was accepted
 //! ```
@@ -76,10 +76,12 @@ pub enum Frame {
         /// The message.
         message: String,
     },
-    /// Every event with a smaller sequence number is resolved.
+    /// Every event of the stream with `lo ≤ seq ≤ hi` is resolved.
     Ack {
-        /// The new floor.
-        floor: u64,
+        /// Smallest sequence number resolved.
+        lo: u64,
+        /// Largest sequence number resolved.
+        hi: u64,
     },
     /// A request holding events in `[lo, hi]` was sent (answer unknown yet).
     Sending {
@@ -178,10 +180,11 @@ pub fn encode_event(out: &mut Vec<u8>, e: EventRef<'_>) {
 }
 
 /// Encodes an ACK frame.
-pub fn encode_ack(out: &mut Vec<u8>, floor: u64) {
+pub fn encode_ack(out: &mut Vec<u8>, lo: u64, hi: u64) {
     frame(out, |b| {
         b.push(TAG_ACK);
-        b.extend_from_slice(&floor.to_le_bytes());
+        b.extend_from_slice(&lo.to_le_bytes());
+        b.extend_from_slice(&hi.to_le_bytes());
     });
 }
 
@@ -277,7 +280,10 @@ fn parse_body(body: &[u8]) -> Option<Frame> {
                 message,
             }
         }
-        TAG_ACK => Frame::Ack { floor: c.u64()? },
+        TAG_ACK => Frame::Ack {
+            lo: c.u64()?,
+            hi: c.u64()?,
+        },
         TAG_SENDING => Frame::Sending {
             lo: c.u64()?,
             hi: c.u64()?,
@@ -319,7 +325,7 @@ mod tests {
             out.len() - event_len("job", "héllo"),
             8 + 1 + 1 + 2 + 2 + 2 + 3
         );
-        encode_ack(&mut out, 9);
+        encode_ack(&mut out, 8, 9);
         encode_range(&mut out, false, 1, 2);
         encode_range(&mut out, true, 1, 2);
         let mut frames = Vec::new();
@@ -343,7 +349,7 @@ mod tests {
                     job: "job".into(),
                     message: "héllo".into()
                 },
-                Frame::Ack { floor: 9 },
+                Frame::Ack { lo: 8, hi: 9 },
                 Frame::Sending { lo: 1, hi: 2 },
                 Frame::Refused { lo: 1, hi: 2 },
             ]

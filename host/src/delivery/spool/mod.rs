@@ -3,13 +3,14 @@
 //!
 //! Layout: one directory, locked by one process ([`lock`]); per stream
 //! (target and payload kind) a chain of segment files ([`segment`]) of
-//! checksummed frames ([`frame`]). Events are appended to their stream's head
-//! segment before they count as buffered; once CloudWatch has accepted (or
-//! the stage has dropped) every event of a stream below some sequence number,
-//! an ACK frame records that floor and whole segments below it are deleted.
-//! Streams are acknowledged in order (one worker per stream, one request at a
-//! time), so a floor per stream is all the bookkeeping there is, and an idle
-//! stream holds no file at all.
+//! checksummed frames ([`frame`]). Events are appended to their stream's
+//! newest segment before they count as buffered. Once CloudWatch has accepted
+//! (or the stage has dropped) a run of a stream's events, an ACK frame naming
+//! that sequence range is appended to the segment holding them, and a segment
+//! whose events are all resolved is deleted — in any order, so an event stuck
+//! in a retried request pins only its own segment. An idle stream holds no
+//! file at all. Segments are `max_bytes / 8` (64 KiB to 4 MiB), so the
+//! budget is freed in steps of at most an eighth.
 //!
 //! Durability follows [`SyncPolicy`]: appends are plain `write`s made under
 //! the stage's lock; `fdatasync` runs outside it, on the caller's syncer,
@@ -39,7 +40,7 @@ pub use frame::EventRef;
 pub use recover::{Recovered, RecoveredEvent, RecoveryReport};
 
 use lock::DirLock;
-use segment::Head;
+use segment::SegFile;
 
 /// When the spool calls `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -89,8 +90,15 @@ pub struct SpoolOptions {
     pub sync: SyncPolicy,
 }
 
-/// Largest segment (a write batch larger than this gets a segment of its own).
+/// Largest segment (a write batch larger than a segment gets one of its own).
 pub const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+/// Smallest segment.
+pub const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
+
+/// The segment size for a budget: an eighth of it, within the bounds above.
+pub fn segment_bytes(max_bytes: u64) -> u64 {
+    (max_bytes / 8).clamp(MIN_SEGMENT_BYTES, SEGMENT_BYTES)
+}
 
 /// Counters and gauges of a spool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,20 +127,24 @@ pub struct SpoolStats {
 
 #[derive(Debug)]
 struct SegMeta {
-    id: u64,
-    bytes: u64,
+    file: SegFile,
     /// Sequence numbers of the events in this segment, ascending.
     seqs: Vec<u64>,
-    /// How many of `seqs` are below the stream's floor.
-    dead: usize,
+    /// Which of them are resolved.
+    dead: Vec<bool>,
+    dead_count: usize,
+}
+
+impl SegMeta {
+    fn all_dead(&self) -> bool {
+        self.dead_count == self.seqs.len()
+    }
 }
 
 #[derive(Debug, Default)]
 struct StreamLog {
-    /// Oldest first; the last one is the head while `head` is set.
+    /// Oldest first; new events go to the last one.
     segments: VecDeque<SegMeta>,
-    head: Option<Head>,
-    floor: u64,
 }
 
 /// Work for the syncer: `fdatasync` of every file appended to since the
@@ -182,6 +194,9 @@ pub struct Spool {
     dir_unsynced: bool,
     /// Highest sequence number appended so far, plus one.
     appended_below: u64,
+    /// ACK frames not written yet: (stream, segment id, lo, hi).
+    pending_acks: Vec<(StreamKey, u64, u64, u64)>,
+    segment_bytes: u64,
     stats: SpoolStats,
     scratch: Vec<u8>,
 }
@@ -233,8 +248,8 @@ impl Spool {
         let head_room = self
             .streams
             .get(key)
-            .and_then(|s| s.head.as_ref())
-            .is_some_and(|h| h.len + frames as u64 <= SEGMENT_BYTES);
+            .and_then(|s| s.segments.back())
+            .is_some_and(|h| h.file.len + frames as u64 <= self.segment_bytes);
         frames as u64 + if head_room { 0 } else { new_segment_len(key) }
     }
 
@@ -271,8 +286,8 @@ impl Spool {
         buf: &[u8],
         events: &[EventRef<'_>],
     ) -> std::io::Result<()> {
-        let roll = match self.streams.get(key).and_then(|s| s.head.as_ref()) {
-            Some(h) => h.len + buf.len() as u64 > SEGMENT_BYTES,
+        let roll = match self.streams.get(key).and_then(|s| s.segments.back()) {
+            Some(h) => h.file.len > 0 && h.file.len + buf.len() as u64 > self.segment_bytes,
             None => true,
         };
         if roll {
@@ -284,70 +299,91 @@ impl Spool {
                 &key.target.log_stream,
             );
             let id = self.next_id;
-            let head = Head::create(&self.dir, id, &key_frame)?;
+            let file = SegFile::create(&self.dir, id, &key_frame)?;
             self.next_id += 1;
-            self.bytes += head.len;
+            self.bytes += file.len;
             self.dir_unsynced = self.opts.sync != SyncPolicy::Never;
-            let stream = self.streams.entry(key.clone()).or_default();
-            stream.segments.push_back(SegMeta {
-                id,
-                bytes: head.len,
-                seqs: Vec::new(),
-                dead: 0,
-            });
-            stream.head = Some(head);
+            self.streams
+                .entry(key.clone())
+                .or_default()
+                .segments
+                .push_back(SegMeta {
+                    file,
+                    seqs: Vec::new(),
+                    dead: Vec::new(),
+                    dead_count: 0,
+                });
         }
-        let stream = self.streams.get_mut(key).expect("stream has a head");
-        let head = stream.head.as_mut().expect("stream has a head");
-        head.append(buf)?;
-        let meta = stream.segments.back_mut().expect("head segment");
-        meta.bytes += buf.len() as u64;
-        meta.seqs.extend(events.iter().map(|e| e.seq));
+        let stream = self.streams.get_mut(key).expect("stream has a segment");
+        let head = stream.segments.back_mut().expect("stream has a segment");
+        head.file.append(buf)?;
+        head.seqs.extend(events.iter().map(|e| e.seq));
+        head.dead.resize(head.seqs.len(), false);
         self.bytes += buf.len() as u64;
         self.events += events.len() as u64;
-        if self.opts.sync != SyncPolicy::Never && !self.unsynced_ids.contains(&head.id) {
-            self.unsynced_ids.push(head.id);
-            self.unsynced.push(head.file.clone());
+        if self.opts.sync != SyncPolicy::Never && !self.unsynced_ids.contains(&head.file.id) {
+            self.unsynced_ids.push(head.file.id);
+            self.unsynced.push(head.file.file.clone());
         }
         Ok(())
     }
 
-    /// Records that every event of `key` with a sequence number below
-    /// `floor` is resolved (delivered or dropped): deletes the segments that
-    /// hold nothing else and notes the floor in the head segment.
-    pub fn ack(&mut self, key: &StreamKey, floor: u64) {
+    /// Records that every event of `key` with `lo ≤ seq ≤ hi` is resolved
+    /// (delivered or dropped): deletes the segments that hold nothing else,
+    /// and notes the range in the others at the next [`Spool::flush_acks`].
+    pub fn ack(&mut self, key: &StreamKey, lo: u64, hi: u64) {
         let Some(stream) = self.streams.get_mut(key) else {
             return;
         };
-        if floor <= stream.floor {
-            return;
-        }
-        stream.floor = floor;
         let mut removed = Vec::new();
-        while let Some(front) = stream.segments.front_mut() {
-            let dead = front.seqs.partition_point(|s| *s < floor);
-            self.events -= (dead - front.dead) as u64;
-            front.dead = dead;
-            if dead < front.seqs.len() {
-                break;
+        let mut i = 0;
+        while i < stream.segments.len() {
+            let seg = &mut stream.segments[i];
+            let from = seg.seqs.partition_point(|s| *s < lo);
+            let to = seg.seqs.partition_point(|s| *s <= hi);
+            let mut newly = 0;
+            for d in &mut seg.dead[from..to] {
+                if !*d {
+                    *d = true;
+                    newly += 1;
+                }
             }
-            let seg = stream.segments.pop_front().expect("front exists");
-            if stream.head.as_ref().is_some_and(|h| h.id == seg.id) {
-                stream.head = None;
+            seg.dead_count += newly;
+            self.events -= newly as u64;
+            if seg.all_dead() && !seg.seqs.is_empty() {
+                let seg = stream.segments.remove(i).expect("index in range");
+                self.bytes -= seg.file.len;
+                removed.push(seg.file.id);
+                continue;
             }
-            self.bytes -= seg.bytes;
-            removed.push(seg.id);
+            if newly > 0 {
+                let (id, lo, hi) = (seg.file.id, seg.seqs[from], seg.seqs[to - 1]);
+                // Extend the last pending range when no event lies between.
+                let before = from.checked_sub(1).map(|i| seg.seqs[i]);
+                match self.pending_acks.last_mut() {
+                    Some((k, sid, _, phi)) if k == key && *sid == id && before == Some(*phi) => {
+                        *phi = hi
+                    }
+                    _ => self.pending_acks.push((key.clone(), id, lo, hi)),
+                }
+            }
+            i += 1;
         }
-        let partial = stream.segments.front().is_some_and(|s| s.dead > 0);
         if stream.segments.is_empty() {
             self.streams.remove(key);
-        } else if partial {
-            let mut buf = Vec::with_capacity(24);
-            frame::encode_ack(&mut buf, floor);
-            self.write_marker(key, &buf);
         }
         for id in removed {
             self.remove_segment(id);
+        }
+    }
+
+    /// Writes the ACK frames noted since the last call. Losing them (a crash
+    /// first) only means those events are sent again after the restart.
+    pub fn flush_acks(&mut self) {
+        for (key, id, lo, hi) in std::mem::take(&mut self.pending_acks) {
+            let mut buf = Vec::with_capacity(32);
+            frame::encode_ack(&mut buf, lo, hi);
+            self.write_to(&key, Some(id), &buf);
         }
     }
 
@@ -358,25 +394,28 @@ impl Spool {
     pub fn mark(&mut self, key: &StreamKey, lo: u64, hi: u64, refused: bool) {
         let mut buf = Vec::with_capacity(32);
         frame::encode_range(&mut buf, refused, lo, hi);
-        self.write_marker(key, &buf);
+        self.write_to(key, None, &buf);
     }
 
-    fn write_marker(&mut self, key: &StreamKey, buf: &[u8]) {
+    /// Appends a small frame to segment `id` of `key` (`None`: the newest).
+    fn write_to(&mut self, key: &StreamKey, id: Option<u64>, buf: &[u8]) {
         let Some(stream) = self.streams.get_mut(key) else {
             return;
         };
-        let Some(head) = stream.head.as_mut() else {
-            return;
+        let seg = match id {
+            Some(id) => stream.segments.iter_mut().find(|s| s.file.id == id),
+            None => stream.segments.back_mut(),
         };
-        match head.append(buf) {
+        let Some(seg) = seg else {
+            return; // deleted meanwhile: nothing left to note
+        };
+        match seg.file.append(buf) {
             Ok(()) => {
-                if let Some(meta) = stream.segments.back_mut() {
-                    meta.bytes += buf.len() as u64;
-                }
                 self.bytes += buf.len() as u64;
-                if self.opts.sync == SyncPolicy::Always && !self.unsynced_ids.contains(&head.id) {
-                    self.unsynced_ids.push(head.id);
-                    self.unsynced.push(head.file.clone());
+                if self.opts.sync == SyncPolicy::Always && !self.unsynced_ids.contains(&seg.file.id)
+                {
+                    self.unsynced_ids.push(seg.file.id);
+                    self.unsynced.push(seg.file.file.clone());
                 }
             }
             Err(e) => {
@@ -392,12 +431,16 @@ impl Spool {
             self.stats.io_errors += 1;
             tracing::warn!(path = %path.display(), error = %e, "spool: could not delete a delivered segment; it is skipped at the next start");
         }
-        self.unsynced_ids.retain(|i| *i != id);
+        if let Some(p) = self.unsynced_ids.iter().position(|i| *i == id) {
+            self.unsynced_ids.remove(p);
+            self.unsynced.remove(p);
+        }
         self.dir_unsynced |= self.opts.sync == SyncPolicy::Always;
     }
 
     /// Everything appended since the last call, to be synced outside the lock.
     pub fn take_sync(&mut self) -> SyncJob {
+        self.flush_acks();
         self.unsynced_ids.clear();
         let dir = if std::mem::take(&mut self.dir_unsynced) {
             self.dir_handle.as_ref().and_then(|d| d.try_clone().ok())
@@ -420,10 +463,11 @@ impl Spool {
         self.unsynced.clear();
         self.unsynced_ids.clear();
         self.dir_unsynced = true;
+        self.flush_acks();
         let heads: Vec<Arc<File>> = self
             .streams
             .values()
-            .filter_map(|s| s.head.as_ref().map(|h| h.file.clone()))
+            .flat_map(|s| s.segments.iter().map(|g| g.file.file.clone()))
             .collect();
         let mut job = self.take_sync();
         job.files = heads;
@@ -461,6 +505,12 @@ impl Spool {
     /// drop some of them for the memory budget).
     pub fn note_replayed(&mut self, n: u64) {
         self.stats.replayed += n;
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.flush_acks();
     }
 }
 

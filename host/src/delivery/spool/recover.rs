@@ -66,7 +66,7 @@ pub struct Recovered {
 #[derive(Default)]
 struct StreamFound {
     events: BTreeMap<u64, RecoveredEvent>,
-    floor: u64,
+    acked: Vec<(u64, u64)>,
     sending: Vec<(u64, u64)>,
     refused: Vec<(u64, u64)>,
 }
@@ -169,7 +169,7 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
                         message,
                     });
                 }
-                Frame::Ack { floor } => found.floor = found.floor.max(floor),
+                Frame::Ack { lo, hi } => found.acked.push((lo, hi)),
                 Frame::Sending { lo, hi } => found.sending.push((lo, hi)),
                 Frame::Refused { lo, hi } => found.refused.push((lo, hi)),
                 Frame::Key { .. } => {
@@ -189,10 +189,11 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
             .filter(|r| !found.refused.contains(r))
             .copied()
             .collect();
+        let acked = found.acked;
         let live: Vec<RecoveredEvent> = found
             .events
             .into_values()
-            .filter(|e| e.seq >= found.floor)
+            .filter(|e| !acked.iter().any(|(lo, hi)| (*lo..=*hi).contains(&e.seq)))
             .collect();
         report.possible_duplicates += live
             .iter()
@@ -212,6 +213,7 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
         possible_duplicates: report.possible_duplicates,
         ..SpoolStats::default()
     };
+    let segment_bytes = super::segment_bytes(opts.max_bytes);
     let spool = Spool {
         dir_handle: std::fs::File::open(&dir).ok(),
         dir,
@@ -226,6 +228,8 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
         unsynced_ids: Vec::new(),
         dir_unsynced: false,
         appended_below: max_seq.map_or(0, |m| m + 1),
+        pending_acks: Vec::new(),
+        segment_bytes,
         stats,
         scratch: Vec::new(),
     };

@@ -1,5 +1,5 @@
 //! Segment files: their names (`<id>.seg`, 20 decimal digits, ids only ever
-//! grow), creating a stream's head segment, appending to it, and reading a
+//! grow), creating one, appending to it, and reading a
 //! segment back frame by frame, resynchronising past damage so that one
 //! flipped byte costs one record, not the rest of the file.
 
@@ -41,9 +41,10 @@ pub fn options() -> OpenOptions {
     o
 }
 
-/// The segment a stream appends to.
+/// An open segment file, appended to (events go to a stream's newest
+/// segment; ACK frames to the segment holding the events they resolve).
 #[derive(Debug)]
-pub struct Head {
+pub struct SegFile {
     /// Segment id.
     pub id: u64,
     /// The open file (shared with the syncer while a sync is running).
@@ -52,14 +53,14 @@ pub struct Head {
     pub len: u64,
 }
 
-impl Head {
+impl SegFile {
     /// Creates segment `id` in `dir` holding the header and `key_frame`.
-    pub fn create(dir: &Path, id: u64, key_frame: &[u8]) -> std::io::Result<Head> {
+    pub fn create(dir: &Path, id: u64, key_frame: &[u8]) -> std::io::Result<SegFile> {
         let file = options()
             .write(true)
             .create_new(true)
             .open(dir.join(file_name(id)))?;
-        let mut head = Head {
+        let mut head = SegFile {
             id,
             file: Arc::new(file),
             len: 0,

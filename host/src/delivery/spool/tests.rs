@@ -82,7 +82,7 @@ fn unacknowledged_events_come_back_in_order_with_their_content() {
         append(&mut s, &b, 5..8);
         append(&mut s, &a, 8..10);
         s.take_sync().run().expect("sync");
-        s.ack(&a, 3);
+        s.ack(&a, 0, 2);
         assert_eq!(s.stats().events, 10 - 3);
     }
     let (s, r) = reopen(dir.path());
@@ -108,7 +108,7 @@ fn a_fully_acknowledged_stream_leaves_no_file() {
     let a = key("a");
     append(&mut s, &a, 0..100);
     assert_eq!(segment_files(dir.path()).len(), 1);
-    s.ack(&a, 100);
+    s.ack(&a, 0, 99);
     assert!(segment_files(dir.path()).is_empty());
     assert_eq!(s.stats(), SpoolStats::default());
 }
@@ -134,7 +134,7 @@ fn segments_roll_and_are_deleted_oldest_first() {
     let files = segment_files(dir.path());
     assert!(files.len() >= 3, "{files:?}");
     let before = s.bytes();
-    s.ack(&a, 5);
+    s.ack(&a, 0, 4);
     let after = segment_files(dir.path());
     assert!(after.len() < files.len());
     assert_eq!(after.last(), files.last(), "the head stays");
@@ -156,7 +156,8 @@ fn replay_then_retire_leaves_only_the_new_generation() {
     {
         let (mut s, _) = reopen(dir.path());
         append(&mut s, &a, 0..10);
-        s.ack(&a, 4);
+        s.ack(&a, 0, 3);
+        s.flush_acks();
     }
     let (mut s, r) = reopen(dir.path());
     let (k, evs) = &r.streams[0];
@@ -308,7 +309,8 @@ fn requests_without_an_answer_count_as_possible_duplicates() {
         s.mark(&a, 0, 3, true); // refused: nothing of it was accepted
         s.mark(&a, 0, 3, false); // sent again: answer lost in the crash
         s.mark(&a, 4, 5, false);
-        s.ack(&a, 4); // 0..=3 were accepted after all
+        s.ack(&a, 0, 3); // 0..=3 were accepted after all
+        s.flush_acks();
     }
     let (s, r) = reopen(dir.path());
     assert_eq!(seqs_of(&r, &a), (4..10).collect::<Vec<_>>());
@@ -379,11 +381,18 @@ proptest! {
                     }
                     Op::Ack(k, pct) => {
                         let k = k as usize;
-                        // Ack a prefix of the stream's live events.
-                        let cut = model[k].len() * pct as usize / 100;
-                        let floor = if cut == model[k].len() { next } else { model[k][cut] };
-                        s.ack(&keys[k], floor);
-                        model[k].drain(..cut);
+                        // Ack a run of the stream's live events, anywhere.
+                        let len = model[k].len();
+                        let cut = len * pct as usize / 100;
+                        if cut > 0 {
+                            let from = (pct as usize * 7) % (len - cut + 1);
+                            let (lo, hi) = (model[k][from], model[k][from + cut - 1]);
+                            s.ack(&keys[k], lo, hi);
+                            model[k].drain(from..from + cut);
+                        }
+                        if pct % 3 == 0 {
+                            s.flush_acks();
+                        }
                     }
                     Op::Mark(k) => {
                         if let (Some(lo), Some(hi)) = (model[k as usize].first(), model[k as usize].last()) {
@@ -394,6 +403,7 @@ proptest! {
                 let live: usize = model.iter().map(Vec::len).sum();
                 prop_assert_eq!(s.stats().events, live as u64);
             }
+            s.flush_acks();
         }
         let (_, r) = reopen(dir.path());
         for (i, k) in keys.iter().enumerate() {
