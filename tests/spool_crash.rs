@@ -20,6 +20,9 @@ use crate::support::daemon::{
 use crate::support::fake_cwl::FakeCwl;
 use crate::support::moto::Moto;
 
+/// What a reader of the endpoint returns: (timestamp, message) pairs.
+type Delivered = Vec<(i64, String)>;
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -42,10 +45,7 @@ fn spool_config(endpoint: &str, group: &str, spool: &Path, observe: u16, drain: 
 }
 
 /// Polls `read` (timestamp, message) until `done` holds, for up to 60 s.
-fn wait_until(
-    read: &dyn Fn() -> Vec<(i64, String)>,
-    done: &dyn Fn(&[(i64, String)]) -> bool,
-) -> Vec<(i64, String)> {
+fn wait_until(read: &dyn Fn() -> Delivered, done: &dyn Fn(&Delivered) -> bool) -> Delivered {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got = read();

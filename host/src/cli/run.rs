@@ -142,8 +142,12 @@ fn log_summary(summary: &Summary) {
     );
     let message = match &summary.stats.spool {
         Some(sp) => format!(
-            "{message}; spool: {} kept for the next start, {} replayed at start, {} corrupt records skipped, {} possible duplicates",
-            summary.drain.spooled, sp.replayed, sp.corrupt_records, sp.possible_duplicates
+            "{message}; spool: {} kept for the next start ({} bytes on disk), {} replayed at start, {} corrupt records skipped, {} possible duplicates",
+            summary.drain.spooled,
+            sp.bytes,
+            sp.replayed,
+            sp.corrupt_records,
+            sp.possible_duplicates
         ),
         None => message,
     };

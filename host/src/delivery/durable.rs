@@ -56,6 +56,7 @@ struct Signal {
 #[derive(Debug, Default)]
 pub(crate) struct Syncer {
     inner: Arc<(Mutex<Signal>, Condvar)>,
+    running: std::sync::atomic::AtomicBool,
 }
 
 impl Syncer {
@@ -70,9 +71,19 @@ impl Syncer {
         let spawned = std::thread::Builder::new()
             .name("cwpub-spool-sync".into())
             .spawn(move || run(&inner, &shared));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "spool: cannot start the sync thread; events are sent without waiting for fdatasync");
+        match spawned {
+            Ok(_) => self
+                .running
+                .store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => {
+                tracing::error!(error = %e, "spool: cannot start the sync thread; appends are synced by the submitting thread")
+            }
         }
+    }
+
+    /// False when the thread could not be started (the caller syncs itself).
+    pub fn is_running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Asks for a sync of everything appended so far.

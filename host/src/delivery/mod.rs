@@ -486,7 +486,11 @@ pub(crate) fn queue(
         (a, sync)
     };
     if sync && let Some(s) = &shared.syncer {
-        s.request();
+        if s.is_running() {
+            s.request();
+        } else {
+            durable::sync_now(shared);
+        }
     }
     match admission.wake {
         Some(Wake::Spawn(notify)) => {

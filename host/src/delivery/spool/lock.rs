@@ -43,9 +43,8 @@ impl DirLock {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::WouldBlock,
                     format!(
-                        "{} is locked by {who}: two cwpub processes cannot share one spool_dir; \
-                         give each its own directory",
-                        dir.display()
+                        "locked by {who}: two cwpub processes cannot share one spool_dir; \
+                         give each its own directory"
                     ),
                 ));
             }
