@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy, SyncPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::ledger::DropReason;
 
 use crate::support::fake_cwl::FakeCwl;
 
@@ -91,7 +92,7 @@ async fn events_left_at_the_deadline_replay_in_order_before_new_ones() {
         "in order, old first, once"
     );
     assert_eq!(numbers(&fake, "b"), [100, 101, 102]);
-    let spool_stats = d.stats().spool.expect("spool stats");
+    let spool_stats = d.spool_stats().expect("spool stats");
     assert_eq!(spool_stats.replayed, 13);
     assert_eq!(spool_stats.events, 0);
     assert_eq!(spool_stats.corrupt_records, 0);
@@ -126,8 +127,8 @@ async fn a_full_spool_applies_the_overflow_policy_and_counts_the_drops() {
             d.submit(sub("s", i, 1, 50 * 1024));
         }
         let st = d.stats();
-        let sp = st.spool.expect("spool stats");
-        let dropped = st.totals.dropped("overflow");
+        let sp = d.spool_stats().expect("spool stats");
+        let dropped = st.totals.dropped(DropReason::Overflow);
         assert!(sp.bytes <= max, "{overflow:?}: {} > {max}", sp.bytes);
         assert!(
             (10..=40).contains(&dropped),
@@ -180,7 +181,7 @@ async fn every_sync_policy_delivers_everything() {
             (0..200).collect::<Vec<_>>(),
             "{sync:?}"
         );
-        assert_eq!(d.stats().spool.expect("stats").events, 0, "{sync:?}");
+        assert_eq!(d.spool_stats().expect("stats").events, 0, "{sync:?}");
     }
 }
 
@@ -199,12 +200,11 @@ async fn a_throttling_storm_lowers_the_rate_and_opens_no_circuit() {
     for i in 0..40 {
         d.submit(sub(&format!("s{}", i % 4), i * 10, 10, 20));
         tokio::time::sleep(Duration::from_millis(25)).await;
-        let st = d.stats();
-        lowest = lowest.min(st.put_rate);
+        lowest = lowest.min(d.put_rate().0);
         assert!(
-            st.circuits.is_empty(),
+            d.circuits().is_empty(),
             "throttling opened a circuit: {:?}",
-            st.circuits
+            d.circuits()
         );
     }
     assert!(lowest < 200.0 / 2.0, "the rate came down: lowest {lowest}");

@@ -140,7 +140,7 @@ fn log_summary(summary: &Summary) {
         },
         summary.drain.undelivered,
     );
-    let message = match &summary.stats.spool {
+    let message = match &summary.drain.spool {
         Some(sp) => format!(
             "{message}; spool: {} kept for the next start ({} bytes on disk), {} replayed at start, {} corrupt records skipped, {} possible duplicates",
             summary.drain.spooled,

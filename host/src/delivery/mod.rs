@@ -23,7 +23,9 @@
 //! * `rate` — the shared PutLogEvents rate, adapted to throttling (AIMD).
 //! * [`health`] — per-target circuit breakers and credential state.
 //! * `target` — lazy creation of streams and groups, cache of known targets.
-//! * [`accounting`] — counters per job/target and the one drop observer.
+//! * `record` — what delivery tells the [`Ledger`] (which owns every counter).
+//! * `observe` — delivery's live metrics (rate, circuits, buffer, spool) in
+//!   the ledger's registry.
 //! * `client` — the AWS client from the default credential chain.
 //!
 //! Batches are keyed by target **and** payload kind: JSON log lines and EMF
@@ -35,7 +37,6 @@
 //! either is full the overflow policy evicts queued events (in-flight ones
 //! cannot be evicted) or refuses new ones, and counts them.
 
-pub mod accounting;
 mod batch;
 mod buffer;
 mod client;
@@ -43,8 +44,10 @@ pub mod config;
 mod durable;
 pub mod health;
 pub mod limits;
+mod observe;
 mod policy;
 mod rate;
+mod record;
 mod retry;
 mod send;
 pub mod spool;
@@ -61,8 +64,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Submission, Target};
+use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
-pub use accounting::{Accounting, Counters, DropReason, StatsSnapshot};
 pub use client::client_from_settings;
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CircuitState, CredentialProblem, Health, OpenCircuit};
@@ -72,6 +75,7 @@ use batch::{Item, TimeWindow, prefilter};
 use buffer::{Buffer, Limits, Wake};
 use health::HealthState;
 use rate::AdaptiveRate;
+use record::RecordItems as _;
 use spool::{EventRef, Spool, SpoolOptions};
 use target::Targets;
 
@@ -94,11 +98,13 @@ pub struct DrainReport {
     pub undelivered_per_job: BTreeMap<Arc<str>, u64>,
     /// Undelivered events per target.
     pub undelivered_per_target: BTreeMap<Target, u64>,
-    /// Events dropped during the drain for any other reason, by reason label.
-    pub dropped_other: BTreeMap<String, u64>,
+    /// Events dropped during the drain for any other reason, by reason.
+    pub dropped_other: BTreeMap<DropReason, u64>,
     /// Events not delivered before the deadline that stay in the spool and
     /// are sent after the next start (not drops).
     pub spooled: u64,
+    /// The spool's state after the drain (`None` without `spool_dir`).
+    pub spool: Option<SpoolStats>,
 }
 
 /// The buffer and the spool, changed together under one lock so that
@@ -114,7 +120,7 @@ pub(crate) struct Core {
 pub(crate) struct Shared {
     pub cfg: Arc<DeliveryConfig>,
     pub client: aws_sdk_cloudwatchlogs::Client,
-    pub accounting: Accounting,
+    pub ledger: Ledger,
     pub health: HealthState,
     pub targets: Targets,
     pub rate: AdaptiveRate,
@@ -170,10 +176,22 @@ impl Delivery {
     /// passed [`DeliveryConfig::validate`]; out-of-range values are clamped.
     /// With `spool_dir` set, the spool is opened (and locked) and what a
     /// previous process left in it is queued before anything else; an
-    /// unusable directory is the only error.
+    /// unusable directory is the only error. Counts into a ledger of its own
+    /// (see [`Delivery::ledger`]).
     pub fn start(
         cfg: DeliveryConfig,
         client: aws_sdk_cloudwatchlogs::Client,
+    ) -> anyhow::Result<Delivery> {
+        let ledger = Ledger::new(cfg.drop_log_interval);
+        Delivery::start_with_ledger(cfg, client, ledger)
+    }
+
+    /// As [`Delivery::start`], counting into `ledger` and registering the
+    /// stage's gauges (buffer, rate, circuits, spool) in its metrics registry.
+    pub fn start_with_ledger(
+        cfg: DeliveryConfig,
+        client: aws_sdk_cloudwatchlogs::Client,
+        ledger: Ledger,
     ) -> anyhow::Result<Delivery> {
         let conf = client
             .config()
@@ -195,7 +213,6 @@ impl Delivery {
             None => (None, None),
         };
         let cfg = Arc::new(cfg);
-        let accounting = Accounting::new(cfg.drop_log_interval);
         let limits = Limits {
             budget: cfg.buffer_budget_bytes,
             overflow: cfg.overflow,
@@ -206,7 +223,7 @@ impl Delivery {
         let syncer = limits.journaled.then(durable::Syncer::new);
         let shared = Arc::new(Shared {
             health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_max),
-            targets: Targets::new(client.clone(), cfg.clone(), accounting.clone()),
+            targets: Targets::new(client.clone(), cfg.clone(), ledger.clone()),
             rate: AdaptiveRate::new(cfg.put_rate_per_sec),
             policy: policy::Policy {
                 backoff_base: cfg.backoff_base,
@@ -227,31 +244,14 @@ impl Delivery {
             progress: Notify::new(),
             kept: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
-            accounting,
+            ledger,
             client,
             cfg,
         });
         if let Some(s) = &shared.syncer {
             s.spawn(Arc::downgrade(&shared));
         }
-        // Aggregated drop lines are flushed at least every interval. The
-        // ticker holds no strong reference, so dropping every handle (and
-        // the workers finishing) frees the stage even without a drain.
-        let weak = Arc::downgrade(&shared);
-        let (interval, cancel) = (shared.cfg.drop_log_interval, shared.cancel.clone());
-        shared.runtime.spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match weak.upgrade() {
-                        Some(s) => s.accounting.flush_drop_log(),
-                        None => return,
-                    },
-                    _ = cancel.cancelled() => return,
-                }
-            }
-        });
+        observe::register(&shared);
         let delivery = Delivery { shared };
         if let Some(recovered) = recovered {
             durable::replay(&delivery.shared, recovered);
@@ -259,17 +259,9 @@ impl Delivery {
         Ok(delivery)
     }
 
-    /// The shared drop/traffic observer, for stages that drop events before
-    /// delivery (see [`Accounting::record_drop`]).
-    pub fn accounting(&self) -> Accounting {
-        self.shared.accounting.clone()
-    }
-
-    /// Records drops made upstream (e.g. `"invalid_emf:missing_namespace"`).
-    pub fn record_drop(&self, job: &str, target: &Target, reason: &str, count: u64) {
-        self.shared
-            .accounting
-            .record_drop(job, target, reason, count);
+    /// The ledger this stage counts into.
+    pub fn ledger(&self) -> &Ledger {
+        &self.shared.ledger
     }
 
     /// Queues a guest run's events for delivery (and, with a spool, writes
@@ -285,10 +277,10 @@ impl Delivery {
         if events.is_empty() {
             return;
         }
-        let acc = &self.shared.accounting;
+        let acc = &self.shared.ledger;
         if let Err(why) = limits::check_target(&target) {
             tracing::error!(job = %job, error = %why, "events dropped: invalid CloudWatch target; fix the job's log group/stream");
-            acc.drop_reason(
+            acc.dropped(
                 &job,
                 &target,
                 DropReason::InvalidTarget,
@@ -322,26 +314,32 @@ impl Delivery {
             );
         }
         for (reason, n) in drops {
-            acc.drop_reason(&job, &key.target, reason, n);
+            acc.dropped(&job, &key.target, reason, n);
         }
     }
 
-    /// A copy of all counters plus the buffer, rate, circuit and spool gauges.
+    /// A copy of all counters plus the buffer gauges.
     pub fn stats(&self) -> StatsSnapshot {
-        let mut s = self.shared.accounting.snapshot();
-        {
-            let core = self.shared.lock_core();
-            let (events, bytes) = core.buffer.gauges();
-            s.buffered_events = events as u64;
-            s.buffered_bytes = bytes as u64;
-            s.spool = core.spool.as_ref().map(Spool::stats);
-        }
-        s.in_flight_requests = (self.shared.cfg.max_in_flight.clamp(1, 1_000)
-            - self.shared.in_flight.available_permits()) as u64;
-        s.put_rate = self.shared.rate.current();
-        s.put_rate_ceiling = self.shared.rate.ceiling();
-        s.circuits = self.shared.health.circuits();
+        let mut s = self.shared.ledger.snapshot();
+        let g = observe::buffer_gauges(&self.shared);
+        (s.buffered_events, s.buffered_bytes, s.in_flight_requests) =
+            (g.events, g.bytes, g.in_flight);
         s
+    }
+
+    /// The spool's gauges and counters (`None` without `spool_dir`).
+    pub fn spool_stats(&self) -> Option<SpoolStats> {
+        self.shared.lock_core().spool.as_ref().map(Spool::stats)
+    }
+
+    /// The PutLogEvents rate allowed now (requests/s), and its ceiling.
+    pub fn put_rate(&self) -> (f64, f64) {
+        (self.shared.rate.current(), self.shared.rate.ceiling())
+    }
+
+    /// Targets whose circuit is not closed, with its state.
+    pub fn circuits(&self) -> Vec<(Target, CircuitState)> {
+        self.shared.health.circuits()
     }
 
     /// Open circuits and credential problems, if any.
@@ -362,7 +360,7 @@ impl Delivery {
     pub async fn drain(&self, deadline: Duration) -> DrainReport {
         let start = Instant::now();
         let end = start + deadline;
-        let before = self.shared.accounting.snapshot();
+        let before = self.shared.ledger.snapshot();
         self.shared.draining.store(true, Ordering::Relaxed);
         self.shared.health.probe_all_now();
         self.shared.drain_started.cancel();
@@ -417,14 +415,15 @@ impl Delivery {
         } else {
             for (t, items) in &leftovers {
                 self.shared
-                    .accounting
+                    .ledger
                     .drop_items(t, DropReason::Shutdown, items.iter());
             }
         }
-        self.shared.accounting.flush_drop_log();
-        let after = self.shared.accounting.snapshot();
+        self.shared.ledger.flush_drop_log();
+        let after = self.shared.ledger.snapshot();
         let mut report = report_between(&before, &after, start.elapsed(), completed);
         report.spooled = kept;
+        report.spool = self.spool_stats();
         if report.undelivered > 0 {
             tracing::error!(
                 undelivered = report.undelivered,
@@ -501,18 +500,16 @@ pub(crate) fn queue(
         Some(Wake::Notify(notify)) => notify.notify_one(),
         None => {}
     }
-    let acc = &shared.accounting;
+    let acc = &shared.ledger;
     for (j, n) in admission.refused {
-        acc.drop_reason(&j, &key.target, DropReason::Overflow, n);
+        acc.dropped(&j, &key.target, DropReason::Overflow, n);
     }
     for (j, n) in admission.closed {
-        acc.drop_reason(&j, &key.target, DropReason::Shutdown, n);
+        acc.dropped(&j, &key.target, DropReason::Shutdown, n);
     }
     // Evicted events may belong to other jobs and targets.
     for ((t, j), n) in admission.evicted {
-        shared
-            .accounting
-            .drop_reason(&j, &t, DropReason::Overflow, n);
+        acc.dropped(&j, &t, DropReason::Overflow, n);
     }
     admission.accepted
 }
@@ -523,7 +520,7 @@ fn report_between(
     elapsed: Duration,
     completed: bool,
 ) -> DrainReport {
-    let label = DropReason::Shutdown.as_str();
+    let label = DropReason::Shutdown;
     let mut r = DrainReport {
         elapsed,
         completed,
@@ -544,9 +541,9 @@ fn report_between(
         }
     }
     for (reason, n) in &after.totals.drops {
-        let d = n - before.totals.dropped(reason);
-        if d > 0 && reason != label {
-            r.dropped_other.insert(reason.clone(), d);
+        let d = n - before.totals.dropped(*reason);
+        if d > 0 && *reason != label {
+            r.dropped_other.insert(*reason, d);
         }
     }
     r

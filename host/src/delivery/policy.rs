@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use super::accounting::DropReason;
 use super::retry::ErrorClass;
+use crate::ledger::DropReason;
 
 /// Non-retryable errors of unknown kind get this many tries before the batch is dropped.
 pub(crate) const PERMANENT_TRIES: u32 = 3;

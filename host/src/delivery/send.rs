@@ -14,10 +14,12 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::event::PayloadKind;
 
-use super::accounting::{DropReason, Rejected, RequestOutcome};
+use crate::ledger::DropReason;
+
 use super::batch::{Item, TimeWindow};
 use super::health::{Admit, Tripped};
 use super::policy::{self, Action, Attempts, CircuitEffect, Outcome};
+use super::record::{RecordItems as _, Rejected, RequestOutcome};
 use super::retry::{Classified, ErrorClass, classify};
 use super::{BatchKey, Shared};
 
@@ -75,7 +77,7 @@ pub(crate) async fn deliver(
                 }
                 Action::Drop(reason) => {
                     log_drop(key, &b, reason, error.as_ref());
-                    shared.accounting.drop_items(&key.target, reason, b.iter());
+                    shared.ledger.drop_items(&key.target, reason, b.iter());
                     break;
                 }
             }
@@ -93,7 +95,7 @@ fn drop_aged(shared: &Shared, key: &BatchKey, b: &mut Vec<Item>) {
     if cut > 0 {
         let old: Vec<Item> = b.drain(..cut).collect();
         shared
-            .accounting
+            .ledger
             .drop_items(&key.target, DropReason::TooOld, old.iter());
     }
 }
@@ -219,7 +221,7 @@ fn observe(
         && matches!(outcome, Outcome::PutFailed(_))
     {
         let throttled = outcome == Outcome::PutFailed(ErrorClass::Throttled);
-        shared.accounting.record_failure(
+        shared.ledger.record_failure(
             target,
             b,
             if throttled {
@@ -290,9 +292,7 @@ fn record_accepted(shared: &Shared, key: &BatchKey, batch: &[Item], out: &PutLog
             expired_end: r.expired_log_event_end_index(),
         })
         .unwrap_or_default();
-    shared
-        .accounting
-        .record_success(&key.target, batch, rejected);
+    shared.ledger.record_success(&key.target, batch, rejected);
 }
 
 /// One PutLogEvents request, within the adaptive rate and the in-flight bound.

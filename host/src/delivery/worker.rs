@@ -11,9 +11,11 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::accounting::DropReason;
+use crate::ledger::DropReason;
+
 use super::batch::{Item, build_requests};
 use super::buffer::Step;
+use super::record::RecordItems as _;
 use super::{BatchKey, Shared, send};
 
 /// Runs the worker of `key` until its queue is empty or delivery is cancelled.
@@ -79,7 +81,7 @@ fn leave(shared: &Shared, key: &BatchKey, undelivered: &[Item]) {
             .fetch_add(undelivered.len() as u64, Ordering::Relaxed);
     } else {
         shared
-            .accounting
+            .ledger
             .drop_items(&key.target, DropReason::Shutdown, undelivered.iter());
     }
     shared.progress.notify_waiters();
