@@ -69,7 +69,7 @@ impl Syncer {
     pub fn spawn(&self, shared: Weak<Shared>) {
         let inner = self.inner.clone();
         let spawned = std::thread::Builder::new()
-            .name("cwpub-spool-sync".into())
+            .name("cwpub-spoolsync".into())
             .spawn(move || run(&inner, &shared));
         match spawned {
             Ok(_) => self
