@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod invoke;
+pub mod new;
 pub mod run;
