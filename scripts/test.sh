@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what a fresh machine lacks first:
 # the wasm32-wasip2 Rust target and a Python venv with moto (the local
-# CloudWatch Logs endpoint the delivery tests talk to over loopback).
+# CloudWatch Logs endpoint the delivery tests talk to over loopback) and
+# componentize-py (which builds the Python guests the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +17,11 @@ if [ ! -x .venv/bin/moto_server ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
 fi
 export CWPUB_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+
+if ! .venv/bin/componentize-py --version 2>/dev/null | grep -qx 'componentize-py 0.25.1'; then
+  echo "==> installing componentize-py 0.25.1 into .venv (builds the Python guests the tests use)"
+  .venv/bin/pip install --quiet --disable-pip-version-check 'componentize-py==0.25.1'
+fi
+export CWPUB_COMPONENTIZE_PY="$PWD/.venv/bin/componentize-py"
 
 cargo test --workspace "$@"

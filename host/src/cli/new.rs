@@ -191,7 +191,10 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     };
     println!("Created {what} guest `{}` ({kind}) in {dir}", name.name);
     if let Some(sdk) = &sdk {
-        println!("The cwpub-guest SDK comes from {}.", sdk.describe());
+        println!(
+            "The cwpub-guest SDK comes from {} (it is not on crates.io yet; README.md says how to change this).",
+            sdk.describe()
+        );
     }
     println!(
         "\nNext:\n  cd {dir}\n  {build:<22} # builds {guest}\n  {:<22} # builds, then runs the cases in cwpub-test.toml\n  {:<22} # runs it every 10 s, events on stdout; Ctrl-C stops",
