@@ -78,7 +78,7 @@ impl Output {
     }
 
     /// EMF documents, each one event stamped `at`. `at` must equal the
-    /// documents' `_aws.Timestamp`; [`Output::from_metrics`] (feature `emf`)
+    /// documents' `_aws.Timestamp`; `Output::from_metrics` (feature `emf`)
     /// takes care of that for you.
     pub fn emf(at: Timestamp, documents: impl IntoIterator<Item = String>) -> Output {
         Output {
