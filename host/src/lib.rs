@@ -11,12 +11,15 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`ledger`] — every counter and typed drop reason, whichever stage reports
+//!   it, and the one metrics registry behind `/metrics`.
 
 pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod ledger;
 pub mod observe;
 pub mod schedule;
 pub mod sink;
