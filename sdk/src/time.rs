@@ -55,6 +55,14 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl serde::Serialize for Timestamp {
+    /// As its [`Display`](fmt::Display) form, so typed events serialize with
+    /// [`Output::json_lines`](crate::Output::json_lines) as `"2026-01-01T00:00:00.000Z"`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Why a string is not a [`Timestamp`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseTimestampError(String);
@@ -96,6 +104,15 @@ mod tests {
         assert_eq!(
             Timestamp::UNIX_EPOCH.to_string(),
             "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn serializes_as_its_display_form() {
+        let t = Timestamp::from_millis(1_767_225_600_000).unwrap();
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#""2026-01-01T00:00:00.000Z""#
         );
     }
 
