@@ -17,8 +17,13 @@ const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
 pub enum SdkSource {
     /// A local directory holding the SDK's `Cargo.toml`.
     Path(PathBuf),
-    /// A git repository holding the cwpub workspace, at a revision if given.
-    Git { url: String, rev: Option<String> },
+    /// A git repository holding the cwpub workspace.
+    Git {
+        /// The repository's URL.
+        url: String,
+        /// The commit, tag or branch; none for the default branch.
+        rev: Option<String>,
+    },
 }
 
 impl SdkSource {
