@@ -1,7 +1,8 @@
 //! A new plugin author's first ten minutes, end to end, outside the
 //! repository: `cwpub new` writes a project into an empty temporary
 //! directory, the author edits the function that composes the payload, builds
-//! with the project's one command, `cwpub test` first catches the change and
+//! with the project's one command (the Rust template's unit tests also run
+//! natively with `cargo test`), `cwpub test` first catches the change and
 //! then passes once the expectation is updated, and `cwpub run` with the
 //! stdout sink prints the events. Covered for Rust and Python, JSON and EMF
 //! (the Rust EMF project uses the SDK's `MetricsLogger` from outside the
@@ -214,11 +215,10 @@ fn rust_guest_from_new_to_run() {
     );
     run(
         Command::new("cargo")
-            .args(["build", "--release"])
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
             .current_dir(&project)
-            .env_remove("CARGO")
             .tap(clean_build_env),
-        "cargo build --release",
+        "cargo build --release --target wasm32-wasip2",
         true,
     );
     assert!(
@@ -231,6 +231,14 @@ fn rust_guest_from_new_to_run() {
             .args(["fmt", "--check"])
             .current_dir(&project),
         "cargo fmt --check (the template is formatted)",
+        true,
+    );
+    run(
+        Command::new("cargo")
+            .args(["test", "--quiet"])
+            .current_dir(&project)
+            .tap(clean_build_env),
+        "cargo test (the template's unit tests, natively)",
         true,
     );
     test_fails_then_passes(&project, "world!", "cwpub!");

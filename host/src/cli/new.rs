@@ -82,7 +82,11 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
 
     let dir = args.path.display();
     let (what, build, guest) = match args.lang {
-        Lang::Rust => ("Rust", "cargo build --release", name.rust_guest_path()),
+        Lang::Rust => (
+            "Rust",
+            "cargo build --release --target wasm32-wasip2",
+            name.rust_guest_path(),
+        ),
         Lang::Python => ("Python", "./build.sh", name.python_guest_path()),
     };
     let kind = match args.kind {
@@ -97,8 +101,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "\nNext:\n  cd {dir}\n  {build:<22} # builds {guest}\n  {:<22} # builds, then runs the cases in cwpub-test.toml\n  {:<22} # runs it every 10 s, events on stdout; Ctrl-C stops",
-        "cwpub test", "cwpub run cwpub.toml"
+        "\nNext:\n  cd {dir}\n  {build}\n      builds {guest}\n  cwpub test\n      builds, then runs the cases in cwpub-test.toml\n  cwpub run cwpub.toml\n      runs it every 10 s, events on stdout; Ctrl-C stops"
     );
     Ok(ExitCode::SUCCESS)
 }

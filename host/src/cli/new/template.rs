@@ -65,10 +65,6 @@ fn template(lang: Lang, kind: Kind) -> Vec<TemplateFile> {
                 include_str!("../../../templates/rust/Cargo.toml.liquid"),
             ),
             file(
-                ".cargo/config.toml",
-                include_str!("../../../templates/rust/cargo-config.toml"),
-            ),
-            file(
                 "rust-toolchain.toml",
                 include_str!("../../../templates/rust/rust-toolchain.toml"),
             ),
@@ -137,7 +133,7 @@ fn placeholders(
     let (guest_path, build_command) = match lang {
         Lang::Rust => (
             name.rust_guest_path(),
-            r#"["cargo", "build", "--release"]"#.to_owned(),
+            r#"["cargo", "build", "--release", "--target", "wasm32-wasip2"]"#.to_owned(),
         ),
         Lang::Python => (name.python_guest_path(), r#"["sh", "build.sh"]"#.to_owned()),
     };

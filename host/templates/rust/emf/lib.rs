@@ -67,3 +67,28 @@ impl<'a> Settings<'a> {
         Ok(Settings { namespace, service })
     }
 }
+
+/// Unit tests run the guest natively (`cargo test`) with a context you build.
+#[cfg(test)]
+mod tests {
+    use super::{{project-name | upper_camel_case}} as TheGuest;
+    use super::*;
+    use cwpub_guest::emf::validate;
+
+    #[test]
+    fn one_valid_document_per_run() {
+        let mut ctx = Context::new("metrics", "2026-01-01T00:00:00Z".parse().unwrap());
+        ctx.config = Config::new("metrics", [("service", "orders")]);
+        let output = ctx.run_for::<TheGuest>().unwrap();
+        let document = &output.events[0].message;
+        assert_eq!(validate(document, ctx.actual.millis() as i64), vec![]);
+        assert!(document.contains(r#""Service":"orders""#), "{document}");
+    }
+
+    #[test]
+    fn a_reserved_namespace_is_refused() {
+        let config = Config::new("metrics", [("namespace", "AWS/EC2")]);
+        let e = config.validate_for::<TheGuest>().unwrap_err();
+        assert!(e.message().contains("namespace"), "{e}");
+    }
+}

@@ -51,3 +51,28 @@ impl<'a> Settings<'a> {
         })
     }
 }
+
+/// Unit tests run the guest natively (`cargo test`) with a context you build.
+#[cfg(test)]
+mod tests {
+    use super::{{project-name | upper_camel_case}} as TheGuest;
+    use super::*;
+
+    #[test]
+    fn the_greeting_comes_from_the_config() {
+        let mut ctx = Context::new("hello", "2026-01-01T00:00:00Z".parse().unwrap());
+        ctx.config = Config::new("hello", [("greeting", "Hi")]);
+        let output = ctx.run_for::<TheGuest>().unwrap();
+        let message = &output.events[0].message;
+        let event: Value = cwpub_guest::serde_json::from_str(message).unwrap();
+        let text = event["message"].as_str().unwrap();
+        assert!(text.starts_with("Hi"), "{event}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let config = Config::new("hello", [("colour", "red")]);
+        let e = config.validate_for::<TheGuest>().unwrap_err();
+        assert!(e.message().contains("unknown key"), "{e}");
+    }
+}
