@@ -108,6 +108,10 @@ fn template(lang: Lang, kind: Kind) -> Vec<TemplateFile> {
                 include_str!("../../../templates/python/README.md"),
             ),
             file("wit/publisher.wit", WIT),
+            file(
+                "jobconfig.py",
+                include_str!("../../../templates/python/jobconfig.py"),
+            ),
             match kind {
                 Kind::Json => file(
                     "app.py",

@@ -11,9 +11,10 @@ build, test and run it; wit/publisher.wit is the contract.
 import json
 import re
 
-from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import diagnostics, types
+
+from jobconfig import invalid, read_config
 
 NAME = "{{project-name}}"
 # Any other key in the job's config is refused with a clear message.
@@ -69,17 +70,7 @@ DIMENSION_VALUE = re.compile(r"[\x20-\x7e]{1,1024}")
 
 def read_settings(config: list[tuple[str, str]]) -> dict[str, str]:
     """The job's configuration with defaults; every error names the key and the fix."""
-    settings = {"namespace": "{{project-name}}"}
-    seen = set()
-    for key, value in config:
-        if key in seen:
-            invalid(key, "appears more than once; keep one")
-        seen.add(key)
-        if key not in CONFIG_KEYS:
-            invalid(key, f"unknown key; {NAME} accepts {listing(CONFIG_KEYS)}")
-        if not value:
-            invalid(key, "must not be empty")
-        settings[key] = value
+    settings = read_config(config, NAME, {"namespace": NAME}, CONFIG_KEYS)
     namespace = settings["namespace"]
     if not NAMESPACE.fullmatch(namespace) or namespace.isspace() or namespace.startswith((":", "AWS/")):
         invalid("namespace", f"{namespace!r} is not a CloudWatch namespace; use 1-255 of A-Z a-z 0-9 . _ - / # : and space, not starting with : or AWS/")
@@ -87,14 +78,3 @@ def read_settings(config: list[tuple[str, str]]) -> dict[str, str]:
     if service is not None and (not DIMENSION_VALUE.fullmatch(service) or service.isspace()):
         invalid("service", f"{service!r} is not a dimension value; use 1-1024 printable ASCII characters")
     return settings
-
-
-def listing(keys: list[str]) -> str:
-    """`a`, `b` and `c`"""
-    quoted = [f"`{k}`" for k in keys]
-    return " and ".join(filter(None, [", ".join(quoted[:-1]), quoted[-1]]))
-
-
-def invalid(key: str, why: str):
-    """Fails with the `invalid-config` error the host reports for this job."""
-    raise Err(types.GuestError_InvalidConfig(f"config key `{key}`: {why}"))

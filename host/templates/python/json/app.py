@@ -8,9 +8,10 @@ says how to build, test and run it; wit/publisher.wit is the contract.
 import json
 from datetime import datetime, timezone
 
-from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import diagnostics, types
+
+from jobconfig import read_config
 
 NAME = "{{project-name}}"
 # Any other key in the job's config is refused with a clear message.
@@ -42,29 +43,7 @@ def compose(ctx: types.RunContext, settings: dict[str, str]) -> dict:
 
 def read_settings(config: list[tuple[str, str]]) -> dict[str, str]:
     """The job's configuration with defaults; every error names the key and the fix."""
-    settings = {"greeting": "Hello"}
-    seen = set()
-    for key, value in config:
-        if key in seen:
-            invalid(key, "appears more than once; keep one")
-        seen.add(key)
-        if key not in CONFIG_KEYS:
-            invalid(key, f"unknown key; {NAME} accepts {listing(CONFIG_KEYS)}")
-        if not value:
-            invalid(key, "must not be empty")
-        settings[key] = value
-    return settings
-
-
-def listing(keys: list[str]) -> str:
-    """`a`, `b` and `c`"""
-    quoted = [f"`{k}`" for k in keys]
-    return " and ".join(filter(None, [", ".join(quoted[:-1]), quoted[-1]]))
-
-
-def invalid(key: str, why: str):
-    """Fails with the `invalid-config` error the host reports for this job."""
-    raise Err(types.GuestError_InvalidConfig(f"config key `{key}`: {why}"))
+    return read_config(config, NAME, {"greeting": "Hello"}, CONFIG_KEYS)
 
 
 def iso8601(ms: int) -> str:
