@@ -34,6 +34,14 @@ enum Command {
     ///
     /// Exits 0 when everything is valid, 1 listing every problem otherwise.
     Check(cli::check::CheckArgs),
+    /// Create a guest project (Rust or Python) that builds and passes its tests.
+    ///
+    /// Examples:
+    ///   cwpub new hello
+    ///   cwpub new my-metrics --kind emf
+    ///   cwpub new hello-py --lang python
+    #[command(verbatim_doc_comment)]
+    New(cli::new::NewArgs),
     /// Run a guest against a file of test cases (cwpub-test.toml by default)
     /// with a fixed clock, host facts and delivery counters; print a diff for
     /// every case that fails.
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
             Command::Invoke(invoke) => cli::invoke::run(*invoke).await,
             Command::Run(run) => cli::run::run(run).await,
             Command::Check(check) => cli::check::run(check).await,
+            Command::New(new) => cli::new::run(new),
             Command::Test(test) => cli::test::run(test).await,
         }
     });
