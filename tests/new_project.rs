@@ -12,9 +12,9 @@
 //! `target/new-project/` (dependencies compile once per checkout, not once per
 //! project), and every `cwpub` started here shares one compiled-guest cache
 //! (`CWPUB_CACHE_DIR`), so each Python component is compiled once per run.
-//! componentize-py comes from `CWPUB_COMPONENTIZE_PY` (set by
-//! scripts/test.sh), `<repo>/.venv/bin` or `PATH`; missing, the test fails.
+//! componentize-py is found by `support::componentize`; missing, the test fails.
 
+use crate::support::componentize::componentize_py;
 use crate::support::test_guests::workspace_root;
 
 use std::io::{BufRead as _, BufReader};
@@ -24,10 +24,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const INSTALL_COMPONENTIZE: &str = "componentize-py not found: run ./scripts/test.sh (it installs \
-     componentize-py 0.25.1 into .venv), or `.venv/bin/pip install componentize-py==0.25.1`, \
-     or set CWPUB_COMPONENTIZE_PY=/path/to/componentize-py";
 
 /// Where these tests keep what may be shared between projects and runs.
 fn shared_dir(name: &str) -> PathBuf {
@@ -66,29 +62,6 @@ fn clean_build_env(cmd: &mut Command) {
     }
     cmd.env("CARGO_BUILD_BUILD_DIR", shared_dir("cargo-build"))
         .env("COMPONENTIZE_PY", componentize_py());
-}
-
-/// componentize-py, found as the module docs say, or a failed test.
-fn componentize_py() -> PathBuf {
-    if let Some(p) = std::env::var_os("CWPUB_COMPONENTIZE_PY") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "CWPUB_COMPONENTIZE_PY={} is not a file; {INSTALL_COMPONENTIZE}",
-            p.display()
-        );
-        return p;
-    }
-    let venv = workspace_root().join(".venv/bin/componentize-py");
-    if venv.is_file() {
-        return venv;
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("componentize-py"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{INSTALL_COMPONENTIZE}"))
 }
 
 /// Runs `cmd` to completion, with its output shown when `ok` is not what it did.

@@ -9,37 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::cli::{self, Ran};
+use crate::support::componentize::componentize_py;
 use crate::support::test_guests::workspace_root;
-
-const VERSION: &str = "0.25.1";
-
-/// The componentize-py the tests use, checked to be the pinned version.
-fn componentize_py() -> PathBuf {
-    let path = std::env::var_os("CWPUB_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/componentize-py"));
-    let fix = format!(
-        "run ./scripts/test.sh (it installs componentize-py {VERSION} into .venv), or \
-         `.venv/bin/pip install componentize-py=={VERSION}`, or set CWPUB_COMPONENTIZE_PY"
-    );
-    let output = Command::new(&path)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "componentize-py not found at {}: {e}; {fix}",
-                path.display()
-            )
-        });
-    let version = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        version.trim(),
-        format!("componentize-py {VERSION}"),
-        "wrong componentize-py at {}; {fix}",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn the_datadog_python_example_passes_its_cases() {
