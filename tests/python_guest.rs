@@ -6,7 +6,6 @@
 //! missing one fails the test with the fix.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::cli::{self, Ran};
 use crate::support::componentize::componentize_py;
