@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cwpub::delivery::{Delivery, DeliveryConfig};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::ledger::DropReason;
 use moto::Moto;
 
 fn now_ms() -> i64 {
@@ -65,7 +66,7 @@ async fn json_and_emf_round_trip_through_moto_with_creation() {
     let client = moto.client();
     let mut c = cfg();
     c.retention_days = Some(7);
-    let d = Delivery::start(c, client.clone());
+    let d = Delivery::start(c, client.clone()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/moto".into(),
         log_stream: "host-1/heartbeat".into(),
@@ -144,7 +145,7 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
     let mut c = cfg();
     c.drop_older_than = Duration::from_secs(20 * 86_400);
     c.drop_newer_than = Duration::from_secs(6 * 3_600);
-    let d = Delivery::start(c, client.clone());
+    let d = Delivery::start(c, client.clone()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/rejects".into(),
         log_stream: "s".into(),
@@ -178,11 +179,11 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
         .collect();
     assert_eq!(got, ["good-1", "good-2", "good-3"]);
     let j = d.stats().job("job-r");
-    assert_eq!(j.dropped("rejected_too_new"), 1);
+    assert_eq!(j.dropped(DropReason::RejectedTooNew), 1);
     // moto 5.x reports tooOldLogEventEndIndex as the index of the *last*
     // too-old event (AWS: one past it), so with AWS semantics one of the two
     // is counted; the fake-server test checks the exact AWS semantics.
-    assert_eq!(j.dropped("rejected_too_old"), 1);
+    assert_eq!(j.dropped(DropReason::RejectedTooOld), 1);
     assert_eq!(
         j.events_sent + j.dropped_total(),
         6,
@@ -196,7 +197,7 @@ async fn missing_target_with_creation_disabled_is_counted() {
     let mut c = cfg();
     c.create_log_groups = false;
     c.create_log_streams = false;
-    let d = Delivery::start(c, moto.client());
+    let d = Delivery::start(c, moto.client()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/absent".into(),
         log_stream: "s".into(),
@@ -211,6 +212,9 @@ async fn missing_target_with_creation_disabled_is_counted() {
     d.submit(sub("job-a", PayloadKind::JsonLog, &t, events));
     let report = d.drain(Duration::from_secs(30)).await;
     assert!(report.completed, "{report:?}");
-    assert_eq!(report.dropped_other.get("target_missing"), Some(&4));
-    assert_eq!(d.stats().job("job-a").dropped("target_missing"), 4);
+    assert_eq!(
+        report.dropped_other.get(&DropReason::TargetMissing),
+        Some(&4)
+    );
+    assert_eq!(d.stats().job("job-a").dropped(DropReason::TargetMissing), 4);
 }

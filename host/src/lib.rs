@@ -11,6 +11,9 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
+//! * [`ledger`] — every counter and typed drop reason, whichever stage reports
+//!   it, and the one metrics registry behind `/metrics`.
 
 /// musl's malloc takes one lock for every allocation and slows guest
 /// compilation and multi-threaded delivery; static (musl) builds use mimalloc.
@@ -24,6 +27,8 @@ pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod harness;
+pub mod ledger;
 pub mod observe;
 pub mod schedule;
 pub mod sink;

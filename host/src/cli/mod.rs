@@ -3,4 +3,7 @@
 pub mod check;
 pub mod health;
 pub mod invoke;
+pub mod logging;
+pub mod new;
 pub mod run;
+pub mod test;
