@@ -71,11 +71,11 @@ fi
 rootfs="$target_dir/image/rootfs"
 echo "==> laying out the image's files in $rootfs"
 rm -rf "$rootfs"
-mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/cwpub" "$rootfs/etc/ssl/certs" "$rootfs/var/cache/cwpub"
+mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/cwpub" "$rootfs/etc/ssl/certs" "$rootfs/var/cache/cwpub" "$rootfs/var/lib/cwpub"
 install -m 0755 "$bin" "$rootfs/usr/local/bin/cwpub"
 install -m 0644 deploy/image/cwpub.toml "$rootfs/etc/cwpub/cwpub.toml"
 install -m 0644 "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
-chmod 0755 "$rootfs/var/cache/cwpub"
+chmod 0755 "$rootfs/var/cache/cwpub" "$rootfs/var/lib/cwpub"
 
 if [ "$bake" = 1 ]; then
   echo "==> compiling the reference guests into the image's cache"

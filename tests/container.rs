@@ -183,6 +183,8 @@ endpoint_url = "{endpoint}"
 
 [delivery]
 max_batch_delay = "{max_batch_delay}"
+# As the image's own config: the spool on its volume, under a read-only root.
+spool_dir = "/var/lib/cwpub/spool"
 
 [observe]
 listen = "127.0.0.1:{observe_port}"
@@ -263,10 +265,9 @@ fn image_is_a_static_cwpub_on_scratch_with_runtime_metadata() {
         .filter_map(Value::as_str)
         .collect();
     assert!(env.contains(&"CWPUB_CACHE_DIR=/var/cache/cwpub"), "{env:?}");
-    assert!(
-        config["Volumes"].get("/var/cache/cwpub").is_some(),
-        "{config}"
-    );
+    for volume in ["/var/cache/cwpub", "/var/lib/cwpub"] {
+        assert!(config["Volumes"].get(volume).is_some(), "{volume}: {config}");
+    }
     assert!(config["ExposedPorts"].get("9464/tcp").is_some(), "{config}");
     let healthcheck = &inspect[0]["Healthcheck"]["Test"];
     assert_eq!(
@@ -293,8 +294,9 @@ fn image_is_a_static_cwpub_on_scratch_with_runtime_metadata() {
         assert!(!v.is_empty() && v != "unknown", "label {key}: {labels}");
     }
 
-    // Exactly the binary, its config, the CA roots and the baked cache; the
-    // cache is the runtime user's, everything else root's and read-only to it.
+    // Exactly the binary, its config, the CA roots, the baked cache and the
+    // spool directory; cache and spool are the runtime user's, everything
+    // else root's and read-only to it.
     let listing = container::image_listing(image);
     let mut modules = 0;
     for line in listing.lines() {
@@ -305,6 +307,9 @@ fn image_is_a_static_cwpub_on_scratch_with_runtime_metadata() {
             "usr/local/bin/cwpub" => assert_eq!((mode, owner), ("-rwxr-xr-x", "0/0")),
             "etc/cwpub/cwpub.toml" | "etc/ssl/certs/ca-certificates.crt" => {
                 assert_eq!((mode, owner), ("-rw-r--r--", "0/0"), "{path}")
+            }
+            "var/lib/cwpub/" | "var/lib/cwpub" => {
+                assert_eq!((mode, owner), ("drwxr-xr-x", "65532/65532"), "{line}")
             }
             p if p.starts_with("var/cache/cwpub") => {
                 assert_eq!(owner, "65532/65532", "{line}");
@@ -394,7 +399,7 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     let (status, stderr) = c.stop();
     assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM; stderr:\n{stderr}");
     assert!(
-        stderr.contains("0 dropped; 0 undelivered at shutdown"),
+        stderr.contains("0 dropped; 0 undelivered at shutdown; spool: 0 kept for the next start"),
         "{stderr}"
     );
     assert!(stderr.contains("AWS credentials found"), "{stderr}");
@@ -509,7 +514,7 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
     let (status, stderr) = c.stop();
     assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM; stderr:\n{stderr}");
     assert!(
-        stderr.contains("0 dropped; 0 undelivered at shutdown"),
+        stderr.contains("0 dropped; 0 undelivered at shutdown; spool: 0 kept for the next start"),
         "{stderr}"
     );
 
