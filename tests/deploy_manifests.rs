@@ -97,6 +97,15 @@ fn drain_deadline(config: &str) -> Duration {
         .unwrap_or(cwpub::config::DEFAULT_DRAIN_DEADLINE)
 }
 
+/// `[delivery] spool_dir` of a config, which every shipped config sets.
+fn spool_dir(config: &str) -> String {
+    config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("spool_dir"))
+        .map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"').to_owned())
+        .expect("the config turns the durable spool on (spool_dir)")
+}
+
 /// The HEALTHCHECK command of the Containerfile, as an exec array.
 fn containerfile_healthcheck() -> Value {
     let text = std::fs::read_to_string(workspace_root().join("Containerfile")).expect("read");
@@ -168,6 +177,32 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     assert_eq!(mount["mountPath"], "/etc/cwpub");
     assert_eq!(container["args"], json!(["run", "/etc/cwpub/cwpub.toml"]));
     assert!(config.contains("listen = \"0.0.0.0:9464\""), "probes reach the observe port");
+    // The spool is on a writable volume of its own (the root is read-only).
+    let spool = spool_dir(config);
+    let spool_mount = container["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| m["mountPath"].as_str().is_some_and(|p| spool.starts_with(&format!("{p}/"))))
+        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    assert_ne!(spool_mount["readOnly"], true, "the spool volume is writable");
+    let spool_volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == spool_mount["name"])
+        .expect("the spool volume");
+    let limit = spool_volume["emptyDir"]["sizeLimit"].as_str().expect("sizeLimit");
+    let limit_mib: u64 = limit.trim_end_matches("Mi").parse().expect("a size in Mi");
+    let max_bytes: u64 = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("spool_max_bytes = "))
+        .and_then(|v| v.parse().ok())
+        .expect("spool_max_bytes bounds the spool");
+    assert!(
+        max_bytes + 8 * 1024 * 1024 <= limit_mib * 1024 * 1024,
+        "spool_max_bytes ({max_bytes}) fits the volume's sizeLimit ({limit}) with room to spare"
+    );
     let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("grace period");
     assert!(
         drain_deadline(config) + Duration::from_secs(5) <= Duration::from_secs(grace),
@@ -232,6 +267,21 @@ fn ecs_task_definition_passes_botocore_and_keeps_the_hardening() {
     assert_eq!(cache["readOnly"], false);
     let image_config =
         std::fs::read_to_string(workspace_root().join(IMAGE_CONFIG)).expect("image config");
+    // The image's spool_dir is on a writable task volume, and a crashed
+    // container restarts in place (keeping that volume) to replay it.
+    let spool = spool_dir(&image_config);
+    let mount = container["mountPoints"]
+        .as_array()
+        .expect("mountPoints")
+        .iter()
+        .find(|m| {
+            m["containerPath"]
+                .as_str()
+                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
+        })
+        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    assert_eq!(mount["readOnly"], false);
+    assert_eq!(container["restartPolicy"]["enabled"], true);
     let stop = container["stopTimeout"].as_u64().expect("stopTimeout");
     assert!(
         drain_deadline(&image_config) + Duration::from_secs(5) <= Duration::from_secs(stop),
