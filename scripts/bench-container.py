@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Start time and memory of cwpub in its container image (docs/performance.md).
+
+    scripts/bench-container.py [IMAGE] [--runs N] [--idle SECONDS]
+
+Runs examples/quickstart.toml (stdout sink, both reference guests with
+run_at_start) in IMAGE (default localhost/cwpub:latest) with podman and runc,
+hardened as the tests and manifests run it (read-only root, no capabilities,
+non-root, no network), and reports for each case the wall time from
+`podman run` to the first event on stdout (median and range over N runs):
+
+  runtime   `podman run IMAGE --version`: what podman/runc alone cost
+  cold      an empty compiled-guest cache (a tmpfs): both guests compiled at start
+  warm      the image's baked cache: nothing compiled
+
+then, for one container of each of cold and warm, VmRSS and VmHWM after
+SECONDS idle (default 35). Prints the load average before and after: the
+machines are shared, report it with the figures.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "examples/quickstart.toml")
+HARDENED = [
+    "--read-only",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+    "--network=none",
+    "--ulimit=nofile=1024:1024",
+    "--ulimit=nproc=1024:1024",
+]
+COLD = ["--tmpfs=/tmp/cwpub-cache:rw,uid=65532,gid=65532,mode=0700", "-e", "CWPUB_CACHE_DIR=/tmp/cwpub-cache"]
+
+
+def podman(*args):
+    return ["podman", "--runtime", "runc", *args]
+
+
+def run_to_first_line(image, name, extra, command):
+    """Starts a container; returns (seconds to its first stdout line, Popen)."""
+    argv = podman("run", "--rm", "--name", name, *HARDENED, *extra, "-v", f"{CONFIG}:/etc/cwpub/cwpub.toml:ro", image, *command)
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    line = proc.stdout.readline()
+    elapsed = time.perf_counter() - start
+    if not line:
+        proc.wait()
+        sys.exit(f"error: {' '.join(argv)} printed nothing (exit {proc.returncode}); run it by hand to see why")
+    return elapsed, proc
+
+
+def stop(name, proc):
+    subprocess.run(podman("kill", "--signal", "TERM", name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdout.close()
+    proc.wait(timeout=60)
+
+
+def memory(name):
+    pid = subprocess.run(podman("inspect", "--format", "{{.State.Pid}}", name), capture_output=True, text=True, check=True).stdout.strip()
+    fields = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+def summary(times):
+    ms = sorted(t * 1000 for t in times)
+    return f"{statistics.median(ms):.0f} ms ({ms[0]:.0f}–{ms[-1]:.0f}, {len(ms)} runs)"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("image", nargs="?", default="localhost/cwpub:latest")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--idle", type=float, default=35.0)
+    args = ap.parse_args()
+    print(f"load before: {os.getloadavg()}")
+    size = subprocess.run(podman("image", "inspect", "--format", "{{.Size}}", args.image), capture_output=True, text=True)
+    if size.returncode != 0:
+        sys.exit(f"error: no image {args.image}: build it with scripts/build-image.sh")
+    print(f"image {args.image}: {int(size.stdout) / 1e6:.1f} MB")
+
+    runtime = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        subprocess.run(podman("run", "--rm", *HARDENED, args.image, "--version"), check=True, stdout=subprocess.DEVNULL)
+        runtime.append(time.perf_counter() - start)
+    print(f"runtime (podman run … --version): {summary(runtime)}")
+
+    results = {}
+    for case, extra in (("cold", COLD), ("warm", [])):
+        times = []
+        for i in range(args.runs):
+            name = f"cwpub-bench-{case}-{os.getpid()}-{i}"
+            elapsed, proc = run_to_first_line(args.image, name, extra, ["run", "/etc/cwpub/cwpub.toml"])
+            times.append(elapsed)
+            if i == args.runs - 1:
+                time.sleep(args.idle)
+                results[case] = memory(name)
+            stop(name, proc)
+        print(f"{case}: first event {summary(times)}; after {args.idle:.0f} s idle: "
+              + ", ".join(f"{k} {v:.1f} MiB" for k, v in results[case].items()))
+    print(f"load after: {os.getloadavg()}")
+    json.dump(results, sys.stderr)
+    print(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
