@@ -13,8 +13,9 @@ non-root, no network), and reports for each case the wall time from
   cold      an empty compiled-guest cache (a tmpfs): both guests compiled at start
   warm      the image's baked cache: nothing compiled
 
-then, for one container of each of cold and warm, VmRSS and VmHWM after
-SECONDS idle (default 35). Prints the load average before and after: the
+then, for the last container of each of cold and warm, VmRSS, VmHWM (peak)
+and RSS split after SECONDS (default 35) and the CPU it used from 5 s after
+its start to then (the jobs' runs every 10 s and the daemon's waiting). Prints the load average before and after: the
 machines are shared, report it with the figures.
 """
 
@@ -62,8 +63,18 @@ def stop(name, proc):
     proc.wait(timeout=60)
 
 
-def memory(name):
-    pid = subprocess.run(podman("inspect", "--format", "{{.State.Pid}}", name), capture_output=True, text=True, check=True).stdout.strip()
+def pid_of(name):
+    return subprocess.run(podman("inspect", "--format", "{{.State.Pid}}", name), capture_output=True, text=True, check=True).stdout.strip()
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory(pid):
     fields = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -105,11 +116,17 @@ def main():
             elapsed, proc = run_to_first_line(args.image, name, extra, ["run", "/etc/cwpub/cwpub.toml"])
             times.append(elapsed)
             if i == args.runs - 1:
-                time.sleep(args.idle)
-                results[case] = memory(name)
+                pid = pid_of(name)
+                time.sleep(5)
+                start_cpu, start = cpu_seconds(pid), time.perf_counter()
+                time.sleep(max(args.idle - 5, 1))
+                used = cpu_seconds(pid) - start_cpu
+                results[case] = memory(pid)
+                results[case]["CPU ms/s while idle"] = 1000 * used / (time.perf_counter() - start)
+                results[case]["CPU s since start"] = cpu_seconds(pid)
             stop(name, proc)
         print(f"{case}: first event {summary(times)}; after {args.idle:.0f} s idle: "
-              + ", ".join(f"{k} {v:.1f} MiB" for k, v in results[case].items()))
+              + ", ".join(f"{k} {v:.2f}" + (" MiB" if k.startswith(("Vm", "Rss")) else "") for k, v in results[case].items()))
     print(f"load after: {os.getloadavg()}")
     json.dump(results, sys.stderr)
     print(file=sys.stderr)
