@@ -86,8 +86,10 @@ if [ "$bake" = 1 ]; then
   env -i PATH="$PATH" CWPUB_REGION=us-east-1 \
     CWPUB_CACHE_DIR="$(cd "$rootfs/var/cache/cwpub" && pwd)" \
     "$bin" check "$rootfs/etc/cwpub/cwpub.toml" >/dev/null
-  # Leave only compiled modules: no half-written files from the cache's worker thread.
-  find "$rootfs/var/cache/cwpub" -type f -name '*wip*' -delete
+  # Leave only compiled modules: no half-written files or lock files of the
+  # cache's worker thread (`<name>.wip-…`, `.cleanup.wip-<pid>`). Module names
+  # are base64 hashes that may themselves start with "wip".
+  find "$rootfs/var/cache/cwpub" -type f -name '*.wip-*' -delete
   [ -n "$(find "$rootfs/var/cache/cwpub" -type f)" ] || die "baking the guest cache produced no files"
 fi
 

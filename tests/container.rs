@@ -243,7 +243,9 @@ fn cached_modules(listing: &str) -> BTreeSet<String> {
         .lines()
         .map(|l| l.trim_start_matches("./").to_owned())
         .filter(|p| p.contains("modules/") && !p.ends_with('/') && !p.contains(".stats"))
-        .filter(|p| !p.contains("wip"))
+        // Temporary and lock files: `<name>.wip-…`, `.cleanup.wip-<pid>`
+        // (a module's own base64 name may start with "wip").
+        .filter(|p| !p.contains(".wip-"))
         .map(|p| p.rsplit('/').next().unwrap_or_default().to_owned())
         .collect()
 }
