@@ -565,3 +565,32 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
     secrets.extend(issued);
     assert_no_secret_leaked(&all, &secrets);
 }
+
+#[test]
+fn a_read_only_spool_stops_the_start_with_the_fix() {
+    let image = container::image();
+    // `--image-volume=ignore`: no volume at /var/lib/cwpub, as on an
+    // orchestrator that mounts none, so the spool is on the read-only root.
+    let out = container::podman()
+        .args(["run", "--rm", "--image-volume=ignore"])
+        .args(container::HARDENED)
+        .args([
+            &env("CWPUB_REGION", "us-east-1"),
+            &env("CWPUB_OBSERVE_ENABLED", "false"),
+            &env("AWS_EC2_METADATA_DISABLED", "true"),
+            image,
+            "run",
+            CONFIG,
+        ])
+        .output()
+        .expect("podman run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("spool_dir /var/lib/cwpub/spool")
+            && stderr.contains("Read-only file system")
+            && stderr.contains("a writable volume")
+            && stderr.contains("remove spool_dir"),
+        "names the directory, the cause and the fix: {stderr}"
+    );
+}

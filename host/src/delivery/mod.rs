@@ -208,7 +208,7 @@ impl Delivery {
                     max_bytes: cfg.spool_max_bytes,
                     sync: cfg.spool_sync,
                 })
-                .map_err(|e| anyhow::anyhow!("spool_dir {}: {e}", dir.display()))?;
+                .map_err(|e| spool_open_error(dir, &e))?;
                 (Some(spool), Some(recovered))
             }
             None => (None, None),
@@ -548,4 +548,18 @@ fn report_between(
         }
     }
     r
+}
+
+/// Why the spool could not be opened, with the fix when it is a matter of
+/// permissions or a read-only file system (a container without a volume).
+fn spool_open_error(dir: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    let fix = match e.kind() {
+        PermissionDenied | ReadOnlyFilesystem => {
+            "; give cwpub a directory it can write there (in a container: a writable volume \
+             owned by its user), or remove spool_dir to keep events in memory only"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("spool_dir {}: {e}{fix}", dir.display())
 }
