@@ -9,6 +9,8 @@
 //! ```
 //!
 //! * [`event`] — the types every stage passes down the chain.
+//! * [`env`] — the environment map every command reads variables from, and
+//!   the host's identity.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 //! * [`ledger`] — every counter and typed drop reason, whichever stage reports
@@ -17,6 +19,7 @@
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod env;
 pub mod event;
 pub mod guest;
 pub mod ledger;

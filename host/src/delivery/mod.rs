@@ -52,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 use crate::event::{PayloadKind, Submission, Target};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
-pub use client::client_from_settings;
+pub use client::{check_endpoint_url, check_region, client_from_settings};
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CredentialProblem, Health, OpenCircuit};
 

@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings;
 use super::limits::RunLimits;
+use super::options::RuntimeOptions;
 use super::sandbox::RunState;
 
 /// How often the epoch advances; the granularity of run deadlines.
@@ -35,13 +36,18 @@ pub(crate) struct RuntimeInner {
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
-    /// the address space cannot be reserved) and starts the epoch ticker.
+    /// Builds the engine with the options the process environment asks for
+    /// ([`RuntimeOptions::from_env`]).
     pub fn new() -> anyhow::Result<Self> {
-        let pooling = std::env::var("CWPUB_POOLING")
-            .map(|v| v != "0")
-            .unwrap_or(true);
-        let engine = if pooling {
+        Self::with_options(&RuntimeOptions::from_env(&crate::env::process_env()))
+    }
+
+    /// Builds the engine (pooling allocator unless `options` says otherwise,
+    /// or when the address space cannot be reserved) and starts the epoch ticker.
+    pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let cache = options.cache_dir.as_deref().and_then(compile_cache);
+        let config = |pooling| config(pooling, cache.clone());
+        let engine = if options.pooling {
             match Engine::new(&config(true)) {
                 Ok(engine) => engine,
                 Err(e) => {
@@ -85,9 +91,9 @@ impl Runtime {
     }
 }
 
-fn config(pooling: bool) -> Config {
+fn config(pooling: bool, cache: Option<wasmtime::Cache>) -> Config {
     let mut cfg = Config::new();
-    if let Some(cache) = compile_cache() {
+    if let Some(cache) = cache {
         cfg.cache(Some(cache));
     }
     cfg.wasm_component_model(true);
@@ -119,23 +125,12 @@ fn config(pooling: bool) -> Config {
     cfg
 }
 
-/// The on-disk cache of compiled guests, so a restart skips Cranelift (and
-/// the memory it touches): `CWPUB_CACHE_DIR`, else `$XDG_CACHE_HOME/cwpub`,
-/// else `$HOME/.cache/cwpub`; `CWPUB_CACHE_DIR=off` disables it. Without a
-/// usable directory (e.g. a read-only container) guests are compiled at
-/// every start, as they would be anyway the first time.
-fn compile_cache() -> Option<wasmtime::Cache> {
-    let dir = match std::env::var_os("CWPUB_CACHE_DIR") {
-        Some(dir) if dir == "off" => return None,
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache"))
-            })?
-            .join("cwpub"),
-    };
-    let dir = std::path::absolute(&dir).ok()?;
+/// The on-disk cache of compiled guests in `dir`, so a restart skips
+/// Cranelift (and the memory it touches). Without a usable directory (e.g. a
+/// read-only container) guests are compiled at every start, as they would be
+/// anyway the first time.
+fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
+    let dir = std::path::absolute(dir).ok()?;
     let mut cache_config = wasmtime::CacheConfig::new();
     cache_config.with_directory(&dir);
     match wasmtime::Cache::new(cache_config) {
