@@ -13,6 +13,7 @@
 //!   the host's identity.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
 //! * [`ledger`] — every counter and typed drop reason, whichever stage reports
 //!   it, and the one metrics registry behind `/metrics`.
 
@@ -22,6 +23,7 @@ pub mod delivery;
 pub mod env;
 pub mod event;
 pub mod guest;
+pub mod harness;
 pub mod ledger;
 pub mod observe;
 pub mod schedule;

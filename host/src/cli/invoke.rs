@@ -1,5 +1,7 @@
 //! `cwpub invoke`: one tick of one guest, events printed to stdout one per
-//! line exactly as they would be sent; failures on stderr with a non-zero exit.
+//! line exactly as they would be sent; failures, and events the daemon would
+//! drop, on stderr with a non-zero exit. Flags can pin the run context (time,
+//! host facts, delivery counters) to reproduce a run exactly.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -10,11 +12,11 @@ use anyhow::{Context as _, anyhow};
 use clap::Args;
 use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
 use cwpub::delivery::check_region;
-use cwpub::event::{Submission, Target};
-use cwpub::guest::{GuestSource, HostFacts, RunLimits, RunRequest, Runtime, RuntimeOptions};
-use cwpub::ledger::DropReason;
-use cwpub::sink::stdout;
-use cwpub::validate::Validator;
+use cwpub::guest::{
+    FixedContext, GuestSource, HostFacts, RunLimits, RunRequest, Runtime, RuntimeOptions,
+};
+use cwpub::harness::render::printable_lines;
+use cwpub::harness::{checks, context};
 
 /// Arguments of `cwpub invoke`.
 #[derive(Args)]
@@ -30,10 +32,36 @@ pub struct InvokeArgs {
     /// The run's sequence number.
     #[arg(long, default_value_t = 1)]
     sequence: u64,
+    /// Run as if at this time (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = context::parse_time)]
+    at: Option<u64>,
+    /// When the schedule meant the run to happen [default: the run's time].
+    #[arg(long, value_name = "TIME", value_parser = context::parse_time)]
+    scheduled_at: Option<u64>,
+    /// The run's invocation id [default: a fresh UUID].
+    #[arg(long, value_name = "ID")]
+    invocation_id: Option<String>,
+    /// The host name the guest sees [default: CWPUB_HOSTNAME, else this machine's].
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// The orchestrator task id the guest sees [default: CWPUB_TASK_ID, else none].
+    #[arg(long, value_name = "ID")]
+    task_id: Option<String>,
     /// The region reported to the guest as a host fact [default: CWPUB_REGION,
     /// AWS_REGION or AWS_DEFAULT_REGION, as `cwpub run` reads them].
-    #[arg(long)]
+    #[arg(long, value_name = "REGION")]
     region: Option<String>,
+    /// The host version the guest sees [default: this cwpub's].
+    #[arg(long, value_name = "VERSION")]
+    host_version: Option<String>,
+    /// The host's uptime the guest sees, in milliseconds [default: 0].
+    #[arg(long, value_name = "MS")]
+    uptime_ms: Option<u64>,
+    /// A delivery counter the guest sees (repeatable), e.g. `--delivery events_dropped=2`;
+    /// the others stay 0. Counters: events_delivered, bytes_delivered, events_dropped,
+    /// events_pending, requests, retries, throttled, runs_succeeded, runs_failed.
+    #[arg(long = "delivery", value_name = "NAME=VALUE", value_parser = context::parse_counter)]
+    delivery: Vec<(&'static str, u64)>,
     /// Wall-clock deadline for the run, in milliseconds (as a job's `timeout`).
     #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
@@ -83,44 +111,53 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::FAILURE);
     }
-    let facts = HostFacts::new(&HostIdentity::detect(&env), region);
-    let request = RunRequest::now(job, args.sequence, config, facts);
+    let fixed = FixedContext {
+        at_ms: args.at,
+        scheduled_ms: args.scheduled_at,
+        invocation_id: args.invocation_id,
+        hostname: args.hostname,
+        task_id: args.task_id,
+        // Resolved above into the host's facts.
+        region: None,
+        host_version: args.host_version,
+        uptime_ms: args.uptime_ms,
+        delivery: (!args.delivery.is_empty()).then(|| context::counters(&args.delivery)),
+    };
+    let request = RunRequest::fixed(
+        job,
+        args.sequence,
+        config,
+        HostFacts::new(&HostIdentity::detect(&env), region),
+        &fixed,
+    );
     match guest.run(&request, &limits).await {
         Ok(output) => {
             forward_guest_stdio(&output.stdout, &output.stderr);
-            let mut submission = Submission {
-                job: request.job.clone(),
-                kind: output.kind,
-                target: Arc::new(Target {
-                    log_group: "invoke".into(),
-                    log_stream: "invoke".into(),
-                }),
-                events: output.events,
-            };
-            let refused = if args.no_check {
-                Vec::new()
-            } else {
-                Validator::default().check(&mut submission, chrono::Utc::now().timestamp_millis())
-            };
-            let framing = framing_problems(&submission.events);
+            let mut dropped =
+                checks::would_drop(&request.job, output.kind, &output.events, request.actual_ms);
+            if args.no_check {
+                dropped.retain(|d| d.violations.is_empty());
+            }
             let mut stdout = std::io::stdout().lock();
-            for event in &submission.events {
+            for (i, event) in output.events.iter().enumerate() {
+                // Invalid EMF is refused, as the daemon would; other drops are still shown.
+                if dropped
+                    .iter()
+                    .any(|d| d.index == i && !d.violations.is_empty())
+                {
+                    continue;
+                }
                 writeln!(stdout, "{}", event.message).context("writing to stdout")?;
             }
             stdout.flush().context("writing to stdout")?;
-            for problem in &framing {
-                eprintln!("error: job \"{}\": {problem}", request.job);
-            }
-            for r in &refused {
-                eprintln!(
-                    "error: job \"{}\": event {} is not valid EMF and would be dropped:",
-                    request.job, r.index
-                );
-                for v in &r.violations {
+            for d in &dropped {
+                let colon = if d.violations.is_empty() { "" } else { ":" };
+                eprintln!("error: job \"{}\": {}{colon}", request.job, d.reason);
+                for v in &d.violations {
                     eprintln!("  - {v}");
                 }
             }
-            Ok(if refused.is_empty() && framing.is_empty() {
+            Ok(if dropped.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -133,49 +170,19 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Events every sink would drop whatever their payload: empty, over the
-/// CloudWatch size limit, or (for the stdout sink) spanning several lines.
-fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
-    let max = cwpub::delivery::limits::MAX_EVENT_BYTES;
-    let mut problems = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        let len = event.message.len();
-        let problem = if len > max {
-            format!(
-                "event {i} is {len} bytes, over CloudWatch's {max}-byte limit, and would be dropped"
-            )
-        } else {
-            match stdout::drop_reason(&event.message) {
-                Some(DropReason::EmptyMessage) => {
-                    format!("event {i} is empty and would be dropped")
-                }
-                Some(_) => format!(
-                    "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
-                ),
-                None => continue,
-            }
-        };
-        problems.push(problem);
-    }
-    problems
-}
-
-/// Shows what a successful guest printed, on stderr, so stdout stays pure events.
+/// Shows what a successful guest printed, on stderr (escaped, so guest text
+/// cannot drive the terminal), so stdout stays pure events.
 fn forward_guest_stdio(stdout: &str, stderr: &str) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
-        for line in text.lines() {
-            eprintln!("guest {name} | {line}");
-        }
+        eprint!(
+            "{}",
+            printable_lines(text, &format!("guest {name} | "), 200)
+        );
     }
 }
 
-/// Logs to stderr: warnings from the host and everything the guest sends
-/// through `diagnostics.log`; `RUST_LOG` overrides.
+/// Logs to stderr: warnings from the host, compile progress, and
+/// everything the guest sends through `diagnostics.log`.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cwpub::guest=trace"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::logging::init::<tracing_subscriber::layer::Identity>("warn,cwpub::guest=trace", None);
 }

@@ -7,12 +7,12 @@
 //! to [`DeliveryConfig`] in `delivery/config.rs`, then add the field's name to
 //! the list in [`read`] below — the key is the field's name, so they cannot
 //! drift. A field of a type not read yet needs a [`FromToml`] impl (see
-//! [`OverflowPolicy`] below; plain numbers, booleans, strings, durations,
-//! `Option`s and string tables are read already).
+//! [`OverflowPolicy`] below; plain numbers, booleans, strings, paths,
+//! durations, `Option`s and string tables are read already).
 
 use toml::Table;
 
-use crate::delivery::{DeliveryConfig, OverflowPolicy};
+use crate::delivery::{DeliveryConfig, OverflowPolicy, SyncPolicy};
 
 use super::error::Problems;
 use super::reader::{FromToml, Reader, Scope};
@@ -56,8 +56,11 @@ pub(super) fn read(t: &Table, problems: &mut Problems) -> Option<DeliveryConfig>
         credential_backoff_base,
         credential_backoff_cap,
         circuit_failure_threshold,
-        circuit_open_for,
+        circuit_open_max,
         drop_log_interval,
+        spool_dir,
+        spool_max_bytes,
+        spool_sync,
     );
     r.finish();
     if problems.len() != before {
@@ -76,18 +79,37 @@ pub(super) fn read(t: &Table, problems: &mut Problems) -> Option<DeliveryConfig>
 
 impl FromToml for OverflowPolicy {
     fn read(r: &mut Reader<'_, '_>, key: &'static str) -> Option<Self> {
-        let text = r.string(key)?;
         let all = [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest];
-        let found = all.into_iter().find(|p| p.as_str() == text.trim());
-        if found.is_none() {
-            r.problem(
-                key,
-                Some(text),
-                "unknown overflow policy; use \"drop_oldest\" or \"drop_newest\"",
-            );
-        }
-        found
+        choice(r, key, &all, OverflowPolicy::as_str, "overflow policy")
     }
+}
+
+impl FromToml for SyncPolicy {
+    fn read(r: &mut Reader<'_, '_>, key: &'static str) -> Option<Self> {
+        let all = [SyncPolicy::Batch, SyncPolicy::Always, SyncPolicy::Never];
+        choice(r, key, &all, SyncPolicy::as_str, "sync policy")
+    }
+}
+
+/// One of `all`, written as its `name`; anything else is a problem listing them.
+fn choice<T: Copy>(
+    r: &mut Reader<'_, '_>,
+    key: &'static str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Option<T> {
+    let text = r.string(key)?;
+    let found = all.iter().copied().find(|v| name(*v) == text.trim());
+    if found.is_none() {
+        let names: Vec<String> = all.iter().map(|v| format!("\"{}\"", name(*v))).collect();
+        r.problem(
+            key,
+            Some(text),
+            format!("unknown {what}; use {}", names.join(" or ")),
+        );
+    }
+    found
 }
 
 #[cfg(test)]
@@ -109,9 +131,11 @@ mod tests {
     #[test]
     fn reads_durations_policies_and_tags_and_keeps_defaults() {
         let cfg = read_text(
-            "max_batch_delay = \"250ms\"\noverflow = \"drop_newest\"\nretention_days = 30\nbackoff_cap = 60000\n[tags]\nteam = \"obs\"\n",
+            "max_batch_delay = \"250ms\"\noverflow = \"drop_newest\"\nretention_days = 30\nbackoff_cap = 60000\nspool_dir = \"/var/spool/cwpub\"\nspool_sync = \"always\"\n[tags]\nteam = \"obs\"\n",
         )
         .expect("valid");
+        assert_eq!(cfg.spool_dir, Some("/var/spool/cwpub".into()));
+        assert_eq!(cfg.spool_sync, SyncPolicy::Always);
         assert_eq!(cfg.max_batch_delay, Duration::from_millis(250));
         assert_eq!(cfg.overflow, OverflowPolicy::DropNewest);
         assert_eq!(cfg.retention_days, Some(30));

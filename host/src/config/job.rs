@@ -209,28 +209,7 @@ fn read_job(
         None => Vec::new(),
     };
 
-    let mut limits = RunLimits::default();
-    let (min_ms, max_ms) = (*TIMEOUT_MS.start(), *TIMEOUT_MS.end());
-    if let Some(d) = r.duration(
-        "timeout",
-        Duration::from_millis(min_ms),
-        Duration::from_millis(max_ms),
-    ) {
-        limits.deadline = d;
-    }
-    let (min_mb, max_mb) = (*MEMORY_MB.start() as i64, *MEMORY_MB.end() as i64);
-    if let Some(mb) = r.integer("memory_mb", min_mb, max_mb) {
-        limits.max_memory_bytes = (mb as usize) << 20;
-    }
-    if let Some(n) = r.integer("max_events", 1, 1_000_000) {
-        limits.max_events = n as usize;
-    }
-    if let Some(n) = r.integer("max_output_bytes", 1, 256 << 20) {
-        limits.max_output_bytes = n as usize;
-    }
-    if let Some(n) = r.integer("max_stdio_bytes", 1, 16 << 20) {
-        limits.max_stdio_bytes = n as usize;
-    }
+    let limits = read_limits(&mut r);
     let run_at_start = r.bool("run_at_start").unwrap_or(false);
     let jitter = r
         .duration("jitter", Duration::ZERO, Duration::from_secs(3600))
@@ -267,10 +246,48 @@ fn read_job(
     })
 }
 
-/// The job's `[jobs.config]` as string pairs in file order; dotted keys
+/// The per-run limit keys a job (or a `cwpub test` case) may set (those [`read_limits`] reads).
+#[cfg(test)]
+pub(crate) const LIMIT_KEYS: [&str; 5] = [
+    "timeout",
+    "memory_mb",
+    "max_events",
+    "max_output_bytes",
+    "max_stdio_bytes",
+];
+
+/// Reads the per-run limits of a job or a `cwpub test` case over the contract's defaults.
+pub(crate) fn read_limits(r: &mut Reader<'_, '_>) -> RunLimits {
+    let mut limits = RunLimits::default();
+    let (min_ms, max_ms) = (*TIMEOUT_MS.start(), *TIMEOUT_MS.end());
+    if let Some(d) = r.duration(
+        "timeout",
+        Duration::from_millis(min_ms),
+        Duration::from_millis(max_ms),
+    ) {
+        limits.deadline = d;
+    }
+    let (min_mb, max_mb) = (*MEMORY_MB.start() as i64, *MEMORY_MB.end() as i64);
+    if let Some(mb) = r.integer("memory_mb", min_mb, max_mb) {
+        limits.max_memory_bytes = (mb as usize) << 20;
+    }
+    if let Some(n) = r.integer("max_events", 1, 1_000_000) {
+        limits.max_events = n as usize;
+    }
+    if let Some(n) = r.integer("max_output_bytes", 1, 256 << 20) {
+        limits.max_output_bytes = n as usize;
+    }
+    if let Some(n) = r.integer("max_stdio_bytes", 1, 16 << 20) {
+        limits.max_stdio_bytes = n as usize;
+    }
+    limits
+}
+
+/// A string map handed to a guest (`[jobs.config]`, a `cwpub test` case's `config`)
+/// as string pairs in file order; dotted keys
 /// (`field.team = "x"`) and sub-tables flatten to `"field.team"`. Linear in
 /// the number of keys (the TOML table keeps file order itself).
-fn read_job_config(t: &Table, r: &mut Reader<'_, '_>) -> Vec<(String, String)> {
+pub(crate) fn read_job_config(t: &Table, r: &mut Reader<'_, '_>) -> Vec<(String, String)> {
     let mut flat: Vec<(String, &Value)> = Vec::with_capacity(t.len());
     flatten(t, "", &mut flat);
     let mut seen: HashSet<&str> = HashSet::with_capacity(flat.len());

@@ -41,6 +41,7 @@ pub use crate::env::{
     ENV_LOG_LEVEL, ENV_OBSERVE_ENABLED, ENV_OBSERVE_LISTEN, ENV_REGION, ENV_SINK_KIND, ENV_TASK_ID,
     Env, HostIdentity, process_env,
 };
+pub(crate) use error::Problems;
 pub use error::{ConfigError, JobRef, Problem};
 pub use job::{
     DEFAULT_LOG_STREAM, JobConfig, MAX_JOB_NAME, MEMORY_MB, TIMEOUT_MS, check_job_name,
@@ -54,7 +55,6 @@ pub use observe::{DEFAULT_OBSERVE_LISTEN, ObserveConfig};
 pub use shutdown::{DEFAULT_DRAIN_DEADLINE, ShutdownConfig};
 pub use sink::{SinkConfig, SinkKind, region_from_env};
 
-use error::Problems;
 use reader::{Reader, Scope};
 
 /// A loaded, validated configuration.

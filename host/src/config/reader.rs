@@ -7,6 +7,7 @@
 //! step.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::{Table, Value};
@@ -49,6 +50,16 @@ impl<'a, 'p> Reader<'a, 'p> {
             scope,
             known: Vec::new(),
             problems,
+        }
+    }
+
+    /// Allows `keys` besides those read (for a table whose keys are read
+    /// only in some cases, or merged from elsewhere).
+    pub(crate) fn allow(&mut self, keys: &[&'static str]) {
+        for key in keys {
+            if !self.known.contains(key) {
+                self.known.push(key);
+            }
         }
     }
 
@@ -260,6 +271,25 @@ impl FromToml for usize {
     fn read(r: &mut Reader<'_, '_>, key: &'static str) -> Option<Self> {
         let max = i64::try_from(usize::MAX).unwrap_or(i64::MAX);
         r.integer(key, 0, max).and_then(|n| usize::try_from(n).ok())
+    }
+}
+
+impl FromToml for u64 {
+    fn read(r: &mut Reader<'_, '_>, key: &'static str) -> Option<Self> {
+        r.integer(key, 0, i64::MAX)
+            .and_then(|n| u64::try_from(n).ok())
+    }
+}
+
+impl FromToml for PathBuf {
+    fn read(r: &mut Reader<'_, '_>, key: &'static str) -> Option<Self> {
+        match r.string(key)?.trim() {
+            "" => {
+                r.problem(key, None, "empty path; give a directory or remove the key");
+                None
+            }
+            path => Some(PathBuf::from(path)),
+        }
     }
 }
 

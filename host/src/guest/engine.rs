@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings;
 use super::limits::RunLimits;
-use super::options::RuntimeOptions;
+use super::options::{Codegen, RuntimeOptions};
 use super::sandbox::RunState;
 
 /// How often the epoch advances; the granularity of run deadlines.
@@ -33,6 +33,8 @@ pub(crate) struct RuntimeInner {
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: tokio::sync::Semaphore,
+    /// Where compiled guests are cached, if anywhere.
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
@@ -45,10 +47,11 @@ impl Runtime {
     /// Builds the engine (pooling allocator unless `options` says otherwise,
     /// or when the address space cannot be reserved) and starts the epoch ticker.
     pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let codegen = options.codegen;
         let cache = options.cache_dir.as_deref().and_then(compile_cache);
-        let config = |pooling| config(pooling, cache.clone());
+        let cache_dir = cache.as_ref().map(|c| c.directory().clone());
         let engine = if options.pooling {
-            match Engine::new(&config(true)) {
+            match Engine::new(&config(true, cache.clone(), codegen)) {
                 Ok(engine) => engine,
                 Err(e) => {
                     tracing::warn!(
@@ -56,13 +59,13 @@ impl Runtime {
                         "pooling allocator unavailable (address space reservation failed?); \
                          falling back to on-demand instance allocation"
                     );
-                    Engine::new(&config(false))
+                    Engine::new(&config(false, cache, codegen))
                         .map_err(to_anyhow)
                         .context("creating the wasm engine")?
                 }
             }
         } else {
-            Engine::new(&config(false))
+            Engine::new(&config(false, cache, codegen))
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
@@ -81,6 +84,7 @@ impl Runtime {
                 engine,
                 linker,
                 slots,
+                cache_dir,
             }),
         })
     }
@@ -91,10 +95,12 @@ impl Runtime {
     }
 }
 
-fn config(pooling: bool, cache: Option<wasmtime::Cache>) -> Config {
+fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Config {
     let mut cfg = Config::new();
-    if let Some(cache) = cache {
-        cfg.cache(Some(cache));
+    cfg.cache(cache);
+    if codegen == Codegen::Quick {
+        cfg.cranelift_opt_level(wasmtime::OptLevel::None);
+        cfg.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
     }
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
