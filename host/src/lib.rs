@@ -9,6 +9,8 @@
 //! ```
 //!
 //! * [`event`] — the types every stage passes down the chain.
+//! * [`env`] — the environment map every command reads variables from, and
+//!   the host's identity.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 //! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
@@ -18,6 +20,7 @@
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod env;
 pub mod event;
 pub mod guest;
 pub mod harness;

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
 use clap::Args;
-use cwpub::guest::{Codegen, GuestSource, Runtime};
+use cwpub::guest::{Codegen, GuestSource, Runtime, RuntimeOptions};
 use cwpub::harness::capture::{self, DiagnosticsCapture};
 use cwpub::harness::render::printable_lines;
 use cwpub::harness::{CaseReport, Suite, cases, run_suite};
@@ -141,7 +141,11 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     // Guests are compiled after every edit and run a few times here: compile fast.
-    let runtime = Runtime::with_codegen(Codegen::Quick)?;
+    let options = RuntimeOptions {
+        codegen: Codegen::Quick,
+        ..RuntimeOptions::from_env(&cwpub::env::process_env())
+    };
+    let runtime = Runtime::with_options(&options)?;
     let guest = match runtime.load(&source).await {
         Ok(guest) => guest,
         Err(e) => return Ok(cannot_run(&e.to_string())),

@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings;
 use super::limits::RunLimits;
+use super::options::{Codegen, RuntimeOptions};
 use super::sandbox::RunState;
 
 /// How often the epoch advances; the granularity of run deadlines.
@@ -36,36 +37,20 @@ pub(crate) struct RuntimeInner {
     pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
-/// How much work Cranelift puts into a guest's native code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Codegen {
-    /// Optimized code, for guests that run for a long time (the daemon, `invoke`, `check`).
-    #[default]
-    Optimized,
-    /// No optimization passes and the single-pass register allocator: about
-    /// half the first compile of a large guest (an 18 MB Python guest: 8.5 s
-    /// instead of 17.6 s), the same behaviour, slower code (a Rust guest's
-    /// run ~20 µs -> ~30 µs; a Python guest's run, mostly instantiation,
-    /// unchanged). For `cwpub test`, where a guest is compiled after every
-    /// edit and run a few times. Cached separately from optimized code.
-    Quick,
-}
-
 impl Runtime {
-    /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
-    /// the address space cannot be reserved) and starts the epoch ticker.
+    /// Builds the engine with the options the process environment asks for
+    /// ([`RuntimeOptions::from_env`]).
     pub fn new() -> anyhow::Result<Self> {
-        Self::with_codegen(Codegen::Optimized)
+        Self::with_options(&RuntimeOptions::from_env(&crate::env::process_env()))
     }
 
-    /// [`new`](Self::new), compiling guests with `codegen`.
-    pub fn with_codegen(codegen: Codegen) -> anyhow::Result<Self> {
-        let pooling = std::env::var("CWPUB_POOLING")
-            .map(|v| v != "0")
-            .unwrap_or(true);
-        let cache = compile_cache();
+    /// Builds the engine (pooling allocator unless `options` says otherwise,
+    /// or when the address space cannot be reserved) and starts the epoch ticker.
+    pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let codegen = options.codegen;
+        let cache = options.cache_dir.as_deref().and_then(compile_cache);
         let cache_dir = cache.as_ref().map(|c| c.directory().clone());
-        let engine = if pooling {
+        let engine = if options.pooling {
             match Engine::new(&config(true, cache.clone(), codegen)) {
                 Ok(engine) => engine,
                 Err(e) => {
@@ -146,23 +131,12 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
     cfg
 }
 
-/// The on-disk cache of compiled guests, so a restart skips Cranelift (and
-/// the memory it touches): `CWPUB_CACHE_DIR`, else `$XDG_CACHE_HOME/cwpub`,
-/// else `$HOME/.cache/cwpub`; `CWPUB_CACHE_DIR=off` disables it. Without a
-/// usable directory (e.g. a read-only container) guests are compiled at
-/// every start, as they would be anyway the first time.
-fn compile_cache() -> Option<wasmtime::Cache> {
-    let dir = match std::env::var_os("CWPUB_CACHE_DIR") {
-        Some(dir) if dir == "off" => return None,
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache"))
-            })?
-            .join("cwpub"),
-    };
-    let dir = std::path::absolute(&dir).ok()?;
+/// The on-disk cache of compiled guests in `dir`, so a restart skips
+/// Cranelift (and the memory it touches). Without a usable directory (e.g. a
+/// read-only container) guests are compiled at every start, as they would be
+/// anyway the first time.
+fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
+    let dir = std::path::absolute(dir).ok()?;
     let mut cache_config = wasmtime::CacheConfig::new();
     cache_config.with_directory(&dir);
     match wasmtime::Cache::new(cache_config) {
