@@ -12,9 +12,26 @@ use assert_json_diff::{CompareMode, Config as JsonConfig, NumericMode};
 use super::checks::Dropped;
 use super::context;
 use super::render::{self, MAX_SHOWN_CHARS, printable, printable_lines};
-use super::runner::Outcome;
 use crate::config::reader::{Reader, describe};
 use crate::event::{LogEvent, PayloadKind};
+use crate::guest::{RunError, RunOutput};
+
+/// What one case's guest calls came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `run` returned output.
+    Ran {
+        /// The output, as the daemon would receive it.
+        output: RunOutput,
+    },
+    /// `validate-config` or `run` failed.
+    Failed {
+        /// `"validate-config"` or `"run"`.
+        stage: &'static str,
+        /// The failure.
+        error: RunError,
+    },
+}
 
 /// The keys of a case's `expect` table.
 pub const EXPECT_KEYS: &[&str] = &["kind", "count", "events", "json", "error", "message"];

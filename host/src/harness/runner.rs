@@ -9,25 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::cases::{Case, Suite};
 use super::checks;
-use super::expect::Mismatch;
-use crate::guest::{HostFacts, LoadedGuest, RunError, RunOutput, RunRequest};
-
-/// What one case's guest calls came to.
-#[derive(Debug)]
-pub enum Outcome {
-    /// `run` returned output.
-    Ran {
-        /// The output, as the daemon would receive it.
-        output: RunOutput,
-    },
-    /// `validate-config` or `run` failed.
-    Failed {
-        /// `"validate-config"` or `"run"`.
-        stage: &'static str,
-        /// The failure.
-        error: RunError,
-    },
-}
+use super::expect::{Mismatch, Outcome};
+use crate::guest::{HostFacts, LoadedGuest, RunRequest};
 
 /// The result of one case.
 #[derive(Debug)]
