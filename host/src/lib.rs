@@ -11,6 +11,8 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`untrusted`] — what guests (and remote services) can make the host
+//!   print: escaped, capped text and a per-job log budget, used by every stage.
 
 pub mod config;
 pub mod daemon;
@@ -20,4 +22,5 @@ pub mod guest;
 pub mod observe;
 pub mod schedule;
 pub mod sink;
+pub mod untrusted;
 pub mod validate;

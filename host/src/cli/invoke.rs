@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use cwpub::event::{Submission, Target};
-use cwpub::guest::{GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
+use cwpub::guest::{GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime};
 use cwpub::sink::stdout;
+use cwpub::untrusted::GuestText;
 use cwpub::validate::Validator;
 
 /// Arguments of `cwpub invoke`.
@@ -67,7 +68,7 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let job: Arc<str> = args.job.into();
     let config: Arc<[(String, String)]> = args.config.into();
     if let Err(e) = guest.validate_config(&job, &config, &limits).await {
-        eprintln!("error: {e}");
+        report_failure(&e);
         return Ok(ExitCode::FAILURE);
     }
     let facts = HostFacts {
@@ -117,10 +118,16 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report_failure(&e);
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Shows a failed call: the guest's stderr line by line, then what went wrong.
+fn report_failure(e: &RunError) {
+    forward_guest_stdio(&GuestText::default(), &e.stderr);
+    eprintln!("error: {}", e.headline());
 }
 
 /// Events every sink would drop whatever their payload: empty, over the
@@ -148,9 +155,14 @@ fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
     problems
 }
 
-/// Shows what a successful guest printed, on stderr, so stdout stays pure events.
-fn forward_guest_stdio(stdout: &str, stderr: &str) {
+/// Shows what the guest printed on stderr (so stdout stays pure events), one
+/// record per line, each line escaped and capped; what the capture kept is
+/// the end of the output, so an over-long first line starts with a cut marker.
+fn forward_guest_stdio(stdout: &GuestText, stderr: &GuestText) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+        if text.is_empty() {
+            continue;
+        }
         for line in text.lines() {
             eprintln!("guest {name} | {line}");
         }
@@ -160,10 +172,8 @@ fn forward_guest_stdio(stdout: &str, stderr: &str) {
 /// Logs to stderr: warnings from the host and everything the guest sends
 /// through `diagnostics.log`; `RUST_LOG` overrides.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cwpub::guest=trace"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    cwpub::observe::init_cli_logging(&format!(
+        "warn,{}=trace",
+        cwpub::guest::DIAGNOSTICS_TARGET
+    ));
 }

@@ -1,24 +1,31 @@
 //! The one wasmtime [`Engine`] a host process uses: pooling instance
 //! allocation (cheap fresh instances per run), epoch interruption driven by a
-//! 10 ms ticker thread (wall-clock deadlines), and the shared [`Linker`] with
-//! WASI p2 and the `cwpub:publisher` imports.
+//! ticker thread that runs only while a guest call is in flight (wall-clock
+//! deadlines, no wake-ups while idle), the shared [`Linker`] with WASI p2 and
+//! the `cwpub:publisher` imports, and the [`GuestPool`] of threads that guest
+//! code runs on, apart from the host's timers, HTTP endpoint and delivery.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings;
 use super::limits::RunLimits;
-use super::sandbox::RunState;
+use super::sandbox::{self, RunState};
 
-/// How often the epoch advances; the granularity of run deadlines.
+/// How often the epoch advances while a guest runs; the granularity of run
+/// deadlines and how often a long-running guest yields its thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
+
+/// The nice value of guest threads: below the host's own threads, so the
+/// scheduler, the HTTP endpoint and delivery get a CPU first when guests keep
+/// every CPU busy.
+const GUEST_THREAD_NICE: i32 = 10;
 
 /// The engine and linker shared by every guest of a host process.
 #[derive(Clone)]
@@ -32,11 +39,16 @@ pub(crate) struct RuntimeInner {
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: tokio::sync::Semaphore,
+    /// Where guest code runs.
+    pub(crate) pool: GuestPool,
+    /// Advances the epoch while guest calls are in flight.
+    pub(crate) ticker: EpochTicker,
 }
 
 impl Runtime {
     /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
-    /// the address space cannot be reserved) and starts the epoch ticker.
+    /// the address space cannot be reserved), the guest threads and the
+    /// (parked) epoch ticker.
     pub fn new() -> anyhow::Result<Self> {
         let pooling = std::env::var("CWPUB_POOLING")
             .map(|v| v != "0")
@@ -60,21 +72,24 @@ impl Runtime {
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
-        spawn_epoch_ticker(&engine)?;
+        let ticker = EpochTicker::start(&engine)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(to_anyhow)
             .context("linking WASI")?;
-        bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        sandbox::add_to_linker(&mut linker)
             .map_err(to_anyhow)
             .context("linking the cwpub:publisher imports")?;
         let slots = tokio::sync::Semaphore::new(MAX_CONCURRENT_INSTANCES as usize);
+        let pool = GuestPool::new()?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 slots,
+                pool,
+                ticker,
             }),
         })
     }
@@ -147,20 +162,151 @@ fn compile_cache() -> Option<wasmtime::Cache> {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("cwpub-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
+/// The threads guest code runs on: a tokio runtime of its own with one
+/// worker per CPU (at most one per instance slot), at a lower CPU priority
+/// than the host's threads. A CPU-bound guest yields at every epoch tick, so
+/// guests share these threads fairly among themselves, and however busy they
+/// are, the host's own runtime (schedule timers, the HTTP endpoint,
+/// delivery) never waits behind them.
+pub(crate) struct GuestPool {
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl GuestPool {
+    fn new() -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_CONCURRENT_INSTANCES as usize);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("cwpub-guest")
+            .on_thread_start(lower_thread_priority)
+            .enable_all()
+            .build()
+            .context("starting the guest threads")?;
+        Ok(GuestPool {
+            runtime: Some(runtime),
         })
-        .context("starting the epoch ticker thread")?;
-    Ok(())
+    }
+
+    /// Runs `task` on a guest thread.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => runtime.spawn(task),
+            None => unreachable!("the guest pool is only taken when dropped"),
+        }
+    }
+}
+
+impl Drop for GuestPool {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another
+        // runtime (where a daemon or a test drops the last `Runtime`).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`GUEST_THREAD_NICE`].
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take plain integers and touch no memory
+    // of ours; on Linux, PRIO_PROCESS with a thread id renices that thread only.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // Raising one's own nice value needs no privilege; if it fails anyway
+        // the guest threads simply keep the default priority.
+        libc::setpriority(libc::PRIO_PROCESS, tid, GUEST_THREAD_NICE);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one guest
+/// call is in flight ([`EpochTicker::busy`]) and waits on a condition
+/// variable, without waking up, while none is.
+pub(crate) struct EpochTicker {
+    state: Arc<TickerState>,
+}
+
+#[derive(Default)]
+struct TickerState {
+    /// Calls in flight, and whether the ticker should exit.
+    calls: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl TickerState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps the epoch ticking while it lives (one per guest call in flight).
+pub(crate) struct Ticking {
+    state: Arc<TickerState>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> anyhow::Result<Self> {
+        let state = Arc::new(TickerState::default());
+        let weak = engine.weak();
+        let shared = state.clone();
+        std::thread::Builder::new()
+            .name("cwpub-epoch".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let mut calls = shared.lock();
+                        while calls.0 == 0 && !calls.1 {
+                            calls = shared
+                                .changed
+                                .wait(calls)
+                                .unwrap_or_else(PoisonError::into_inner);
+                        }
+                        if calls.1 {
+                            return;
+                        }
+                    }
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(EpochTicker { state })
+    }
+
+    /// Starts ticking (if no other call is in flight) until the guard is dropped.
+    pub(crate) fn busy(&self) -> Ticking {
+        let mut calls = self.state.lock();
+        calls.0 += 1;
+        if calls.0 == 1 {
+            self.state.changed.notify_one();
+        }
+        Ticking {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.state.lock().0 -= 1;
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.state.lock().1 = true;
+        self.state.changed.notify_one();
+    }
 }
 
 /// Converts a wasmtime error into an `anyhow` error, keeping its full chain.

@@ -2,14 +2,16 @@
 //! `cwpub:publisher` contract and runs each call in a fresh, sandboxed
 //! instance with a deadline, a memory cap and output limits.
 //!
-//! * [`engine`] — the shared engine (pooling allocator, epoch ticker) and linker.
+//! * [`engine`] — the shared engine (pooling allocator, epoch ticker), linker
+//!   and the threads guest code runs on.
 //! * [`source`], [`builtin`], [`load`] — where guests come from and how they are compiled and checked.
 //! * [`sandbox`], [`stdio`], [`limits`] — what a run may touch and how much.
-//! * [`run`] — one call, and how each failure is named ([`error`]).
+//! * [`run`] — one call; [`classify`] names each way it can fail ([`error`]).
 //! * [`facts`] — the run context handed to the guest.
 
 pub mod bindings;
 pub mod builtin;
+pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod facts;
@@ -27,4 +29,5 @@ pub use facts::{DeliveryStats, HostFacts, RunRequest};
 pub use limits::RunLimits;
 pub use load::LoadedGuest;
 pub use run::RunOutput;
+pub use sandbox::DIAGNOSTICS_TARGET;
 pub use source::GuestSource;

@@ -1,6 +1,9 @@
 //! The host's own structured logs: a `tracing` subscriber writing to stderr
 //! (stdout belongs to the stdout sink) in human or JSON format, filtered by
-//! `RUST_LOG` when set, else by the configured level.
+//! `RUST_LOG` when set, else by the configured level. Colour only when stderr
+//! is a terminal and `NO_COLOR` is unset. Whatever a guest says reaches these
+//! records already escaped and capped ([`crate::untrusted`]), so every record
+//! is one line in either format.
 
 use std::io::IsTerminal;
 
@@ -32,11 +35,28 @@ pub fn init_logging(cfg: &LogConfig, rust_log: Option<&str>) -> Result<(), Obser
             .with_current_span(false)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Human => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Human => builder.with_ansi(colour()).try_init(),
     };
     result.map_err(|e| ObserveError::Logging(format!("cannot install the log subscriber: {e}")))
+}
+
+/// Installs the human-format subscriber of the one-shot commands (`invoke`,
+/// `check`): filtered by `RUST_LOG` when set, else by `default_filter`.
+pub fn init_cli_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // A second call (tests, nested commands) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour())
+        .try_init();
+}
+
+/// Whether to colour the logs: stderr is a terminal and `NO_COLOR` is unset
+/// or empty (<https://no-color.org>).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]

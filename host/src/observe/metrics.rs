@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::schedule::{DriveStats, DriveStatsSnapshot};
+use crate::untrusted::LogBudget;
 
 /// Upper bounds (seconds) of the run-duration histogram buckets.
 pub const DURATION_BUCKETS: [f64; 13] = [
@@ -170,6 +171,7 @@ pub struct JobStats {
     last_success_ms: AtomicI64,
     last_failure_ms: AtomicI64,
     peak_memory_bytes: AtomicU64,
+    log_budget: Arc<LogBudget>,
 }
 
 /// A point-in-time copy of one job's counters.
@@ -191,6 +193,8 @@ pub struct JobStatsSnapshot {
     pub last_failure_ms: i64,
     /// The largest linear memory any successful run reached, in bytes.
     pub peak_memory_bytes: u64,
+    /// Log records of the job suppressed because it was over its log budget.
+    pub log_records_suppressed: u64,
 }
 
 impl JobStats {
@@ -205,7 +209,13 @@ impl JobStats {
             last_success_ms: AtomicI64::new(0),
             last_failure_ms: AtomicI64::new(0),
             peak_memory_bytes: AtomicU64::new(0),
+            log_budget: Arc::new(LogBudget::new(name.into())),
         }
+    }
+
+    /// The job's log budget: everything the job makes the host log is charged to it.
+    pub fn log_budget(&self) -> &Arc<LogBudget> {
+        &self.log_budget
     }
 
     /// Records the linear memory a run reached, keeping the largest.
@@ -265,6 +275,7 @@ impl JobStats {
             last_success_ms: self.last_success_ms.load(Ordering::Relaxed),
             last_failure_ms: self.last_failure_ms.load(Ordering::Relaxed),
             peak_memory_bytes: self.peak_memory_bytes.load(Ordering::Relaxed),
+            log_records_suppressed: self.log_budget.suppressed_total(),
         }
     }
 }
@@ -377,7 +388,7 @@ impl JobMetrics {
                 );
             }
         }
-        let per_job: [PerJobFamily; 6] = [
+        let per_job: [PerJobFamily; 7] = [
             (
                 "cwpub_job_ticks_total",
                 "counter",
@@ -395,6 +406,12 @@ impl JobMetrics {
                 "counter",
                 "Ticks never run because the process was suspended or the clock jumped.",
                 |s| s.drive.missed as f64,
+            ),
+            (
+                "cwpub_job_log_records_suppressed_total",
+                "counter",
+                "Log records the job caused that were not written: it was over its log budget.",
+                |s| s.log_records_suppressed as f64,
             ),
             (
                 "cwpub_job_running",
