@@ -37,6 +37,15 @@ pub fn test_guest(name: &str) -> PathBuf {
             "--target-dir",
         ])
         .arg(&target_dir)
+        // Its own build dir: a build dir shared by several checkouts (one
+        // `CARGO_BUILD_BUILD_DIR` for all worktrees) names a guest's
+        // artifacts alike for each, so one checkout's guest would look
+        // up to date in another.
+        .arg("--config")
+        .arg(format!(
+            "build.build-dir=\"{}\"",
+            target_dir.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+        ))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")

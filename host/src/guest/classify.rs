@@ -3,16 +3,13 @@
 //! Types decide wherever wasmtime offers them: the epoch callback's own
 //! marker ([`DeadlineExceeded`]), the stdio cap's ([`StdioOverflow`]),
 //! WASI's `exit` ([`wasmtime_wasi::I32Exit`]), the memory limiter's record of
-//! what it refused, and wasmtime's [`Trap`] codes. Two facts exist only as
-//! text, and are matched here and nowhere else ([`TEXT_MATCHES`]; a test
-//! pins each one against a real guest):
-//!
-//! * a Rust guest's panic message, which only its panic report on stderr
-//!   carries (`thread '…' panicked at <location>:` / message / `note: …`);
-//! * the faulting address of an out-of-bounds access, which wasmtime adds
-//!   to the error only as text (`memory fault at wasm address 0x…`), and
-//!   which tells a stack frame too large for the guest's stack (its stack
-//!   pointer wrapped below address 0) from any other bad access.
+//! what it refused, wasmtime's [`Trap`] codes, and the trap's core dump (a
+//! shadow-stack pointer that wrapped below zero: a stack frame too large
+//! for the guest's stack, which wasmtime reports as an out-of-bounds
+//! access). One fact exists only as text: a Rust guest's panic message,
+//! which only its panic report on stderr carries (`thread '…' panicked at
+//! <location>:` / message / `note: …`). It is matched here and nowhere else
+//! ([`TEXT_MATCHES`]), and a test pins it against a real guest.
 
 use std::fmt::Write as _;
 
@@ -27,13 +24,11 @@ use crate::untrusted::GuestText;
 pub const PANIC_MARKER: &str = "panicked at ";
 /// Starts the line after a Rust panic message (`note: run with RUST_BACKTRACE=1 …`).
 pub const PANIC_NOTE: &str = "note: ";
-/// Starts wasmtime's description of a memory fault, followed by the address.
-pub const FAULT_MARKER: &str = "memory fault at wasm address 0x";
 /// Every piece of wasmtime's or Rust's text this module relies on.
-pub const TEXT_MATCHES: [&str; 3] = [PANIC_MARKER, PANIC_NOTE, FAULT_MARKER];
+pub const TEXT_MATCHES: [&str; 2] = [PANIC_MARKER, PANIC_NOTE];
 
-/// A fault at or above this address (the top 256 MiB of a 32-bit memory) is
-/// a stack pointer that wrapped below zero: a shadow-stack overflow.
+/// A stack pointer at or above this address (the top 256 MiB of a 32-bit
+/// memory) wrapped below zero: a shadow-stack overflow.
 const WRAPPED_STACK_POINTER: u64 = (1 << 32) - (256 << 20);
 
 /// Innermost backtrace frames shown in an error.
@@ -54,6 +49,8 @@ pub(crate) struct Circumstances<'a> {
     pub(crate) memory_refused: Option<usize>,
     /// Everything the guest wrote to stderr.
     pub(crate) stderr: &'a str,
+    /// Whether the guest's stack pointer wrapped ([`stack_pointer_wrapped`]).
+    pub(crate) stack_pointer_wrapped: bool,
 }
 
 /// Names the failure behind `error`; returns it with the part of stderr
@@ -99,9 +96,7 @@ pub(crate) fn classify<'a>(
             return (kind, at.stderr);
         }
     }
-    if trap == Some(Trap::StackOverflow)
-        || (trap == Some(Trap::MemoryOutOfBounds) && stack_pointer_wrapped(error))
-    {
+    if trap == Some(Trap::StackOverflow) || (trap.is_some() && at.stack_pointer_wrapped) {
         let kind = FailureKind::StackOverflow {
             backtrace: innermost_frames(error),
         };
@@ -165,19 +160,22 @@ fn panic_report(stderr: &str) -> Option<PanicReport<'_>> {
     })
 }
 
-/// Whether an out-of-bounds access hit the top of the 32-bit address space,
-/// where a stack pointer lands when a frame does not fit below it.
-fn stack_pointer_wrapped(error: &wasmtime::Error) -> bool {
-    let text = format!("{error:#}");
-    let Some(at) = text.find(FAULT_MARKER) else {
+/// Whether the trap's core dump shows a shadow-stack pointer (a mutable i32
+/// global, LLVM's `__stack_pointer`) that wrapped below address 0: a stack
+/// frame larger than what was left of the guest's stack.
+pub(crate) fn stack_pointer_wrapped(
+    error: &wasmtime::Error,
+    mut store: impl wasmtime::AsContextMut,
+) -> bool {
+    let Some(dump) = error.downcast_ref::<wasmtime::WasmCoreDump>() else {
         return false;
     };
-    let hex: String = text[at + FAULT_MARKER.len()..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
-    u64::from_str_radix(&hex, 16).is_ok_and(|address| {
-        (WRAPPED_STACK_POINTER..1 << 32).contains(&address)
+    dump.globals().iter().any(|global| {
+        global.ty(&store).mutability() == wasmtime::Mutability::Var
+            && matches!(
+                global.get(&mut store),
+                wasmtime::Val::I32(sp) if u64::from(sp.cast_unsigned()) >= WRAPPED_STACK_POINTER
+            )
     })
 }
 

@@ -108,6 +108,9 @@ fn config(pooling: bool) -> Config {
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
     cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    // A trap carries handles to the guest's globals, so the host can tell a
+    // stack overflow from other bad accesses (see `classify`); nothing is copied.
+    cfg.coredump_on_trap(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(MAX_CONCURRENT_INSTANCES)

@@ -12,7 +12,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::GuestPre;
 use super::bindings::cwpub::publisher::types as wit;
-use super::classify::{Circumstances, DeadlineExceeded, classify};
+use super::classify::{Circumstances, DeadlineExceeded, classify, stack_pointer_wrapped};
 use super::engine::Ticking;
 use super::error::{FailureKind, RunError};
 use super::facts::{HostFacts, RunRequest};
@@ -265,6 +265,10 @@ impl CallTask {
             () = cancel.cancelled() => None,
         };
 
+        let stack_pointer_wrapped = match &outcome {
+            Some(Ok(Err(error))) => stack_pointer_wrapped(error, &mut store),
+            _ => false,
+        };
         let state = store.data();
         state.report_dropped_diagnostics();
         let stdout = state.stdout.contents();
@@ -301,6 +305,7 @@ impl CallTask {
                     instantiated,
                     memory_refused: state.limiter.refused,
                     stderr: &stderr,
+                    stack_pointer_wrapped,
                 },
             ),
         };

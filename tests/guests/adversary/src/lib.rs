@@ -192,6 +192,7 @@ fn huge_text() -> String {
     while text.len() < HUGE {
         text.push_str(" filler");
     }
+    text.truncate(HUGE);
     text
 }
 
