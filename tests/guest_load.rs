@@ -100,5 +100,8 @@ async fn a_newer_minor_guest_loads_unless_it_uses_something_new() {
         ),
         "{refused}"
     );
-    assert!(refused.contains("log-fields"), "names what is missing: {refused}");
+    assert!(
+        refused.contains("log-fields"),
+        "names what is missing: {refused}"
+    );
 }

@@ -226,7 +226,8 @@ async fn every_remaining_text_match_is_pinned() {
     };
     let message = message.to_string();
     assert!(
-        message.starts_with("adversary panicked on purpose (at tests/guests/adversary/src/lib.rs:") && message.ends_with(')'),
+        message.starts_with("adversary panicked on purpose (at tests/guests/adversary/src/lib.rs:")
+            && message.ends_with(')'),
         "{message}"
     );
     assert!(!message.contains("note:"), "{message}");
@@ -246,10 +247,7 @@ async fn a_big_stack_frame_is_a_stack_overflow() {
         backtrace.to_string().contains("adversary::big_frame"),
         "the backtrace names the function: {e}"
     );
-    assert!(
-        e.to_string().contains("guest overflowed its stack"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("guest overflowed its stack"), "{e}");
 }
 
 #[tokio::test]
@@ -278,8 +276,11 @@ async fn initial_memory_over_the_cap_is_named_in_mib() {
     else {
         panic!("expected a memory failure at start, got {e}")
     };
-    assert!(requested > 12 << 20, "the ballast alone is 12 MiB: {requested}");
-    let needs = if requested % (1 << 20) == 0 {
+    assert!(
+        requested > 12 << 20,
+        "the ballast alone is 12 MiB: {requested}"
+    );
+    let needs = if requested.is_multiple_of(1 << 20) {
         (requested >> 20).to_string()
     } else {
         format!("{:.1}", requested as f64 / f64::from(1 << 20))
@@ -320,8 +321,15 @@ async fn guest_words_are_kept_capped_and_shown_escaped() {
     };
     assert_eq!(message.original_len(), 8 << 20);
     let shown = message.to_string();
-    assert!(shown.len() <= MAX_RENDERED_BYTES + 32, "{} bytes", shown.len());
-    assert!(shown.starts_with("INJECTED\\n2026-11-30T00:00:00.000000Z ERROR"), "{shown}");
+    assert!(
+        shown.len() <= MAX_RENDERED_BYTES + 32,
+        "{} bytes",
+        shown.len()
+    );
+    assert!(
+        shown.starts_with("INJECTED\\n2026-11-30T00:00:00.000000Z ERROR"),
+        "{shown}"
+    );
     assert!(shown.ends_with(" bytes cut]"), "{shown}");
 
     let (result, _) = run_mode(&guest, "trap-name", &limits(5_000)).await;
@@ -329,7 +337,9 @@ async fn guest_words_are_kept_capped_and_shown_escaped() {
     let shown = e.to_string();
     assert_eq!(e.kind.label(), "trap", "{shown}");
     assert!(
-        shown.contains("FORGED\\n2026-11-30T00:00:00.000000Z ERROR cwpub::daemon: FORGED frame\\u{1b}[31m"),
+        shown.contains(
+            "FORGED\\n2026-11-30T00:00:00.000000Z ERROR cwpub::daemon: FORGED frame\\u{1b}[31m"
+        ),
         "the function name from the name section is escaped: {shown}"
     );
     assert!(!shown.chars().any(char::is_control), "{shown:?}");

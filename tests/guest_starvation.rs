@@ -78,7 +78,11 @@ fn cpu_bound_guests_do_not_delay_the_schedule() {
     assert!(killed.success());
     child.wait().expect("wait");
     let stderr = std::fs::read_to_string(&stderr_path).expect("stderr");
-    assert_eq!(lateness_ms.len(), TICKS, "heartbeats seen; stderr:\n{stderr}");
+    assert_eq!(
+        lateness_ms.len(),
+        TICKS,
+        "heartbeats seen; stderr:\n{stderr}"
+    );
     for i in 0..cpus {
         assert!(
             stderr

@@ -21,6 +21,13 @@ use cwpub::untrusted::{BYTES_PER_MINUTE, MAX_RENDERED_BYTES};
 /// own words and fields.
 const MAX_LINE: usize = 2 * (MAX_RENDERED_BYTES + 32) + 1024;
 
+/// A job of the test configs: name, schedule, and its `[jobs.config]`.
+type Job = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 fn cwpub() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cwpub"));
     cmd.env_remove("RUST_LOG")
@@ -35,7 +42,7 @@ fn cwpub() -> Command {
 
 /// A config with `[log]` in `format`, the stdout sink, and one adversary job
 /// per `(name, schedule, config)`.
-fn config(format: &str, level: &str, observe: bool, jobs: &[(&str, &str, &[(&str, &str)])]) -> String {
+fn config(format: &str, level: &str, observe: bool, jobs: &[Job]) -> String {
     let adversary = test_guests::test_guest("adversary");
     let mut text = format!(
         "[sink]\nkind = \"stdout\"\n\n[observe]\nenabled = {observe}\nlisten = \"127.0.0.1:0\"\n\n\
@@ -77,7 +84,8 @@ fn run_daemon(
         .stderr(log)
         .spawn()
         .expect("start cwpub run");
-    let read = || String::from_utf8_lossy(&std::fs::read(&log_path).expect("read stderr")).into_owned();
+    let read =
+        || String::from_utf8_lossy(&std::fs::read(&log_path).expect("read stderr")).into_owned();
     let started = Instant::now();
     while !done(&read()) {
         if started.elapsed() > Duration::from_secs(60) {
@@ -151,9 +159,12 @@ fn assert_human_records(stderr: &str) {
 /// Every line is one JSON record, whose decoded message is clean too.
 fn assert_json_records(stderr: &str) {
     for line in stderr.lines() {
-        let record: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"));
-        assert!(record["timestamp"].is_string() && record["level"].is_string(), "{line}");
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"));
+        assert!(
+            record["timestamp"].is_string() && record["level"].is_string(),
+            "{line}"
+        );
         let message = record["message"].as_str().unwrap_or_default();
         assert!(
             !message.chars().any(is_forbidden),
@@ -175,12 +186,24 @@ fn count(stderr: &str, job: &str, needle: &str) -> usize {
         .count()
 }
 
-const INJECTION_JOBS: &[(&str, &str, &[(&str, &str)])] = &[
+const INJECTION_JOBS: &[Job] = &[
     ("diag-inject", "@every 1h", &[("mode", "diag-inject")]),
     ("diag-huge", "@every 1h", &[("mode", "diag-huge")]),
-    ("error-fatal", "@every 1h", &[("mode", "error-inject"), ("case", "fatal")]),
-    ("error-transient", "@every 1h", &[("mode", "error-inject"), ("case", "transient")]),
-    ("error-invalid", "@every 1h", &[("mode", "error-inject"), ("case", "invalid-config")]),
+    (
+        "error-fatal",
+        "@every 1h",
+        &[("mode", "error-inject"), ("case", "fatal")],
+    ),
+    (
+        "error-transient",
+        "@every 1h",
+        &[("mode", "error-inject"), ("case", "transient")],
+    ),
+    (
+        "error-invalid",
+        "@every 1h",
+        &[("mode", "error-inject"), ("case", "invalid-config")],
+    ),
     ("error-huge", "@every 1h", &[("mode", "error-huge")]),
     ("panic-inject", "@every 1h", &[("mode", "panic-inject")]),
     ("stdio-inject", "@every 1h", &[("mode", "stdio-inject")]),
@@ -233,7 +256,10 @@ fn check_injection_log(format: &str) {
             .lines()
             .find(|l| l.contains(&format!("\"{job}\"")) && l.contains("INJECTED"))
             .expect("logged");
-        assert!(line.contains(" bytes cut]"), "{job} is cut with a marker: {line}");
+        assert!(
+            line.contains(" bytes cut]"),
+            "{job} is cut with a marker: {line}"
+        );
     }
     assert!(
         !stderr.contains("output too large"),
@@ -289,7 +315,7 @@ fn metric(metrics: &str, series: &str) -> f64 {
 #[test]
 fn a_job_cannot_flood_the_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let jobs: &[(&str, &str, &[(&str, &str)])] = &[
+    let jobs: &[Job] = &[
         ("alternate", "@every 1s", &[("mode", "alternate")]),
         ("flood", "@every 1s", &[("mode", "diag-flood")]),
     ];
@@ -420,10 +446,18 @@ fn invoke_shows_guest_words_escaped_one_record_per_line() {
 #[test]
 fn check_and_run_report_invalid_config_text_escaped() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let jobs: &[(&str, &str, &[(&str, &str)])] = &[
-        ("inject", "@every 1h", &[("mode", "ok"), ("validate", "inject")]),
+    let jobs: &[Job] = &[
+        (
+            "inject",
+            "@every 1h",
+            &[("mode", "ok"), ("validate", "inject")],
+        ),
         ("huge", "@every 1h", &[("mode", "ok"), ("validate", "huge")]),
-        ("panics", "@every 1h", &[("mode", "ok"), ("validate", "panic")]),
+        (
+            "panics",
+            "@every 1h",
+            &[("mode", "ok"), ("validate", "panic")],
+        ),
     ];
     let path = write_config(dir.path(), &config("human", "info", false, jobs));
     for command in ["check", "run"] {
@@ -437,7 +471,11 @@ fn check_and_run_report_invalid_config_text_escaped() {
             .lines()
             .skip_while(|l| !l.starts_with("error: the config has 3 problems"))
             .collect();
-        assert_eq!(problems.len(), 4, "{command}: a heading and one line per problem:\n{stderr}");
+        assert_eq!(
+            problems.len(),
+            4,
+            "{command}: a heading and one line per problem:\n{stderr}"
+        );
         assert_command_records(&problems.join("\n"), command);
         for job in ["inject", "huge", "panics"] {
             let line = problems

@@ -44,7 +44,11 @@ pub fn test_guest(name: &str) -> PathBuf {
         .arg("--config")
         .arg(format!(
             "build.build-dir=\"{}\"",
-            target_dir.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+            target_dir
+                .display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
         ))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

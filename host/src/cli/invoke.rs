@@ -172,8 +172,5 @@ fn forward_guest_stdio(stdout: &GuestText, stderr: &GuestText) {
 /// Logs to stderr: warnings from the host and everything the guest sends
 /// through `diagnostics.log`; `RUST_LOG` overrides.
 pub fn init_logging() {
-    cwpub::observe::init_cli_logging(&format!(
-        "warn,{}=trace",
-        cwpub::guest::DIAGNOSTICS_TARGET
-    ));
+    cwpub::observe::init_cli_logging(&format!("warn,{}=trace", cwpub::guest::DIAGNOSTICS_TARGET));
 }

@@ -216,7 +216,10 @@ mod tests {
     fn panic_message_is_extracted_from_rust_panic_reports() {
         let stderr = "before\n\nthread '<unnamed>' panicked at src/lib.rs:23:43:\nguest panicked on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         let report = panic_report(stderr).expect("a report");
-        assert_eq!(report.message, "guest panicked on purpose (at src/lib.rs:23:43)");
+        assert_eq!(
+            report.message,
+            "guest panicked on purpose (at src/lib.rs:23:43)"
+        );
         assert_eq!(report.before, "before\n\n");
         assert!(panic_report("memory allocation of 5 bytes failed\n").is_none());
     }

@@ -233,6 +233,9 @@ mod tests {
             e.to_string(),
             "job \"j\": guest failed: bad\\nERROR forged; guest stderr: line 1\\nline 2\\n"
         );
-        assert_eq!(e.headline().to_string(), "job \"j\": guest failed: bad\\nERROR forged");
+        assert_eq!(
+            e.headline().to_string(),
+            "job \"j\": guest failed: bad\\nERROR forged"
+        );
     }
 }

@@ -59,13 +59,12 @@ impl Runtime {
         };
         check_header(bytes).map_err(fail)?;
         let engine = self.engine();
-        let component = Component::new(engine, bytes)
-            .map_err(|e| {
-                fail(format!(
-                    "not a valid WebAssembly component: {}",
-                    GuestText::new(&format!("{e:#}"))
-                ))
-            })?;
+        let component = Component::new(engine, bytes).map_err(|e| {
+            fail(format!(
+                "not a valid WebAssembly component: {}",
+                GuestText::new(&format!("{e:#}"))
+            ))
+        })?;
         let wit_version = publisher_version(&component, engine).map_err(fail)?;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             let hint = if newer_than(&wit_version, bindings::WIT_VERSION) {

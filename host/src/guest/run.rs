@@ -46,7 +46,7 @@ pub struct RunOutput {
 /// Which export to call, with what it is given.
 enum Call {
     Validate(Vec<(String, String)>),
-    Run(RunRequest),
+    Run(Box<RunRequest>),
 }
 
 enum Returned {
@@ -100,7 +100,7 @@ impl LoadedGuest {
                 &request.job,
                 request.invocation_id.as_str().into(),
                 limits,
-                Call::Run(request.clone()),
+                Call::Run(Box::new(request.clone())),
                 cancel,
                 log_budget.clone(),
             )
@@ -221,7 +221,12 @@ impl CallTask {
             ..
         } = &self;
         let started = Instant::now();
-        let state = RunState::new(job.clone(), invocation_id.clone(), limits, log_budget.clone());
+        let state = RunState::new(
+            job.clone(),
+            invocation_id.clone(),
+            limits,
+            log_budget.clone(),
+        );
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         // Bounds what one guest-to-host transfer (an import's arguments, the

@@ -93,8 +93,10 @@ impl WasiView for RunState {
 pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     // `types` holds types only; guests that use them import it all the same.
     linker.instance(&format!("cwpub:publisher/types@{}", bindings::WIT_VERSION))?;
-    let mut diagnostics =
-        linker.instance(&format!("cwpub:publisher/diagnostics@{}", bindings::WIT_VERSION))?;
+    let mut diagnostics = linker.instance(&format!(
+        "cwpub:publisher/diagnostics@{}",
+        bindings::WIT_VERSION
+    ))?;
     diagnostics.func_wrap(
         "log",
         |mut store: StoreContextMut<'_, RunState>, (level, message): (types::Level, WasmStr)| {

@@ -74,8 +74,7 @@ impl LogBudget {
                     ..Window::default()
                 };
             }
-            if w.records < RECORDS_PER_MINUTE && w.bytes.saturating_add(bytes) <= BYTES_PER_MINUTE
-            {
+            if w.records < RECORDS_PER_MINUTE && w.bytes.saturating_add(bytes) <= BYTES_PER_MINUTE {
                 w.records += 1;
                 w.bytes += bytes;
                 (true, notice)

@@ -284,7 +284,9 @@ mod tests {
 
     #[test]
     fn escaped_len_matches_what_is_written() {
-        for c in ['a', 'é', '\n', '\u{0}', '\u{1b}', '\u{85}', '\u{2028}', '\u{202e}', '🎉'] {
+        for c in [
+            'a', 'é', '\n', '\u{0}', '\u{1b}', '\u{85}', '\u{2028}', '\u{202e}', '🎉',
+        ] {
             let mut out = String::new();
             write_escaped(&c.to_string(), &mut out).unwrap();
             assert_eq!(out.len(), escaped_len(c), "{c:?} rendered as {out}");

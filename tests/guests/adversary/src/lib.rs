@@ -81,7 +81,13 @@ impl Guest for Adversary {
             "socket" => probe_socket(&setting(&ctx.config, "port").unwrap_or_else(|| "1".into())),
             "fatal" => return Err(GuestError::Fatal("adversary gives up".into())),
             "diag-inject" => {
-                for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+                for level in [
+                    Level::Trace,
+                    Level::Debug,
+                    Level::Info,
+                    Level::Warn,
+                    Level::Error,
+                ] {
                     log(level, INJECTION);
                 }
                 json!({"logged": 5})
@@ -101,7 +107,7 @@ impl Guest for Adversary {
             "error-huge" => return Err(guest_error(&ctx.config, huge_text())),
             "alternate" => {
                 let message = format!("{INJECTION}{}", "a".repeat(64 << 10));
-                return Err(if ctx.sequence % 2 == 0 {
+                return Err(if ctx.sequence.is_multiple_of(2) {
                     GuestError::Transient(message)
                 } else {
                     GuestError::Fatal(message)
@@ -126,7 +132,8 @@ impl Guest for Adversary {
             "ballast" => {
                 let at = ctx.sequence as usize % BALLAST_BYTES;
                 // SAFETY: `at` is in bounds, and nothing writes the ballast.
-                let byte = unsafe { std::ptr::read_volatile((&raw const BALLAST).cast::<u8>().add(at)) };
+                let byte =
+                    unsafe { std::ptr::read_volatile((&raw const BALLAST).cast::<u8>().add(at)) };
                 json!({"ballast": byte})
             }
             "emf-mixed" => return Ok(mixed_emf(ctx.actual_ms)),

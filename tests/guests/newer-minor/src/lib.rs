@@ -7,7 +7,9 @@ mod bindings {
 }
 
 use bindings::cwpub::publisher::diagnostics::log;
-use bindings::cwpub::publisher::types::{GuestError, Level, LogEvent, Output, PayloadKind, RunContext};
+use bindings::cwpub::publisher::types::{
+    GuestError, Level, LogEvent, Output, PayloadKind, RunContext,
+};
 use bindings::exports::cwpub::publisher::publisher::Guest;
 
 struct NewerMinor;
