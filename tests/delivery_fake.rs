@@ -13,7 +13,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::ledger::DropReason;
 use fake_cwl::{FakeCwl, Fault};
+
+/// A drop reported by the validation stage rather than by delivery.
+const MISSING_NAMESPACE: DropReason =
+    DropReason::InvalidEmf(cwpub_emf::ViolationKind::MissingNamespace);
 
 const G: &str = "/cwpub/test";
 const S: &str = "host-1/job-a";
@@ -316,7 +321,7 @@ async fn invalid_parameter_is_isolated_to_the_bad_events() {
     drain_all(&d).await;
     assert_exactly(&fake, G, S, &expected);
     let st = d.stats();
-    assert_eq!(st.job("job-p").dropped("invalid_parameter"), 3);
+    assert_eq!(st.job("job-p").dropped(DropReason::InvalidParameter), 3);
     assert_eq!(st.job("job-p").events_sent, 97);
     assert_eq!(st.totals.dropped_total(), 3);
 }
@@ -341,11 +346,11 @@ async fn rejected_log_events_info_is_counted_per_job() {
     }
     drain_all(&d).await;
     let st = d.stats();
-    assert_eq!(st.job("job-1").dropped("rejected_too_old"), 2);
+    assert_eq!(st.job("job-1").dropped(DropReason::RejectedTooOld), 2);
     assert_eq!(st.job("job-1").events_sent, 8);
-    assert_eq!(st.job("job-2").dropped("rejected_too_new"), 2);
+    assert_eq!(st.job("job-2").dropped(DropReason::RejectedTooNew), 2);
     assert_eq!(st.job("job-2").events_sent, 8);
-    assert_eq!(st.job("job-3").dropped("rejected_expired"), 1);
+    assert_eq!(st.job("job-3").dropped(DropReason::RejectedExpired), 1);
     assert_eq!(st.job("job-3").events_sent, 9);
     assert_eq!(st.totals.events_sent, 25);
     assert_eq!(
@@ -398,16 +403,16 @@ async fn local_drops_are_counted_exactly_and_never_sent() {
         &bad,
         json_events("b", 4, now),
     ));
-    d.record_drop("job-l", &t, "invalid_emf:missing_namespace", 5);
+    d.ledger().dropped("job-l", &t, MISSING_NAMESPACE, 5);
     drain_all(&d).await;
     let st = d.stats();
     let j = st.job("job-l");
-    assert_eq!(j.dropped("empty_message"), 1);
-    assert_eq!(j.dropped("oversize"), 1);
-    assert_eq!(j.dropped("too_old"), 1);
-    assert_eq!(j.dropped("too_new"), 1);
-    assert_eq!(j.dropped("invalid_target"), 4);
-    assert_eq!(j.dropped("invalid_emf:missing_namespace"), 5);
+    assert_eq!(j.dropped(DropReason::EmptyMessage), 1);
+    assert_eq!(j.dropped(DropReason::Oversize), 1);
+    assert_eq!(j.dropped(DropReason::TooOld), 1);
+    assert_eq!(j.dropped(DropReason::TooNew), 1);
+    assert_eq!(j.dropped(DropReason::InvalidTarget), 4);
+    assert_eq!(j.dropped(MISSING_NAMESPACE), 5);
     assert_eq!(j.dropped_total(), 13);
     assert_eq!(j.events_sent, 2);
     let stored = fake.events(G, S);
@@ -563,7 +568,7 @@ async fn creation_disabled_drops_as_target_missing() {
     ));
     drain_all(&d).await;
     let st = d.stats();
-    assert_eq!(st.job("job-m").dropped("target_missing"), 7);
+    assert_eq!(st.job("job-m").dropped(DropReason::TargetMissing), 7);
     assert!(
         fake.seen().iter().all(|s| s.op == "PutLogEvents"),
         "no creation calls"
@@ -584,7 +589,7 @@ async fn group_creation_disabled_drops_when_group_is_missing() {
         json_events("m", 3, now_ms()),
     ));
     drain_all(&d).await;
-    assert_eq!(d.stats().job("job-m").dropped("target_missing"), 3);
+    assert_eq!(d.stats().job("job-m").dropped(DropReason::TargetMissing), 3);
     assert!(!fake.seen().iter().any(|s| s.op == "CreateLogGroup"));
 }
 
@@ -618,7 +623,7 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
     assert_eq!(report.undelivered_per_target.get(&*t2), Some(&12));
     assert_eq!(report.delivered, 0);
     assert!(report.elapsed < Duration::from_secs(5));
-    assert_eq!(d.stats().totals.dropped("shutdown"), 42);
+    assert_eq!(d.stats().totals.dropped(DropReason::Shutdown), 42);
     assert_eq!(d.stats().buffered_events, 0);
     assert!(fake.events(G, S).is_empty());
     // After drain, submissions are refused and counted.
@@ -628,7 +633,7 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
         &t,
         json_events("z", 2, now_ms()),
     ));
-    assert_eq!(d.stats().job("job-x").dropped("shutdown"), 32);
+    assert_eq!(d.stats().job("job-x").dropped(DropReason::Shutdown), 32);
     assert!(d.health().closed);
 }
 
@@ -665,7 +670,7 @@ async fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64) {
         .into_iter()
         .map(|e| e.message[..3].to_string())
         .collect();
-    (stored, d.stats().job("job-o").dropped("overflow"))
+    (stored, d.stats().job("job-o").dropped(DropReason::Overflow))
 }
 
 fn labels(range: std::ops::Range<usize>) -> Vec<String> {
@@ -798,8 +803,8 @@ async fn overflow_drop_oldest_works_across_targets_and_jobs() {
             .collect::<Vec<_>>()
     );
     let st = d.stats();
-    assert_eq!(st.job("job-a").dropped("overflow"), 10);
-    assert_eq!(st.job("job-b").dropped("overflow"), 10);
-    assert_eq!(st.target(&ta).dropped("overflow"), 10);
+    assert_eq!(st.job("job-a").dropped(DropReason::Overflow), 10);
+    assert_eq!(st.job("job-b").dropped(DropReason::Overflow), 10);
+    assert_eq!(st.target(&ta).dropped(DropReason::Overflow), 10);
     assert_eq!(st.totals.events_sent, 20);
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cwpub::delivery::{Delivery, DeliveryConfig};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::ledger::DropReason;
 use moto::Moto;
 
 fn now_ms() -> i64 {
@@ -178,11 +179,11 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
         .collect();
     assert_eq!(got, ["good-1", "good-2", "good-3"]);
     let j = d.stats().job("job-r");
-    assert_eq!(j.dropped("rejected_too_new"), 1);
+    assert_eq!(j.dropped(DropReason::RejectedTooNew), 1);
     // moto 5.x reports tooOldLogEventEndIndex as the index of the *last*
     // too-old event (AWS: one past it), so with AWS semantics one of the two
     // is counted; the fake-server test checks the exact AWS semantics.
-    assert_eq!(j.dropped("rejected_too_old"), 1);
+    assert_eq!(j.dropped(DropReason::RejectedTooOld), 1);
     assert_eq!(
         j.events_sent + j.dropped_total(),
         6,
@@ -211,6 +212,9 @@ async fn missing_target_with_creation_disabled_is_counted() {
     d.submit(sub("job-a", PayloadKind::JsonLog, &t, events));
     let report = d.drain(Duration::from_secs(30)).await;
     assert!(report.completed, "{report:?}");
-    assert_eq!(report.dropped_other.get("target_missing"), Some(&4));
-    assert_eq!(d.stats().job("job-a").dropped("target_missing"), 4);
+    assert_eq!(
+        report.dropped_other.get(&DropReason::TargetMissing),
+        Some(&4)
+    );
+    assert_eq!(d.stats().job("job-a").dropped(DropReason::TargetMissing), 4);
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cwpub::observe::{self, JobMetrics, MetricSample, ObserveState, Readiness};
+use cwpub::event::Target;
+use cwpub::ledger::{DropReason, Ledger, Metrics, Share};
+use cwpub::observe::{self, JobMetrics, ObserveState, Readiness};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -60,7 +62,7 @@ async fn start(state: ObserveState) -> (observe::ObserveServer, CancellationToke
 async fn healthz_and_readyz() {
     let ready = Arc::new(AtomicBool::new(false));
     let flag = ready.clone();
-    let state = ObserveState::new(JobMetrics::new()).with_readiness(move || {
+    let state = ObserveState::new(Metrics::new()).with_readiness(move || {
         if flag.load(Ordering::SeqCst) {
             Readiness::ready()
         } else {
@@ -94,40 +96,36 @@ async fn healthz_and_readyz() {
 }
 
 #[tokio::test]
-async fn metrics_report_jobs_failures_and_supplied_samples() {
+async fn metrics_report_jobs_failures_ledger_counters_and_stage_gauges() {
+    let ledger = Ledger::default();
     let jobs = JobMetrics::new();
+    ledger.metrics().collector(jobs.clone());
     let hb = jobs.register("heartbeat");
     hb.record_success(Duration::from_millis(4));
     hb.record_success(Duration::from_millis(7));
     hb.record_failure("deadline", Duration::from_secs(2));
     let emf = jobs.register("emf");
     emf.record_failure("guest_fatal", Duration::from_millis(1));
-    let state = ObserveState::new(jobs.clone())
-        .with_readiness(|| Readiness::not_ready("circuit open"))
-        .with_samples(|| {
-            vec![
-                MetricSample::counter(
-                    "cwpub_delivery_events_total",
-                    &[
-                        ("log_group", "/cwpub/hb"),
-                        ("log_stream", "web-1-hb"),
-                        ("outcome", "delivered"),
-                    ],
-                    42,
-                )
-                .with_help("Events by target and outcome."),
-                MetricSample::counter(
-                    "cwpub_delivery_events_total",
-                    &[
-                        ("log_group", "/cwpub/hb"),
-                        ("log_stream", "web-1-hb"),
-                        ("outcome", "dropped_too_old"),
-                    ],
-                    3,
-                ),
-                MetricSample::gauge("cwpub_delivery_buffered_events", &[], 7.0),
-            ]
-        });
+    let target = Target {
+        log_group: "/cwpub/hb".into(),
+        log_stream: "web-1-hb".into(),
+    };
+    ledger.delivered(
+        &target,
+        &[Share {
+            job: "heartbeat",
+            events: 42,
+            bytes: 4200,
+        }],
+    );
+    ledger.dropped("heartbeat", &target, DropReason::TooOld, 3);
+    // A stage's own live gauge, registered in the same registry.
+    ledger
+        .metrics()
+        .gauge("cwpub_delivery_buffered_events", "Events buffered.")
+        .set(7);
+    let state = ObserveState::new(ledger.metrics().clone())
+        .with_readiness(|| Readiness::not_ready("circuit open"));
     let (server, _token) = start(state).await;
     let r = request(server.local_addr(), "GET", "/metrics").await;
     assert_eq!(r.status, 200);
@@ -153,9 +151,11 @@ async fn metrics_report_jobs_failures_and_supplied_samples() {
         "cwpub_job_run_duration_seconds_bucket{job=\"heartbeat\",le=\"+Inf\"} 3",
         "cwpub_job_run_duration_seconds_count{job=\"heartbeat\"} 3",
         "cwpub_ready 0",
-        "# HELP cwpub_delivery_events_total Events by target and outcome.",
-        "cwpub_delivery_events_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\",outcome=\"delivered\"} 42",
-        "cwpub_delivery_events_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\",outcome=\"dropped_too_old\"} 3",
+        "# HELP cwpub_target_events_sent_total Events the sink accepted, by target.",
+        "cwpub_target_events_sent_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\"} 42",
+        "cwpub_target_events_dropped_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\",reason=\"too_old\"} 3",
+        "cwpub_job_delivery_bytes_sent_total{job=\"heartbeat\"} 4200",
+        "# HELP cwpub_delivery_buffered_events Events buffered.",
         "cwpub_delivery_buffered_events 7",
     ] {
         assert!(
@@ -182,14 +182,18 @@ async fn metrics_report_jobs_failures_and_supplied_samples() {
     }
     // Counters move between scrapes.
     hb.record_failure("deadline", Duration::from_secs(2));
+    ledger.dropped("heartbeat", &target, DropReason::TooOld, 1);
     let body = request(server.local_addr(), "GET", "/metrics").await.body;
     assert!(body.contains("cwpub_job_failures_total{job=\"heartbeat\",kind=\"deadline\"} 2\n"));
+    assert!(body.contains(
+        "cwpub_job_delivery_events_dropped_total{job=\"heartbeat\",reason=\"too_old\"} 4\n"
+    ));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn unknown_paths_and_methods() {
-    let (server, _token) = start(ObserveState::new(JobMetrics::new())).await;
+    let (server, _token) = start(ObserveState::new(Metrics::new())).await;
     let addr = server.local_addr();
     let r = request(addr, "GET", "/nope").await;
     assert_eq!(
@@ -212,7 +216,7 @@ async fn bind_conflict_is_a_clear_error() {
     let addr = taken.local_addr().unwrap();
     let err = observe::serve(
         addr,
-        ObserveState::new(JobMetrics::new()),
+        ObserveState::new(Metrics::new()),
         CancellationToken::new(),
     )
     .await
@@ -227,7 +231,7 @@ async fn bind_conflict_is_a_clear_error() {
 
 #[tokio::test]
 async fn cancelling_the_token_stops_the_server() {
-    let (server, token) = start(ObserveState::new(JobMetrics::new())).await;
+    let (server, token) = start(ObserveState::new(Metrics::new())).await;
     let addr = server.local_addr();
     assert_eq!(request(addr, "GET", "/healthz").await.status, 200);
     token.cancel();

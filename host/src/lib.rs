@@ -11,6 +11,8 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`ledger`] — every counter and typed drop reason, whichever stage reports
+//!   it, and the one metrics registry behind `/metrics`.
 //! * [`untrusted`] — what guests (and remote services) can make the host
 //!   print: escaped, capped text and a per-job log budget, used by every stage.
 
@@ -19,6 +21,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod ledger;
 pub mod observe;
 pub mod schedule;
 pub mod sink;

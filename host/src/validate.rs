@@ -2,8 +2,9 @@
 //! EMF job is checked against the EMF specification (`cwpub-emf`) before it
 //! is batched. CloudWatch stores invalid EMF without making any metric, so an
 //! invalid document is dropped here instead, counted per job under
-//! `invalid_emf:<violation kind>`, and the first violation of each kind per
-//! job is logged with the job name and the offending key.
+//! [`DropReason::InvalidEmf`] (label `invalid_emf:<violation kind>`), and the
+//! first violation of each kind per job is logged with the job name and the
+//! offending key.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -11,17 +12,15 @@ use std::sync::Mutex;
 use cwpub_emf::{ValidateOptions, Violation};
 
 use crate::event::{PayloadKind, Submission};
-
-/// Prefix of the drop reasons this stage reports.
-pub const INVALID_EMF_REASON: &str = "invalid_emf";
+use crate::ledger::DropReason;
 
 /// An event the stage refused, with why.
 #[derive(Debug, Clone)]
 pub struct Refused {
     /// Position of the event in the run's output.
     pub index: usize,
-    /// The drop reason label, `invalid_emf:<kind>`.
-    pub reason: String,
+    /// The drop reason: the kind of the first violation.
+    pub reason: DropReason,
     /// Every violation found in the document.
     pub violations: Vec<Violation>,
 }
@@ -55,11 +54,11 @@ impl Validator {
             let violations = cwpub_emf::validate_with(&event.message, now_ms, &self.options);
             let keep = violations.is_empty();
             if !keep {
-                let kind = violations[0].kind.as_str();
-                self.log_first(&submission.job, kind, index, &violations);
+                let kind = violations[0].kind;
+                self.log_first(&submission.job, kind.as_str(), index, &violations);
                 refused.push(Refused {
                     index,
-                    reason: format!("{INVALID_EMF_REASON}:{kind}"),
+                    reason: DropReason::InvalidEmf(kind),
                     violations,
                 });
             }
@@ -127,11 +126,9 @@ mod tests {
             refused.iter().map(|r| r.index).collect::<Vec<_>>(),
             vec![1, 3]
         );
-        assert!(
-            refused
-                .iter()
-                .all(|r| r.reason.starts_with("invalid_emf:") && !r.violations.is_empty())
-        );
+        assert!(refused.iter().all(|r| {
+            matches!(r.reason, DropReason::InvalidEmf(kind) if kind == r.violations[0].kind)
+        }));
         assert_ne!(
             refused[0].reason, refused[1].reason,
             "different violations, different reasons"

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use cwpub::event::{Submission, Target};
 use cwpub::guest::{GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime};
+use cwpub::ledger::DropReason;
 use cwpub::sink::stdout;
 use cwpub::untrusted::GuestText;
 use cwpub::validate::Validator;
@@ -143,7 +144,9 @@ fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
             )
         } else {
             match stdout::drop_reason(&event.message) {
-                Some(stdout::EMPTY_MESSAGE) => format!("event {i} is empty and would be dropped"),
+                Some(DropReason::EmptyMessage) => {
+                    format!("event {i} is empty and would be dropped")
+                }
                 Some(_) => format!(
                     "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
                 ),

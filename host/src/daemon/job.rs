@@ -17,8 +17,8 @@ use crate::schedule::Tick;
 use crate::sink::Sink;
 use crate::validate::Validator;
 
+use super::facts::delivery_facts;
 use super::prepare::PreparedJob;
-use super::samples::delivery_facts;
 
 /// Everything a job's ticks share.
 pub struct JobRunner {
@@ -112,7 +112,11 @@ impl JobRunner {
         let now = chrono::Utc::now();
         let mut facts = shared.facts.clone();
         facts.uptime_ms = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        facts.delivery = delivery_facts(&shared.sink.stats(), shared.metrics.totals());
+        facts.delivery = delivery_facts(
+            &shared.sink.ledger().totals(),
+            shared.sink.pending_events(),
+            shared.metrics.totals(),
+        );
         let request = RunRequest {
             job: self.name.clone(),
             scheduled_ms: u64::try_from(tick.scheduled.timestamp_millis()).unwrap_or(0),
@@ -156,7 +160,8 @@ impl JobRunner {
                 {
                     shared
                         .sink
-                        .record_drop(&self.name, &submission.target, &refused.reason, 1);
+                        .ledger()
+                        .dropped(&self.name, &submission.target, refused.reason, 1);
                 }
                 if !submission.events.is_empty() {
                     shared.sink.submit(submission);

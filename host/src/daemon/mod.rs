@@ -4,9 +4,9 @@
 //! guests finish, drains delivery within its deadline and reports what
 //! happened.
 
+pub mod facts;
 pub mod job;
 pub mod prepare;
-pub mod samples;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -16,8 +16,9 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SinkKind};
-use crate::delivery::{self, Delivery, DrainReport, StatsSnapshot};
+use crate::delivery::{self, Delivery, DrainReport};
 use crate::guest::{HostFacts, Runtime};
+use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 use crate::observe::{self, JobMetrics, ObserveState, Readiness, RunTotals};
 use crate::schedule::{self, DriveOptions, SystemClock};
 use crate::sink::{Sink, StdoutSink};
@@ -48,22 +49,26 @@ impl Summary {
     }
 
     /// Dropped events by reason over all jobs.
-    pub fn drops(&self) -> &BTreeMap<String, u64> {
+    pub fn drops(&self) -> &BTreeMap<DropReason, u64> {
         &self.stats.totals.drops
     }
 }
 
-/// Builds the configured sink.
-pub async fn make_sink(config: &Config) -> anyhow::Result<Sink> {
+/// Builds the configured sink, counting into `ledger`.
+pub async fn make_sink(config: &Config, ledger: &Ledger) -> anyhow::Result<Sink> {
     Ok(match config.sink.kind {
-        SinkKind::Stdout => Sink::Stdout(StdoutSink::new()),
+        SinkKind::Stdout => Sink::Stdout(StdoutSink::new(ledger.clone())),
         SinkKind::CloudWatch => {
             let client =
                 delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
                     .await
                     .context("setting up the CloudWatch Logs client")?;
             warn_without_credentials().await;
-            Sink::CloudWatch(Delivery::start(config.delivery.clone(), client))
+            Sink::CloudWatch(Delivery::start_with_ledger(
+                config.delivery.clone(),
+                client,
+                ledger.clone(),
+            ))
         }
     })
 }
@@ -111,23 +116,23 @@ const CREDENTIALS_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    // One ledger counts every event, whichever stage or sink; its registry
+    // holds every metric /metrics shows.
+    let ledger = Ledger::new(config.delivery.drop_log_interval);
     let metrics = JobMetrics::new();
+    ledger.metrics().collector(metrics.clone());
     // Serve /healthz at once, even while guests compile (a large guest can
     // take seconds); /readyz says "loading guests" until the sink is up.
     let live_sink: Arc<OnceLock<Arc<Sink>>> = Arc::default();
     let server = if config.observe.enabled {
-        let (readiness_sink, samples_sink) = (live_sink.clone(), live_sink.clone());
-        let state = ObserveState::new(metrics.clone())
-            .with_readiness(move || match readiness_sink.get() {
-                Some(sink) => readiness(sink),
-                None => Readiness::not_ready("loading guests"),
-            })
-            .with_samples(move || {
-                samples_sink
-                    .get()
-                    .map(|s| samples::delivery_samples(&s.stats()))
-                    .unwrap_or_default()
-            });
+        let readiness_sink = live_sink.clone();
+        let state =
+            ObserveState::new(ledger.metrics().clone()).with_readiness(
+                move || match readiness_sink.get() {
+                    Some(sink) => readiness(sink),
+                    None => Readiness::not_ready("loading guests"),
+                },
+            );
         let server = observe::serve(config.observe.listen, state, shutdown.clone()).await?;
         tracing::info!(address = %server.local_addr(), "observability endpoint: /healthz /readyz /metrics");
         Some(server)
@@ -138,7 +143,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let runtime = Runtime::new()?;
     let jobs = prepare(&config, &runtime).await?;
     release_startup_memory();
-    let sink = Arc::new(make_sink(&config).await?);
+    let sink = Arc::new(make_sink(&config, &ledger).await?);
     let _ = live_sink.set(sink.clone());
     let facts = HostFacts {
         hostname: config.host.hostname.clone(),

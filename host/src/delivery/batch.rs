@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::accounting::DropReason;
+use crate::ledger::DropReason;
+
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_SPAN_MS, event_size};
 
 /// One buffered event with the job that produced it (for accounting).

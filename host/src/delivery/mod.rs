@@ -14,10 +14,10 @@
 //!   a stream's batches arrive in order.
 //! * `send` — one batch through rate limiter, in-flight bound and retry loop:
 //!   typed retry by error code, split on InvalidParameter, lazy creation on
-//!   ResourceNotFound, rejectedLogEventsInfo accounting.
+//!   ResourceNotFound, rejectedLogEventsInfo read into the ledger.
 //! * `target` — lazy creation of streams and groups, cache of known targets.
 //! * [`health`] — per-target circuit breakers and credential state.
-//! * [`accounting`] — counters per job/target and the one drop observer.
+//! * `record` — what delivery tells the [`Ledger`] (which owns every counter).
 //! * `client` — the AWS client from the default credential chain.
 //!
 //! Batches are keyed by target **and** payload kind: JSON log lines and EMF
@@ -28,12 +28,12 @@
 //! and in requests being sent or retried); when full the overflow policy
 //! evicts queued events (in-flight ones cannot be evicted) and counts them.
 
-pub mod accounting;
 mod batch;
 mod client;
 pub mod config;
 pub mod health;
 pub mod limits;
+mod record;
 mod retry;
 mod send;
 mod target;
@@ -50,14 +50,15 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{PayloadKind, Submission, Target};
+use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
-pub use accounting::{Accounting, Counters, DropReason, StatsSnapshot};
 pub use client::client_from_settings;
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CredentialProblem, Health, OpenCircuit};
 
 use batch::{Item, KeyQueue, TimeWindow, prefilter};
 use health::HealthState;
+use record::RecordItems as _;
 use target::Targets;
 
 /// Batches are formed per target and payload kind.
@@ -85,8 +86,8 @@ pub struct DrainReport {
     pub undelivered_per_job: BTreeMap<Arc<str>, u64>,
     /// Undelivered events per target.
     pub undelivered_per_target: BTreeMap<Target, u64>,
-    /// Events dropped during the drain for any other reason, by reason label.
-    pub dropped_other: BTreeMap<String, u64>,
+    /// Events dropped during the drain for any other reason, by reason.
+    pub dropped_other: BTreeMap<DropReason, u64>,
 }
 
 pub(crate) struct QueueState {
@@ -113,7 +114,7 @@ pub(crate) struct Buffer {
 pub(crate) struct Shared {
     pub cfg: Arc<DeliveryConfig>,
     pub client: aws_sdk_cloudwatchlogs::Client,
-    pub accounting: Accounting,
+    pub ledger: Ledger,
     pub health: HealthState,
     pub targets: Targets,
     pub put_limiter: DefaultDirectRateLimiter,
@@ -147,7 +148,19 @@ impl Delivery {
     /// The client's own retries are switched off and its timeouts set from
     /// `cfg.request_timeout`, whatever it was built with. `cfg` should have
     /// passed [`DeliveryConfig::validate`]; out-of-range values are clamped.
+    /// Counts into a ledger of its own (see [`Delivery::ledger`]).
     pub fn start(cfg: DeliveryConfig, client: aws_sdk_cloudwatchlogs::Client) -> Delivery {
+        let ledger = Ledger::new(cfg.drop_log_interval);
+        Delivery::start_with_ledger(cfg, client, ledger)
+    }
+
+    /// As [`Delivery::start`], counting into `ledger` and registering the
+    /// buffer gauges in its metrics registry.
+    pub fn start_with_ledger(
+        cfg: DeliveryConfig,
+        client: aws_sdk_cloudwatchlogs::Client,
+        ledger: Ledger,
+    ) -> Delivery {
         let conf = client
             .config()
             .to_builder()
@@ -156,53 +169,27 @@ impl Delivery {
             .build();
         let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
         let cfg = Arc::new(cfg);
-        let accounting = Accounting::new(cfg.drop_log_interval);
         let rate = NonZeroU32::new(cfg.put_rate_per_sec).unwrap_or(NonZeroU32::MIN);
         let shared = Arc::new(Shared {
             health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_for),
-            targets: Targets::new(client.clone(), cfg.clone(), accounting.clone()),
+            targets: Targets::new(client.clone(), cfg.clone(), ledger.clone()),
             put_limiter: RateLimiter::direct(Quota::per_second(rate)),
             in_flight: Semaphore::new(cfg.max_in_flight.clamp(1, 1_000)),
             buffer: Mutex::new(Buffer::default()),
             cancel: CancellationToken::new(),
             progress: Notify::new(),
             runtime: tokio::runtime::Handle::current(),
-            accounting,
+            ledger,
             client,
             cfg,
         });
-        // Aggregated drop lines are flushed at least every interval. The
-        // ticker holds no strong reference, so dropping every handle (and
-        // the workers finishing) frees the stage even without a drain.
-        let weak = Arc::downgrade(&shared);
-        let (interval, cancel) = (shared.cfg.drop_log_interval, shared.cancel.clone());
-        shared.runtime.spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match weak.upgrade() {
-                        Some(s) => s.accounting.flush_drop_log(),
-                        None => return,
-                    },
-                    _ = cancel.cancelled() => return,
-                }
-            }
-        });
+        register_gauges(&shared);
         Delivery { shared }
     }
 
-    /// The shared drop/traffic observer, for stages that drop events before
-    /// delivery (see [`Accounting::record_drop`]).
-    pub fn accounting(&self) -> Accounting {
-        self.shared.accounting.clone()
-    }
-
-    /// Records drops made upstream (e.g. `"invalid_emf:missing_namespace"`).
-    pub fn record_drop(&self, job: &str, target: &Target, reason: &str, count: u64) {
-        self.shared
-            .accounting
-            .record_drop(job, target, reason, count);
+    /// The ledger this stage counts into.
+    pub fn ledger(&self) -> &Ledger {
+        &self.shared.ledger
     }
 
     /// Queues a guest run's events for delivery. Never blocks and never
@@ -217,10 +204,10 @@ impl Delivery {
         if events.is_empty() {
             return;
         }
-        let acc = &self.shared.accounting;
+        let acc = &self.shared.ledger;
         if let Err(why) = limits::check_target(&target) {
             tracing::error!(job = %job, error = %why, "events dropped: invalid CloudWatch target; fix the job's log group/stream");
-            acc.drop_reason(
+            acc.dropped(
                 &job,
                 &target,
                 DropReason::InvalidTarget,
@@ -311,23 +298,20 @@ impl Delivery {
             *drops.entry(DropReason::Overflow).or_default() += refused;
         }
         for (reason, n) in drops {
-            acc.drop_reason(&job, &target, reason, n);
+            acc.dropped(&job, &target, reason, n);
         }
         // Evicted events may belong to other jobs and targets.
         for ((t, j), n) in evicted {
-            acc.drop_reason(&j, &t, DropReason::Overflow, n);
+            acc.dropped(&j, &t, DropReason::Overflow, n);
         }
     }
 
     /// A copy of all counters plus the buffer gauges.
     pub fn stats(&self) -> StatsSnapshot {
-        let mut s = self.shared.accounting.snapshot();
-        let b = self.shared.lock_buffer();
-        s.buffered_events = (b.pending_events + b.held_events) as u64;
-        s.buffered_bytes = (b.pending_bytes + b.held_bytes) as u64;
-        drop(b);
-        s.in_flight_requests = (self.shared.cfg.max_in_flight.clamp(1, 1_000)
-            - self.shared.in_flight.available_permits()) as u64;
+        let mut s = self.shared.ledger.snapshot();
+        let g = buffer_gauges(&self.shared);
+        (s.buffered_events, s.buffered_bytes, s.in_flight_requests) =
+            (g.events, g.bytes, g.in_flight);
         s
     }
 
@@ -347,7 +331,7 @@ impl Delivery {
     pub async fn drain(&self, deadline: Duration) -> DrainReport {
         let start = Instant::now();
         let end = start + deadline;
-        let before = self.shared.accounting.snapshot();
+        let before = self.shared.ledger.snapshot();
         {
             let mut b = self.shared.lock_buffer();
             b.draining = true;
@@ -403,11 +387,11 @@ impl Delivery {
         };
         for (t, items) in &leftovers {
             self.shared
-                .accounting
+                .ledger
                 .drop_items(t, DropReason::Shutdown, items.iter());
         }
-        self.shared.accounting.flush_drop_log();
-        let after = self.shared.accounting.snapshot();
+        self.shared.ledger.flush_drop_log();
+        let after = self.shared.ledger.snapshot();
         let report = report_between(&before, &after, start.elapsed(), completed);
         if report.undelivered > 0 {
             tracing::error!(
@@ -485,13 +469,65 @@ fn evict_oldest(
     }
 }
 
+/// What the buffer holds right now.
+struct BufferGauges {
+    events: u64,
+    bytes: u64,
+    in_flight: u64,
+}
+
+fn buffer_gauges(shared: &Shared) -> BufferGauges {
+    let b = shared.lock_buffer();
+    let (events, bytes) = (
+        b.pending_events + b.held_events,
+        b.pending_bytes + b.held_bytes,
+    );
+    drop(b);
+    let in_flight = shared.cfg.max_in_flight.clamp(1, 1_000) - shared.in_flight.available_permits();
+    BufferGauges {
+        events: events as u64,
+        bytes: bytes as u64,
+        in_flight: in_flight as u64,
+    }
+}
+
+/// Registers the buffer gauges, read at each scrape (0 once the stage is gone).
+fn register_gauges(shared: &Arc<Shared>) {
+    type Read = fn(&BufferGauges) -> u64;
+    let gauges: [(&str, &str, Read); 3] = [
+        (
+            "cwpub_buffered_events",
+            "Events buffered or held by requests in progress.",
+            |g| g.events,
+        ),
+        (
+            "cwpub_buffered_bytes",
+            "Bytes (message + 26 per event) buffered or held by requests in progress.",
+            |g| g.bytes,
+        ),
+        (
+            "cwpub_in_flight_requests",
+            "PutLogEvents requests on the wire.",
+            |g| g.in_flight,
+        ),
+    ];
+    for (name, help, read) in gauges {
+        let weak = Arc::downgrade(shared);
+        shared.ledger.metrics().gauge_fn(name, help, move || {
+            weak.upgrade().map_or(0, |s| {
+                i64::try_from(read(&buffer_gauges(&s))).unwrap_or(i64::MAX)
+            })
+        });
+    }
+}
+
 fn report_between(
     before: &StatsSnapshot,
     after: &StatsSnapshot,
     elapsed: Duration,
     completed: bool,
 ) -> DrainReport {
-    let label = DropReason::Shutdown.as_str();
+    let label = DropReason::Shutdown;
     let mut r = DrainReport {
         elapsed,
         completed,
@@ -512,9 +548,9 @@ fn report_between(
         }
     }
     for (reason, n) in &after.totals.drops {
-        let d = n - before.totals.dropped(reason);
-        if d > 0 && reason != label {
-            r.dropped_other.insert(reason.clone(), d);
+        let d = n - before.totals.dropped(*reason);
+        if d > 0 && *reason != label {
+            r.dropped_other.insert(*reason, d);
         }
     }
     r

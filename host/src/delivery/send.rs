@@ -14,9 +14,10 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::event::PayloadKind;
+use crate::ledger::DropReason;
 
-use super::accounting::{DropReason, Rejected, RequestOutcome};
 use super::batch::{Item, TimeWindow};
+use super::record::{RecordItems as _, Rejected, RequestOutcome};
 use super::retry::{Classified, ErrorClass, classify, full_jitter};
 use super::{BatchKey, Shared};
 
@@ -37,7 +38,7 @@ pub(crate) async fn deliver(
     batch: Vec<Item>,
 ) -> Result<(), Vec<Item>> {
     let target = &*key.target;
-    let acc = &shared.accounting;
+    let acc = &shared.ledger;
     let cfg = &shared.cfg;
     // Sub-batches still to deliver (split on InvalidParameter), last = next.
     let mut stack = vec![batch];
@@ -231,9 +232,7 @@ fn on_success(shared: &Shared, key: &BatchKey, batch: &[Item], out: &PutLogEvent
             expired_end: r.expired_log_event_end_index(),
         })
         .unwrap_or_default();
-    shared
-        .accounting
-        .record_success(&key.target, batch, rejected);
+    shared.ledger.record_success(&key.target, batch, rejected);
 }
 
 /// One PutLogEvents attempt, within the rate limit and in-flight bound.

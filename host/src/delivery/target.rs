@@ -14,8 +14,8 @@ use aws_sdk_cloudwatchlogs::Client;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::event::Target;
+use crate::ledger::{Creation, Ledger};
 
-use super::accounting::Accounting;
 use super::config::DeliveryConfig;
 use super::retry::{Classified, ErrorClass, classify, full_jitter};
 
@@ -23,7 +23,7 @@ use super::retry::{Classified, ErrorClass, classify, full_jitter};
 pub(crate) struct Targets {
     client: Client,
     cfg: Arc<DeliveryConfig>,
-    accounting: Accounting,
+    ledger: Ledger,
     known: Mutex<HashMap<Target, Instant>>,
     locks: Mutex<HashMap<Target, Arc<tokio::sync::Mutex<()>>>>,
     limiter: DefaultDirectRateLimiter,
@@ -31,12 +31,12 @@ pub(crate) struct Targets {
 
 impl Targets {
     /// A manager using `client` for the Create* calls.
-    pub fn new(client: Client, cfg: Arc<DeliveryConfig>, accounting: Accounting) -> Targets {
+    pub fn new(client: Client, cfg: Arc<DeliveryConfig>, ledger: Ledger) -> Targets {
         let rate = NonZeroU32::new(cfg.create_rate_per_sec).unwrap_or(NonZeroU32::MIN);
         Targets {
             client,
             cfg,
-            accounting,
+            ledger,
             known: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             limiter: RateLimiter::direct(Quota::per_second(rate)),
@@ -119,7 +119,7 @@ impl Targets {
             .await;
         match res {
             Ok(_) => {
-                self.accounting.record_creation(target, false);
+                self.ledger.created(target, Creation::Stream);
                 tracing::info!(target = %target, "created log stream");
                 Ok(())
             }
@@ -149,7 +149,7 @@ impl Targets {
             .await;
         match res {
             Ok(_) => {
-                self.accounting.record_creation(target, true);
+                self.ledger.created(target, Creation::Group);
                 tracing::info!(log_group = %target.log_group, "created log group");
             }
             Err(e) => {

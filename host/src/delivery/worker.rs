@@ -10,8 +10,10 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::accounting::DropReason;
+use crate::ledger::DropReason;
+
 use super::batch::{Item, build_requests};
+use super::record::RecordItems as _;
 use super::{BatchKey, Shared, send};
 
 enum Step {
@@ -81,7 +83,7 @@ pub(crate) async fn run(shared: Arc<Shared>, key: BatchKey, notify: Arc<Notify>)
                 let mut cancelled = false;
                 for batch in batches.by_ref() {
                     if let Err(undelivered) = send::deliver(&shared, &key, batch).await {
-                        shared.accounting.drop_items(
+                        shared.ledger.drop_items(
                             &key.target,
                             DropReason::Shutdown,
                             undelivered.iter(),
@@ -92,7 +94,7 @@ pub(crate) async fn run(shared: Arc<Shared>, key: BatchKey, notify: Arc<Notify>)
                 }
                 for rest in batches {
                     shared
-                        .accounting
+                        .ledger
                         .drop_items(&key.target, DropReason::Shutdown, rest.iter());
                 }
                 {

@@ -1,11 +1,12 @@
 //! The self-observability HTTP endpoint (hyper, HTTP/1.1): `/healthz`
 //! (liveness), `/readyz` (readiness from an injected check) and `/metrics`
-//! (Prometheus text). Loopback by default; stops on a cancellation token.
+//! (the ledger's metrics registry, rendered as Prometheus text). Loopback by
+//! default; stops on a cancellation token.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{JobMetrics, MetricSample, family, render_samples, write_sample};
+use crate::ledger::{self, Collector, DescriptorEncoder, Metrics, encode_gauges};
 
 /// Most connections served at once; further ones are closed straight away.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -29,7 +30,7 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Content type of `/metrics` (Prometheus text format 0.0.4).
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const METRICS_CONTENT_TYPE: &str = ledger::CONTENT_TYPE;
 
 /// Whether the host is ready, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,99 +59,105 @@ impl Readiness {
 }
 
 type ReadinessFn = dyn Fn() -> Readiness + Send + Sync;
-type SamplesFn = dyn Fn() -> Vec<MetricSample> + Send + Sync;
+type SharedReadiness = Arc<RwLock<Arc<ReadinessFn>>>;
 
-/// What the endpoint reports: the job registry, a readiness check and extra samples.
+/// What the endpoint reports: a metrics registry and a readiness check.
 #[derive(Clone)]
 pub struct ObserveState {
-    jobs: Arc<JobMetrics>,
-    readiness: Arc<ReadinessFn>,
-    samples: Arc<SamplesFn>,
-    started: SystemTime,
+    metrics: Metrics,
+    readiness: SharedReadiness,
 }
 
 impl std::fmt::Debug for ObserveState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObserveState")
-            .field("jobs", &self.jobs)
-            .finish_non_exhaustive()
+        f.debug_struct("ObserveState").finish_non_exhaustive()
     }
 }
 
 impl ObserveState {
-    /// State reporting `jobs`, always ready, with no extra samples.
-    pub fn new(jobs: Arc<JobMetrics>) -> Self {
-        ObserveState {
-            jobs,
-            readiness: Arc::new(Readiness::ready),
-            samples: Arc::new(Vec::new),
-            started: SystemTime::now(),
-        }
+    /// State rendering `metrics`, always ready until [`ObserveState::with_readiness`].
+    /// Registers the host's own gauges in `metrics` (`cwpub_build_info`,
+    /// `cwpub_start_time_seconds`, `cwpub_ready`): create one state per registry.
+    pub fn new(metrics: Metrics) -> Self {
+        let readiness: SharedReadiness = Arc::new(RwLock::new(Arc::new(Readiness::ready)));
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        metrics.collector(HostGauges {
+            started: i64::try_from(started).unwrap_or(0),
+            readiness: readiness.clone(),
+        });
+        ObserveState { metrics, readiness }
     }
 
-    /// Uses `check` for `/readyz` (e.g. "guests loaded and no open circuit").
-    pub fn with_readiness(mut self, check: impl Fn() -> Readiness + Send + Sync + 'static) -> Self {
-        self.readiness = Arc::new(check);
+    /// Uses `check` for `/readyz` and `cwpub_ready` (e.g. "guests loaded and no open circuit").
+    pub fn with_readiness(self, check: impl Fn() -> Readiness + Send + Sync + 'static) -> Self {
+        *self
+            .readiness
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(check);
         self
     }
 
-    /// Appends the samples `f` returns (e.g. delivery counters) to `/metrics`.
-    pub fn with_samples(
-        mut self,
-        f: impl Fn() -> Vec<MetricSample> + Send + Sync + 'static,
-    ) -> Self {
-        self.samples = Arc::new(f);
-        self
-    }
-
-    /// The job registry.
-    pub fn jobs(&self) -> &Arc<JobMetrics> {
-        &self.jobs
+    /// The metrics registry `/metrics` renders.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Runs the readiness check.
     pub fn readiness(&self) -> Readiness {
-        (self.readiness)()
+        check(&self.readiness)
     }
 
     /// The full `/metrics` body.
     pub fn render_metrics(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        family(
-            &mut out,
+        self.metrics.render()
+    }
+}
+
+fn check(readiness: &SharedReadiness) -> Readiness {
+    let f = readiness
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    f()
+}
+
+/// The host's own gauges: build, start time and readiness.
+struct HostGauges {
+    started: i64,
+    readiness: SharedReadiness,
+}
+
+impl std::fmt::Debug for HostGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostGauges").finish_non_exhaustive()
+    }
+}
+
+impl Collector for HostGauges {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        const NONE: [(&str, &str); 0] = [];
+        encode_gauges(
+            &mut e,
             "cwpub_build_info",
-            "gauge",
             "Always 1; the version label names the cwpub build.",
-        );
-        write_sample(
-            &mut out,
-            "cwpub_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            1.0,
-        );
-        let start = self
-            .started
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        family(
-            &mut out,
+            [([("version", env!("CARGO_PKG_VERSION"))], 1)],
+        )?;
+        encode_gauges(
+            &mut e,
             "cwpub_start_time_seconds",
-            "gauge",
             "When the host started (Unix seconds).",
-        );
-        write_sample(&mut out, "cwpub_start_time_seconds", &[], start.floor());
-        let ready = self.readiness().is_ready();
-        family(
-            &mut out,
+            [(NONE, self.started)],
+        )?;
+        let ready = i64::from(check(&self.readiness).is_ready());
+        encode_gauges(
+            &mut e,
             "cwpub_ready",
-            "gauge",
             "1 when /readyz reports ready.",
-        );
-        write_sample(&mut out, "cwpub_ready", &[], f64::from(u8::from(ready)));
-        self.jobs.render(&mut out);
-        render_samples(&(self.samples)(), &mut out);
-        out
+            [(NONE, ready)],
+        )
     }
 }
 

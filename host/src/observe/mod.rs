@@ -2,10 +2,10 @@
 //! endpoint that exposes them.
 //!
 //! * [`JobMetrics`] — per-job runs, failures by kind, skipped and missed ticks
-//!   and a run-duration histogram; [`MetricSample`] — generic samples other
-//!   stages (delivery) hand over without depending on this module (`metrics`).
+//!   and a run-duration histogram, written to `/metrics` as a collector of the
+//!   ledger's registry (`metrics`).
 //! * [`serve`] — `/healthz`, `/readyz` (from an injected [`Readiness`] check) and
-//!   `/metrics` in the Prometheus text format (`http`).
+//!   `/metrics`, the registry in the Prometheus text format (`http`).
 //! * [`init_logging`] — human or JSON logs on stderr (`logging`).
 
 mod http;
@@ -18,6 +18,5 @@ pub use http::{
 };
 pub use logging::{init_cli_logging, init_logging, log_filter};
 pub use metrics::{
-    DURATION_BUCKETS, JobMetrics, JobStats, JobStatsSnapshot, MAX_FAILURE_KINDS, MetricKind,
-    MetricSample, RunTotals, render_samples,
+    DURATION_BUCKETS, JobMetrics, JobStats, JobStatsSnapshot, MAX_FAILURE_KINDS, RunTotals,
 };

@@ -2,15 +2,16 @@
 //! stdout (one message per line, exactly what would be sent — also a real
 //! production path for EMF on Lambda or beside the CloudWatch agent).
 //!
-//! Both sinks report into the same [`Accounting`] observer, so metrics, host
-//! facts and the shutdown summary read the same way whichever sink runs.
+//! Both sinks count into a [`Ledger`], so metrics, host facts and the
+//! shutdown summary read the same way whichever sink runs.
 
 pub mod stdout;
 
 use std::time::Duration;
 
-use crate::delivery::{Accounting, Delivery, DrainReport, Health, StatsSnapshot};
-use crate::event::{Submission, Target};
+use crate::delivery::{Delivery, DrainReport, Health};
+use crate::event::Submission;
+use crate::ledger::{Ledger, StatsSnapshot};
 
 pub use stdout::StdoutSink;
 
@@ -31,25 +32,25 @@ impl Sink {
         }
     }
 
-    /// Records events an upstream stage dropped, in the sink's observer.
-    pub fn record_drop(&self, job: &str, target: &Target, reason: &str, count: u64) {
-        self.accounting().record_drop(job, target, reason, count);
-    }
-
-    /// The observer holding every delivery and drop counter.
-    pub fn accounting(&self) -> Accounting {
+    /// The ledger the sink counts into.
+    pub fn ledger(&self) -> &Ledger {
         match self {
-            Sink::Stdout(s) => s.accounting(),
-            Sink::CloudWatch(d) => d.accounting(),
+            Sink::Stdout(s) => s.ledger(),
+            Sink::CloudWatch(d) => d.ledger(),
         }
     }
 
     /// A snapshot of the delivery counters.
     pub fn stats(&self) -> StatsSnapshot {
         match self {
-            Sink::Stdout(s) => s.accounting().snapshot(),
+            Sink::Stdout(s) => s.ledger().snapshot(),
             Sink::CloudWatch(d) => d.stats(),
         }
+    }
+
+    /// Events buffered and not yet delivered (always 0 for stdout).
+    pub fn pending_events(&self) -> u64 {
+        self.health().buffered_events
     }
 
     /// Open circuits and credential problems (always healthy for stdout).

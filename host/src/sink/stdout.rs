@@ -4,33 +4,26 @@
 //! counted instead of being written.
 
 use std::io::Write as _;
-use std::time::Duration;
 
-use crate::delivery::{Accounting, DrainReport};
+use crate::delivery::DrainReport;
 use crate::event::Submission;
-
-/// Drop reason for empty messages.
-pub const EMPTY_MESSAGE: &str = "empty_message";
-/// Drop reason for messages containing `\n` or `\r`, which stdout framing cannot carry.
-pub const MULTILINE_MESSAGE: &str = "multiline_message";
+use crate::ledger::{DropReason, Ledger, Share};
 
 /// Prints messages to the process's stdout.
 #[derive(Clone)]
 pub struct StdoutSink {
-    accounting: Accounting,
+    ledger: Ledger,
 }
 
 impl StdoutSink {
-    /// A stdout sink whose aggregated drop log lines are at least a minute apart.
-    pub fn new() -> Self {
-        StdoutSink {
-            accounting: Accounting::new(Duration::from_secs(60)),
-        }
+    /// A stdout sink counting into `ledger`.
+    pub fn new(ledger: Ledger) -> Self {
+        StdoutSink { ledger }
     }
 
-    /// The observer holding this sink's counters.
-    pub fn accounting(&self) -> Accounting {
-        self.accounting.clone()
+    /// The ledger holding this sink's counters.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// Writes the submission's messages, one per line, in one locked write.
@@ -46,7 +39,7 @@ impl StdoutSink {
         let (mut sent, mut bytes) = (0u64, 0u64);
         for event in &events {
             match drop_reason(&event.message) {
-                Some(EMPTY_MESSAGE) => empty += 1,
+                Some(DropReason::EmptyMessage) => empty += 1,
                 Some(_) => multiline += 1,
                 None => {
                     out.push_str(&event.message);
@@ -56,10 +49,9 @@ impl StdoutSink {
                 }
             }
         }
-        self.accounting
-            .record_drop(&job, &target, EMPTY_MESSAGE, empty);
-        self.accounting
-            .record_drop(&job, &target, MULTILINE_MESSAGE, multiline);
+        let ledger = &self.ledger;
+        ledger.dropped(&job, &target, DropReason::EmptyMessage, empty);
+        ledger.dropped(&job, &target, DropReason::MultilineMessage, multiline);
         if sent == 0 {
             return;
         }
@@ -68,17 +60,24 @@ impl StdoutSink {
             .write_all(out.as_bytes())
             .and_then(|()| stdout.flush())
         {
-            Ok(()) => self.accounting.record_delivered(&job, &target, sent, bytes),
+            Ok(()) => ledger.delivered(
+                &target,
+                &[Share {
+                    job: &job,
+                    events: sent,
+                    bytes,
+                }],
+            ),
             Err(e) => {
                 tracing::error!(job = &*job, error = %e, "cannot write events to stdout");
-                self.accounting
-                    .record_drop(&job, &target, "stdout_write_failed", sent);
+                ledger.dropped(&job, &target, DropReason::StdoutWriteFailed, sent);
             }
         }
     }
 
     /// Nothing is ever buffered: the report is always complete.
     pub fn drain(&self) -> DrainReport {
+        self.ledger.flush_drop_log();
         DrainReport {
             completed: true,
             ..DrainReport::default()
@@ -86,20 +85,14 @@ impl StdoutSink {
     }
 }
 
-/// Why this sink would drop `message` ([`EMPTY_MESSAGE`] or
-/// [`MULTILINE_MESSAGE`]), or `None` when it can be written as one line.
-pub fn drop_reason(message: &str) -> Option<&'static str> {
+/// Why this sink would drop `message` ([`DropReason::EmptyMessage`] or
+/// [`DropReason::MultilineMessage`]), or `None` when it can be written as one line.
+pub fn drop_reason(message: &str) -> Option<DropReason> {
     if message.is_empty() {
-        Some(EMPTY_MESSAGE)
+        Some(DropReason::EmptyMessage)
     } else if message.contains(['\n', '\r']) {
-        Some(MULTILINE_MESSAGE)
+        Some(DropReason::MultilineMessage)
     } else {
         None
-    }
-}
-
-impl Default for StdoutSink {
-    fn default() -> Self {
-        Self::new()
     }
 }
