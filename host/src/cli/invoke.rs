@@ -109,7 +109,8 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
                     request.job, r.index
                 );
                 for v in &r.violations {
-                    eprintln!("  - {v}");
+                    // A violation quotes the guest's keys and values.
+                    eprintln!("  - {}", GuestText::new(&v.to_string()));
                 }
             }
             Ok(if refused.is_empty() && framing.is_empty() {

@@ -38,7 +38,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<RunState>,
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
-    pub(crate) slots: tokio::sync::Semaphore,
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// Where guest code runs.
     pub(crate) pool: GuestPool,
     /// Advances the epoch while guest calls are in flight.
@@ -81,7 +81,9 @@ impl Runtime {
         sandbox::add_to_linker(&mut linker)
             .map_err(to_anyhow)
             .context("linking the cwpub:publisher imports")?;
-        let slots = tokio::sync::Semaphore::new(MAX_CONCURRENT_INSTANCES as usize);
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            MAX_CONCURRENT_INSTANCES as usize,
+        ));
         let pool = GuestPool::new()?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {

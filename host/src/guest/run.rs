@@ -161,14 +161,16 @@ impl LoadedGuest {
             kind,
             stderr: GuestText::default(),
         };
-        // Wait for an instance slot outside the deadline clock.
-        let _slot = tokio::select! {
-            slot = self.runtime.inner.slots.acquire() => {
+        // Wait for an instance slot outside the deadline clock; the call
+        // holds it until it has really ended, even if abandoned.
+        let slot = tokio::select! {
+            slot = self.runtime.inner.slots.clone().acquire_owned() => {
                 slot.map_err(|_| failed(FailureKind::Cancelled))?
             }
             () = cancel.cancelled() => return Err(failed(FailureKind::Cancelled)),
         };
         let task = CallTask {
+            _slot: slot,
             pre: self.pre.clone(),
             engine: self.runtime.inner.engine.clone(),
             _ticking: self.runtime.inner.ticker.busy(),
@@ -195,6 +197,8 @@ impl LoadedGuest {
 
 /// One call, owned, ready to run on a guest thread.
 struct CallTask {
+    /// The instance slot the call occupies.
+    _slot: tokio::sync::OwnedSemaphorePermit,
     pre: GuestPre<RunState>,
     engine: wasmtime::Engine,
     /// Keeps the epoch ticking while the call is in flight.
