@@ -168,6 +168,7 @@ d.wait_for_lines(2)
 time.sleep(15)  # past start-up work (tokio's idle blocking threads exit after 10 s)
 results["idle_30s"] = watch(d.pid, 30)
 d.stop()
+print("idle:", json.dumps(results["idle_30s"]), flush=True)
 
 # 2. Idle RSS of the quickstart (jobs every 10 s), 35 s after start.
 d = Daemon("rss", QUICKSTART)
@@ -175,6 +176,7 @@ d.wait_for_lines(2)
 time.sleep(35)
 results["quickstart_rss_mib"] = rss(d.pid)
 d.stop()
+print("rss:", json.dumps(results["quickstart_rss_mib"]), flush=True)
 
 # 3. CPU per heartbeat at @every 1m against moto, idle included, beside a
 #    fresh `aws logs put-log-events` per event.
@@ -222,6 +224,7 @@ if start - now < 20:
 time.sleep(start - time.time())
 results["heartbeat_window"] = watch(d.pid, HEARTBEATS * 60)
 d.stop()
+print("heartbeat window:", json.dumps(results["heartbeat_window"]), flush=True)
 got = subprocess.run([f"{VENV}/bin/aws", "--endpoint-url", endpoint, "logs", "get-log-events",
                       "--log-group-name", "/cwpub/idle-cost", "--log-stream-name", "heartbeat"],
                      env=aws_env, capture_output=True, text=True, check=True)
@@ -232,10 +235,13 @@ per_heartbeat_ms = results["heartbeat_window"]["cpu_ms"] / HEARTBEATS
 aws = []
 for i in range(5):
     before = os.times()
-    subprocess.run([f"{VENV}/bin/aws", "--endpoint-url", endpoint, "logs", "put-log-events",
+    put = subprocess.run([f"{VENV}/bin/aws", "--endpoint-url", endpoint, "logs", "put-log-events",
                     "--log-group-name", "/cwpub/idle-cost", "--log-stream-name", "heartbeat",
-                    "--log-events", f"timestamp={int(time.time() * 1000)},message={{\"aws\":{i}}}"],
-                   env=aws_env, check=True, capture_output=True)
+                    "--log-events", json.dumps([{"timestamp": int(time.time() * 1000),
+                                                 "message": json.dumps({"aws": i})}])],
+                   env=aws_env, capture_output=True, text=True)
+    if put.returncode != 0:
+        sys.exit(f"aws logs put-log-events failed: {put.stderr}")
     after = os.times()
     aws.append(((after.children_user - before.children_user) + (after.children_system - before.children_system)) * 1000)
 moto.terminate()

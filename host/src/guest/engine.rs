@@ -1,11 +1,11 @@
 //! The one wasmtime [`Engine`] a host process uses: pooling instance
 //! allocation (cheap fresh instances per run), epoch interruption driven by a
-//! ticker thread that runs only while a guest call is in flight (wall-clock
+//! ticker that runs only while a guest call is in flight (wall-clock
 //! deadlines, no wake-ups while idle), the shared [`Linker`] with WASI p2 and
 //! the `cwpub:publisher` imports, and the [`GuestPool`] of threads that guest
 //! code runs on, apart from the host's timers, HTTP endpoint and delivery.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -42,13 +42,13 @@ pub(crate) struct RuntimeInner {
     /// Where guest code runs.
     pub(crate) pool: GuestPool,
     /// Advances the epoch while guest calls are in flight.
-    pub(crate) ticker: EpochTicker,
+    pub(crate) ticker: Arc<EpochTicker>,
 }
 
 impl Runtime {
     /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
     /// the address space cannot be reserved), the guest threads and the
-    /// (parked) epoch ticker.
+    /// epoch ticker (idle until a call starts).
     pub fn new() -> anyhow::Result<Self> {
         let pooling = std::env::var("CWPUB_POOLING")
             .map(|v| v != "0")
@@ -72,7 +72,7 @@ impl Runtime {
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
-        let ticker = EpochTicker::start(&engine)?;
+        let ticker = EpochTicker::new(&engine);
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -232,85 +232,70 @@ fn lower_thread_priority() {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] while at least one guest
-/// call is in flight ([`EpochTicker::busy`]) and waits on a condition
-/// variable, without waking up, while none is.
+/// call is in flight ([`EpochTicker::busy`]). The ticks come from a task on
+/// the host's own runtime (the one whose task waits for the call), which
+/// guests cannot starve; with no call in flight there is no task and no
+/// timer, and a call shorter than one tick wakes nothing up at all.
 pub(crate) struct EpochTicker {
-    state: Arc<TickerState>,
-}
-
-#[derive(Default)]
-struct TickerState {
-    /// Calls in flight, and whether the ticker should exit.
-    calls: Mutex<(usize, bool)>,
-    changed: Condvar,
-}
-
-impl TickerState {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    engine: wasmtime::EngineWeak,
+    /// Calls in flight, and the ticking task while there are any.
+    state: Mutex<(usize, Option<tokio::task::AbortHandle>)>,
 }
 
 /// Keeps the epoch ticking while it lives (one per guest call in flight).
 pub(crate) struct Ticking {
-    state: Arc<TickerState>,
+    ticker: Arc<EpochTicker>,
 }
 
 impl EpochTicker {
-    fn start(engine: &Engine) -> anyhow::Result<Self> {
-        let state = Arc::new(TickerState::default());
-        let weak = engine.weak();
-        let shared = state.clone();
-        std::thread::Builder::new()
-            .name("cwpub-epoch".into())
-            .spawn(move || {
+    fn new(engine: &Engine) -> Arc<Self> {
+        Arc::new(EpochTicker {
+            engine: engine.weak(),
+            state: Mutex::new((0, None)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<tokio::task::AbortHandle>)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ticks until the guard is dropped, starting the ticking task on the
+    /// current runtime if none is running. Call it from the host's runtime.
+    pub(crate) fn busy(self: &Arc<Self>) -> Ticking {
+        let mut state = self.lock();
+        state.0 += 1;
+        // No task yet, or the runtime it ran on has gone.
+        if state.1.as_ref().is_none_or(|task| task.is_finished()) {
+            let engine = self.engine.clone();
+            let task = tokio::spawn(async move {
+                let start = tokio::time::Instant::now() + EPOCH_TICK;
+                let mut ticks = tokio::time::interval_at(start, EPOCH_TICK);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    {
-                        let mut calls = shared.lock();
-                        while calls.0 == 0 && !calls.1 {
-                            calls = shared
-                                .changed
-                                .wait(calls)
-                                .unwrap_or_else(PoisonError::into_inner);
-                        }
-                        if calls.1 {
-                            return;
-                        }
-                    }
-                    std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
+                    ticks.tick().await;
+                    match engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => return,
                     }
                 }
-            })
-            .context("starting the epoch ticker thread")?;
-        Ok(EpochTicker { state })
-    }
-
-    /// Starts ticking (if no other call is in flight) until the guard is dropped.
-    pub(crate) fn busy(&self) -> Ticking {
-        let mut calls = self.state.lock();
-        calls.0 += 1;
-        if calls.0 == 1 {
-            self.state.changed.notify_one();
+            });
+            state.1 = Some(task.abort_handle());
         }
         Ticking {
-            state: self.state.clone(),
+            ticker: self.clone(),
         }
     }
 }
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        self.state.lock().0 -= 1;
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.state.lock().1 = true;
-        self.state.changed.notify_one();
+        let mut state = self.ticker.lock();
+        state.0 -= 1;
+        if state.0 == 0
+            && let Some(task) = state.1.take()
+        {
+            task.abort();
+        }
     }
 }
 
