@@ -41,7 +41,7 @@ fi
 
 echo "==> load before: $(uptime)"
 CWPUB_BIN="$BIN" VENV="$VENV" HEARTBEATS="${HEARTBEATS:-3}" python3 - <<'PY'
-import glob, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import glob, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 BIN = os.path.abspath(os.environ["CWPUB_BIN"])
 VENV = os.path.abspath(os.environ["VENV"])
@@ -215,6 +215,11 @@ log_stream = "heartbeat"
 '''
 d = Daemon("heartbeat", config, env=dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                                          AWS_EC2_METADATA_DISABLED="true"))
+# Beside it, the same heartbeat to the stdout sink: what a heartbeat costs
+# without delivery (schedule, guest run, validation).
+stdout_config = config.replace('kind = "cloudwatch"', 'kind = "stdout"').replace(
+    'region = "us-east-1"\n', "").replace(f'endpoint_url = "{endpoint}"\n', "")
+d_stdout = Daemon("heartbeat-stdout", stdout_config)
 # The run at start creates the group and stream; measure whole minutes after
 # it, from half past one minute to half past another: one heartbeat each.
 now = time.time()
@@ -222,8 +227,14 @@ start = (now // 60 + 1) * 60 + 30
 if start - now < 20:
     start += 60
 time.sleep(start - time.time())
+windows = {}
+stdout_watch = threading.Thread(target=lambda: windows.update(stdout=watch(d_stdout.pid, HEARTBEATS * 60)))
+stdout_watch.start()
 results["heartbeat_window"] = watch(d.pid, HEARTBEATS * 60)
+stdout_watch.join()
+results["heartbeat_stdout_window"] = windows["stdout"]
 d.stop()
+d_stdout.stop()
 print("heartbeat window:", json.dumps(results["heartbeat_window"]), flush=True)
 got = subprocess.run([f"{VENV}/bin/aws", "--endpoint-url", endpoint, "logs", "get-log-events",
                       "--log-group-name", "/cwpub/idle-cost", "--log-stream-name", "heartbeat"],
@@ -263,6 +274,7 @@ quickstart idle RSS (warm cache, 35 s after start): {results['quickstart_rss_mib
 heartbeat @every 1m against moto, {HEARTBEATS} min window, idle included ({results['heartbeats_delivered']} events delivered in all):
   cwpub CPU {hb['cpu_ms']:.3f} ms (schedstat) / {hb['ticks_ms']:.0f} ms (ticks), {hb['switches']} switches
   = {per_heartbeat_ms:.3f} ms CPU per heartbeat
+  the same heartbeat to the stdout sink (no delivery), same window: {results['heartbeat_stdout_window']['cpu_ms'] / HEARTBEATS:.3f} ms per heartbeat
   fresh `aws logs put-log-events`: {results['aws_put_log_events_cpu_ms']} ms CPU
   ratio: {results['ratio']}x   target >= 1000x
 """)
