@@ -38,7 +38,7 @@ fn fast_cfg() -> DeliveryConfig {
         credential_backoff_base: Duration::from_millis(20),
         credential_backoff_cap: Duration::from_millis(80),
         circuit_failure_threshold: 1_000,
-        circuit_open_for: Duration::from_millis(100),
+        circuit_open_max: Duration::from_millis(100),
         request_timeout: Duration::from_secs(5),
         put_rate_per_sec: 10_000,
         create_rate_per_sec: 200,
@@ -112,7 +112,8 @@ async fn delivers_json_and_emf_in_order_with_emf_header_only_on_emf() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     let base = now_ms() - 60_000;
     // Same-millisecond events must keep emission order; shuffled submissions get sorted.
     let mut json = json_events("a", 50, base + 100);
@@ -172,7 +173,7 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
     cfg.retention_days = Some(30);
     cfg.tags.insert("team".into(), "observability".into());
     cfg.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/test".into());
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     let evs = json_events("c", 10, now_ms() - 1_000);
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-c", PayloadKind::JsonLog, &t, evs));
@@ -209,7 +210,8 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
 async fn throttled_and_failing_creation_is_retried_until_it_works() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/slow-create", "s");
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     // More failed creation calls than the replay budget for successful ones.
     fake.push_create_faults([
         Fault::Throttle,
@@ -236,7 +238,8 @@ async fn existing_group_gets_only_a_stream_and_already_exists_is_success() {
     let fake = FakeCwl::start().await;
     fake.create(G, "other-stream");
     let t = target(G, "fresh");
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     let evs = json_events("e", 3, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-e", PayloadKind::JsonLog, &t, evs));
@@ -253,7 +256,7 @@ async fn retryable_faults_lose_nothing_and_duplicate_nothing() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.request_timeout = Duration::from_secs(1);
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(1)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(1))).expect("start delivery");
     fake.push_faults([
         Fault::Throttle,
         Fault::Throttle,
@@ -300,7 +303,8 @@ async fn invalid_parameter_is_isolated_to_the_bad_events() {
     fake.create(G, S);
     fake.poison("POISON");
     let t = target(G, S);
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     let base = now_ms() - 10_000;
     let evs: Vec<LogEvent> = (0..100)
         .map(|i| LogEvent {
@@ -331,7 +335,8 @@ async fn rejected_log_events_info_is_counted_per_job() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     fake.push_faults([
         Fault::RejectTooOld(2),
         Fault::RejectTooNewFrom(8),
@@ -367,7 +372,7 @@ async fn local_drops_are_counted_exactly_and_never_sent() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.max_event_bytes = 262_118;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     let now = now_ms();
     let evs = vec![
         LogEvent {
@@ -430,7 +435,8 @@ async fn max_size_events_and_a_span_of_days_make_only_valid_requests() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(10)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(10))).expect("start delivery");
     let now = now_ms();
     let mut evs = Vec::new();
     // Three maximum-size events: each must travel alone.
@@ -470,7 +476,8 @@ async fn auth_errors_keep_data_buffered_show_in_health_and_heal() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     fake.push_faults(
         std::iter::repeat_n(Fault::Auth("ExpiredTokenException"), 4)
             .chain(std::iter::repeat_n(
@@ -511,8 +518,8 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.circuit_failure_threshold = 3;
-    cfg.circuit_open_for = Duration::from_secs(1);
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    cfg.circuit_open_max = Duration::from_secs(4);
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     // Three failures open the circuit; the probe after 1 s fails once more
     // (re-opening it); the next probe succeeds.
     fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 4));
@@ -559,7 +566,7 @@ async fn creation_disabled_drops_as_target_missing() {
     let mut cfg = fast_cfg();
     cfg.create_log_groups = false;
     cfg.create_log_streams = false;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -581,7 +588,7 @@ async fn group_creation_disabled_drops_when_group_is_missing() {
     let t = target("/cwpub/absent", "s");
     let mut cfg = fast_cfg();
     cfg.create_log_groups = false;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -600,7 +607,8 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
     let t = target(G, S);
     let t2 = target(G, "second");
     fake.create(G, "second");
-    let d = Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5)));
+    let d =
+        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
     fake.push_faults(std::iter::repeat_n(Fault::Throttle, 100_000));
     d.submit(submission(
         "job-x",
@@ -647,7 +655,7 @@ async fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64) {
     let mut cfg = fast_cfg();
     cfg.overflow = policy;
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     let base = now_ms() - 1_000;
     for i in 0..40 {
         let mut m = format!("{i:03}-");
@@ -763,7 +771,7 @@ async fn overflow_drop_oldest_works_across_targets_and_jobs() {
     let (ta, tb) = (target(G, "a"), target(G, "b"));
     let mut cfg = fast_cfg();
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5)));
+    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
     let base = now_ms() - 1_000;
     // Alternate targets (and jobs); all submitted before any worker runs.
     for i in 0..40 {

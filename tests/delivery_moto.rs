@@ -66,7 +66,7 @@ async fn json_and_emf_round_trip_through_moto_with_creation() {
     let client = moto.client();
     let mut c = cfg();
     c.retention_days = Some(7);
-    let d = Delivery::start(c, client.clone());
+    let d = Delivery::start(c, client.clone()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/moto".into(),
         log_stream: "host-1/heartbeat".into(),
@@ -145,7 +145,7 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
     let mut c = cfg();
     c.drop_older_than = Duration::from_secs(20 * 86_400);
     c.drop_newer_than = Duration::from_secs(6 * 3_600);
-    let d = Delivery::start(c, client.clone());
+    let d = Delivery::start(c, client.clone()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/rejects".into(),
         log_stream: "s".into(),
@@ -197,7 +197,7 @@ async fn missing_target_with_creation_disabled_is_counted() {
     let mut c = cfg();
     c.create_log_groups = false;
     c.create_log_streams = false;
-    let d = Delivery::start(c, moto.client());
+    let d = Delivery::start(c, moto.client()).expect("start delivery");
     let t = Arc::new(Target {
         log_group: "/cwpub/absent".into(),
         log_stream: "s".into(),

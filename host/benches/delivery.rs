@@ -1,10 +1,14 @@
 //! Delivery throughput benchmark: batching, request building, SDK encoding
 //! and signing, and HTTP against a loopback endpoint that accepts
-//! everything. Reports medians of several runs: events/s and MB/s of message
-//! payload, per wall-clock second and per CPU-second of the delivery side
-//! (process CPU minus the endpoint thread's CPU). Run with
-//! `cargo bench -p cwpub --bench delivery`. No timing assertions: figures go
-//! to docs/performance.md by hand.
+//! everything, with the durable spool off and on (each sync policy), side by
+//! side in one run. Reports medians of several runs: events/s and MB/s of
+//! message payload, per wall-clock second and per CPU-second of the delivery
+//! side (process CPU minus the endpoint thread's CPU); then the idle cost of
+//! a stage with a spool (CPU time and wake-ups of the sync thread over 5 s
+//! with nothing to do). Run with `cargo bench -p cwpub --bench delivery`
+//! (`CWPUB_BENCH_SPOOL_DIR` picks the spool's file system; default: the
+//! system temp dir). No timing assertions: figures go to docs/performance.md
+//! by hand.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
-use cwpub::delivery::{Delivery, DeliveryConfig};
+use cwpub::delivery::{Delivery, DeliveryConfig, SyncPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
 use http_body_util::{BodyExt, Full};
 use hyper::Response;
@@ -172,15 +176,28 @@ fn main() {
         .endpoint_url(format!("http://127.0.0.1:{}", endpoint.port))
         .build();
     let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
+    let spool_root = std::env::var_os("CWPUB_BENCH_SPOOL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let small = ("small events (100 B)", 1_000_000usize, 100usize, 1_000usize);
+    let large = ("large events (8 KiB)", 40_000, 8_192, 100);
     let scenarios = [
-        ("small events (100 B)", 1_000_000usize, 100usize, 1_000usize),
-        ("large events (8 KiB)", 40_000, 8_192, 100),
+        (small, None),
+        (small, Some(SyncPolicy::Batch)),
+        (small, Some(SyncPolicy::Always)),
+        (small, Some(SyncPolicy::Never)),
+        (large, None),
+        (large, Some(SyncPolicy::Batch)),
     ];
     println!(
         "| scenario | events/run | events/s (wall) | MB/s (wall) | events/s per delivery core | MB/s per delivery core | delivery CPU-s/run | endpoint CPU-s/run |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, events, msg_len, per_sub) in scenarios {
+    for ((name, events, msg_len, per_sub), spool) in scenarios {
+        let name = match spool {
+            None => format!("{name}, spool off"),
+            Some(p) => format!("{name}, spool on (sync {})", p.as_str()),
+        };
         let mut runs = Vec::new();
         let mut server_cpu = Vec::new();
         let mut payload = 0u64;
@@ -191,15 +208,19 @@ fn main() {
                 .flat_map(|s| s.events.iter())
                 .map(|e| e.message.len() as u64)
                 .sum();
+            let dir = tempfile::tempdir_in(&spool_root).expect("spool dir");
             let cfg = DeliveryConfig {
                 max_batch_delay: Duration::from_millis(200),
                 buffer_budget_bytes: 4 << 30,
                 put_rate_per_sec: 100_000,
                 max_in_flight: 16,
+                spool_dir: spool.map(|_| dir.path().join("spool")),
+                spool_sync: spool.unwrap_or_default(),
+                spool_max_bytes: 4 << 30,
                 ..DeliveryConfig::default()
             };
             let (run, scpu) = rt.block_on(async {
-                let d = Delivery::start(cfg, client.clone());
+                let d = Delivery::start(cfg, client.clone()).expect("start delivery");
                 // Let the endpoint's CPU sampler settle.
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let s0 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
@@ -248,4 +269,62 @@ fn main() {
         "requests served: {}",
         endpoint.requests.load(Ordering::Relaxed)
     );
+    idle_cost(&rt, &client, &spool_root);
+}
+
+/// Voluntary context switches of this process's thread named `name`
+/// (Linux keeps 15 bytes of a thread name).
+fn thread_switches(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        if status
+            .lines()
+            .next()
+            .is_some_and(|l| l.trim_end().ends_with(name))
+        {
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok());
+        }
+    }
+    None
+}
+
+/// A stage with a spool that has delivered one batch, then sits idle for 5 s.
+fn idle_cost(
+    rt: &tokio::runtime::Runtime,
+    client: &aws_sdk_cloudwatchlogs::Client,
+    root: &std::path::Path,
+) {
+    let dir = tempfile::tempdir_in(root).expect("spool dir");
+    let cfg = DeliveryConfig {
+        max_batch_delay: Duration::from_millis(20),
+        spool_dir: Some(dir.path().join("spool")),
+        ..DeliveryConfig::default()
+    };
+    rt.block_on(async {
+        let d = Delivery::start(cfg, client.clone()).expect("start delivery");
+        for s in make_submissions(100, 100, 100) {
+            d.submit(s);
+        }
+        while d.stats().totals.events_sent < 100 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (c0, w0) = (cpu_secs("/proc/self/stat"), thread_switches("cwpub-spoolsync"));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (c1, w1) = (cpu_secs("/proc/self/stat"), thread_switches("cwpub-spoolsync"));
+        println!();
+        println!(
+            "idle 5 s with a spool (after delivering 100 events): process CPU {:.2} s (includes the endpoint's 10 Hz CPU sampler), sync-thread wake-ups {}",
+            c1 - c0,
+            match (w0, w1) {
+                (Some(a), Some(b)) => (b - a).to_string(),
+                _ => "n/a (thread not found)".to_string(),
+            }
+        );
+        let report = d.drain(Duration::from_secs(5)).await;
+        assert!(report.completed);
+    });
 }

@@ -4,7 +4,8 @@
 //! order, 24 h span) with `InvalidParameterException`, keeps groups and
 //! streams, records every accepted event, and injects faults on cue:
 //! throttling, 500s, connection resets, slow answers, auth errors, deleted
-//! streams, partial rejections and poisoned messages.
+//! streams, partial rejections and poisoned messages; and weather
+//! ([`Chaos`]): a throttling storm of some percentage, or an outage.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -20,6 +21,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use super::chaos::{Chaos, Weather, throttle_response};
 
 const MAX_EVENTS: usize = 10_000;
 const MAX_BYTES: usize = 1_048_576;
@@ -91,6 +94,8 @@ struct State {
 /// The running fake; stops when dropped.
 pub struct FakeCwl {
     pub addr: SocketAddr,
+    /// Storms and outages, switchable while requests run.
+    pub chaos: Arc<Chaos>,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -116,22 +121,29 @@ impl FakeCwl {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let chaos = Arc::new(Chaos::default());
+        let (st, ch) = (state.clone(), chaos.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let st = st.clone();
+                let (st, ch) = (st.clone(), ch.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    let svc =
+                        hyper::service::service_fn(move |req| handle(st.clone(), ch.clone(), req));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
             }
         });
-        FakeCwl { addr, state, task }
+        FakeCwl {
+            addr,
+            chaos,
+            state,
+            task,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -192,6 +204,20 @@ impl FakeCwl {
         self.lock().poison = Some(marker.to_string());
     }
 
+    /// Every accepted message of every stream of `group`, in storage order per stream.
+    pub fn messages(&self, group: &str) -> Vec<String> {
+        let s = self.lock();
+        s.groups
+            .get(group)
+            .map(|g| {
+                g.streams
+                    .values()
+                    .flat_map(|evs| evs.iter().map(|e| e.message.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Accepted events of one stream, in storage order.
     pub fn events(&self, group: &str, stream: &str) -> Vec<Stored> {
         let s = self.lock();
@@ -246,6 +272,7 @@ impl std::error::Error for Hangup {}
 
 async fn handle(
     state: Arc<Mutex<State>>,
+    chaos: Arc<Chaos>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Hangup> {
     let op = req
@@ -255,6 +282,14 @@ async fn handle(
         .unwrap_or("")
         .trim_start_matches("Logs_20140328.")
         .to_string();
+    match chaos.weather(&op) {
+        Weather::Down => return Err(Hangup),
+        Weather::Throttle => {
+            record(&state, &op, 400, Some("ThrottlingException"), 0, false);
+            return Ok(throttle_response());
+        }
+        Weather::Fair => {}
+    }
     let emf_header = req
         .headers()
         .get("x-amzn-logs-format")

@@ -1,6 +1,9 @@
 //! What the integration tests share: a strict fake CloudWatch Logs endpoint,
-//! a private moto server, and the builder of the test-only guests.
+//! a private moto server, storms and outages in front of either, a driver
+//! of the real `cwpub` binary, and the builder of the test-only guests.
 
+pub mod chaos;
+pub mod daemon;
 pub mod fake_cwl;
 pub mod moto;
 pub mod test_guests;

@@ -140,6 +140,17 @@ fn log_summary(summary: &Summary) {
         },
         summary.drain.undelivered,
     );
+    let message = match &summary.drain.spool {
+        Some(sp) => format!(
+            "{message}; spool: {} kept for the next start ({} bytes on disk), {} replayed at start, {} corrupt records skipped, {} possible duplicates",
+            summary.drain.spooled,
+            sp.bytes,
+            sp.replayed,
+            sp.corrupt_records,
+            sp.possible_duplicates
+        ),
+        None => message,
+    };
     if summary.lost_nothing() {
         tracing::info!("{message}");
     } else {

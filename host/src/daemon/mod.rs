@@ -69,7 +69,7 @@ pub async fn make_sink(config: &Config, ledger: &Ledger) -> anyhow::Result<Sink>
                 config.delivery.clone(),
                 client,
                 ledger.clone(),
-            ))
+            )?)
         }
     })
 }

@@ -111,12 +111,19 @@ impl KeyQueue {
 
     /// Takes the longest arrival-order prefix that fits one request by
     /// count and bytes (it may still need splitting by time span).
+    #[cfg(test)]
     pub fn take_chunk(&mut self) -> Vec<Item> {
+        self.take_chunk_below(u64::MAX)
+    }
+
+    /// As `take_chunk`, but only events with a sequence number below `below`
+    /// (the durable ones).
+    pub fn take_chunk_below(&mut self, below: u64) -> Vec<Item> {
         let mut n = 0;
         let mut bytes = 0;
         for it in &self.items {
             let s = it.size();
-            if n == MAX_BATCH_EVENTS || bytes + s > MAX_BATCH_BYTES {
+            if n == MAX_BATCH_EVENTS || bytes + s > MAX_BATCH_BYTES || it.seq >= below {
                 break;
             }
             n += 1;

@@ -4,11 +4,13 @@
 //! every problem at once so an operator can fix a config file in one pass.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::limits::{MAX_BATCH_BYTES, MAX_EVENT_BYTES};
+use super::spool::SyncPolicy;
 
 /// Retention periods (days) that CloudWatch Logs accepts in `PutRetentionPolicy`.
 pub const RETENTION_DAYS: [u32; 22] = [
@@ -57,9 +59,10 @@ pub struct DeliveryConfig {
     pub overflow: OverflowPolicy,
     /// Most PutLogEvents requests on the wire at once (all targets). Default 8.
     pub max_in_flight: usize,
-    /// Account-wide PutLogEvents rate this host allows itself (requests/s;
+    /// Ceiling of the PutLogEvents rate this host allows itself (requests/s;
     /// the AWS quota of 5,000 TPS is shared by every writer in the account
-    /// and region). Default 500.
+    /// and region). The rate in use halves on throttling and climbs back to
+    /// this ceiling as requests succeed. Default 500.
     pub put_rate_per_sec: u32,
     /// Rate of control-plane calls (CreateLogGroup/CreateLogStream/
     /// PutRetentionPolicy) in requests/s. Default 5.
@@ -106,16 +109,29 @@ pub struct DeliveryConfig {
     /// Longest backoff after credential or permission errors. Default 5 min.
     #[serde(with = "humantime_serde")]
     pub credential_backoff_cap: Duration,
-    /// Consecutive failed requests to one target that open its circuit
-    /// breaker (requests then pause for `circuit_open_for`). Default 5.
+    /// Failed requests in a row (5xx, timeouts, connection errors; never
+    /// throttling) that open a target's circuit breaker. Default 5.
     pub circuit_failure_threshold: u32,
-    /// How long an open circuit blocks requests to its target before one
-    /// probe request is let through. Default 30 s.
+    /// Longest time an open circuit blocks requests before one probe is let
+    /// through: the first opening lasts 1 s (or this, if shorter), and each
+    /// failed probe doubles it up to this cap. Default 30 s.
     #[serde(with = "humantime_serde")]
-    pub circuit_open_for: Duration,
+    pub circuit_open_max: Duration,
     /// Minimum interval between aggregated log lines about dropped events. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub drop_log_interval: Duration,
+    /// Directory of the durable spool: every event is written here before it
+    /// counts as buffered and is deleted once CloudWatch accepted it, so
+    /// buffered events survive a crash or restart and are sent after the
+    /// next start. Used by one process at a time. Default none (memory only).
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool's files may take; when full the `overflow`
+    /// policy applies as for the memory budget. Default 256 MiB.
+    pub spool_max_bytes: u64,
+    /// When the spool calls fdatasync: `batch` (once per write batch, before
+    /// its events are sent), `always` (also after acknowledgements), or
+    /// `never` (survives a cwpub crash, not a machine crash). Default `batch`.
+    pub spool_sync: SyncPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -142,8 +158,11 @@ impl Default for DeliveryConfig {
             credential_backoff_base: Duration::from_secs(5),
             credential_backoff_cap: Duration::from_secs(300),
             circuit_failure_threshold: 5,
-            circuit_open_for: Duration::from_secs(30),
+            circuit_open_max: Duration::from_secs(30),
             drop_log_interval: Duration::from_secs(10),
+            spool_dir: None,
+            spool_max_bytes: 256 * 1024 * 1024,
+            spool_sync: SyncPolicy::Batch,
         }
     }
 }
@@ -276,8 +295,23 @@ impl DeliveryConfig {
         if self.circuit_failure_threshold == 0 {
             errs.push("circuit_failure_threshold must be at least 1".to_string());
         }
-        if self.circuit_open_for.is_zero() {
-            errs.push("circuit_open_for must be greater than 0".to_string());
+        if self.circuit_open_max.is_zero() {
+            errs.push("circuit_open_max must be greater than 0".to_string());
+        }
+        let min_spool = (2 * MAX_BATCH_BYTES) as u64;
+        if self.spool_max_bytes < min_spool {
+            errs.push(format!(
+                "spool_max_bytes = {}: must be at least {min_spool} (two full batches)",
+                self.spool_max_bytes
+            ));
+        }
+        if let Some(dir) = &self.spool_dir
+            && dir.as_os_str().is_empty()
+        {
+            errs.push(
+                "spool_dir = \"\": give a directory, or remove the key to keep events in memory only"
+                    .to_string(),
+            );
         }
         if self.drop_log_interval.is_zero() {
             errs.push("drop_log_interval must be greater than 0".to_string());

@@ -1,6 +1,14 @@
-//! Health of the delivery stage: per-target circuit breakers (which stop a
-//! failing target from being hammered) and the account-wide credential
-//! state, exposed as a [`Health`] value for the host's health endpoint.
+//! Health of the delivery stage: per-target circuit breakers and the
+//! account-wide credential state, exposed as a [`Health`] value for the
+//! host's health endpoint.
+//!
+//! A breaker behaves as clients expect: it opens after
+//! `circuit_failure_threshold` non-throttle failures in a row (5xx,
+//! timeouts, connection errors — throttling is rate feedback and never
+//! counts), stays open about a second, then lets exactly one probe through
+//! (half-open); a failed probe reopens it for twice as long, up to
+//! `circuit_open_max`, and any sensible answer closes it. The shutdown drain
+//! turns every open circuit half-open at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,66 +62,212 @@ pub struct CredentialProblem {
     pub failures: u64,
 }
 
+/// First open period of a circuit; it doubles on every failed probe.
+pub(crate) const FIRST_OPEN: Duration = Duration::from_secs(1);
+/// How often a worker waiting for another's probe looks again.
+const PROBE_POLL: Duration = Duration::from_millis(100);
+
+/// A circuit's state as a number for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CircuitState {
+    /// Requests flow (0).
+    Closed,
+    /// One probe request is allowed through (1).
+    HalfOpen,
+    /// Requests wait (2).
+    Open,
+}
+
+impl CircuitState {
+    /// 0 closed, 1 half-open, 2 open.
+    pub fn as_gauge(self) -> f64 {
+        match self {
+            CircuitState::Closed => 0.0,
+            CircuitState::HalfOpen => 1.0,
+            CircuitState::Open => 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Closed,
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
 #[derive(Debug)]
 struct Breaker {
+    /// Non-throttle failures in a row.
     failures: u32,
-    open_until: Option<Instant>,
+    state: State,
+    /// How long the next opening lasts.
+    open_for: Duration,
     last_error: String,
+}
+
+/// What a request to a target may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Go ahead.
+    Go,
+    /// Go ahead as the one probe of a half-open circuit.
+    Probe,
+    /// Wait this long, then ask again.
+    Wait(Duration),
+}
+
+/// What a recorded failure did to the circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tripped {
+    /// Nothing changed state.
+    No,
+    /// The circuit opened (first time, or again after a failed probe) for this long.
+    Opened(Duration),
 }
 
 /// Per-target circuit breakers plus the credential state.
 #[derive(Debug)]
 pub(crate) struct HealthState {
     threshold: u32,
-    open_for: Duration,
+    open_max: Duration,
     breakers: Mutex<HashMap<Target, Breaker>>,
+    draining: std::sync::atomic::AtomicBool,
     credentials: Mutex<Option<CredentialProblem>>,
     last_loud_log: Mutex<Option<Instant>>,
 }
 
 impl HealthState {
-    /// Breakers open after `threshold` failures in a row and stay open for `open_for`.
-    pub fn new(threshold: u32, open_for: Duration) -> HealthState {
+    /// Circuits open after `threshold` non-throttle failures in a row, first
+    /// for [`FIRST_OPEN`], doubling after each failed probe up to `open_max`.
+    pub fn new(threshold: u32, open_max: Duration) -> HealthState {
         HealthState {
             threshold: threshold.max(1),
-            open_for,
+            open_max: open_max.max(Duration::from_millis(1)),
             breakers: Mutex::new(HashMap::new()),
+            draining: std::sync::atomic::AtomicBool::new(false),
             credentials: Mutex::new(None),
             last_loud_log: Mutex::new(None),
         }
     }
 
-    /// How long requests to `target` must still wait (`None`: go ahead).
-    pub fn wait_for(&self, target: &Target) -> Option<Duration> {
-        let b = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
-        let until = b.get(target)?.open_until?;
-        let now = Instant::now();
-        (until > now).then(|| until - now)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Target, Breaker>> {
+        self.breakers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a failed request; returns true when this failure opened the circuit.
-    pub fn failure(&self, target: &Target, error: &str) -> bool {
-        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+    fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a request to `target` may go now. A half-open circuit lets
+    /// exactly one probe through; the others wait for its answer.
+    pub fn admit(&self, target: &Target) -> Admit {
+        let mut map = self.lock();
+        let Some(b) = map.get_mut(target) else {
+            return Admit::Go;
+        };
+        let now = Instant::now();
+        match b.state {
+            State::Closed => Admit::Go,
+            State::Open { until } if until > now => Admit::Wait(until - now),
+            State::Open { .. } | State::HalfOpen { probing: false } => {
+                b.state = State::HalfOpen { probing: true };
+                Admit::Probe
+            }
+            State::HalfOpen { probing: true } => Admit::Wait(PROBE_POLL),
+        }
+    }
+
+    /// Records an answer that proves the endpoint works: closes the circuit.
+    /// Returns true when it was not closed.
+    pub fn success(&self, target: &Target) -> bool {
+        self.lock()
+            .remove(target)
+            .is_some_and(|b| b.state != State::Closed)
+    }
+
+    /// Records a throttled answer: no effect on the failure count, but a
+    /// probe that was throttled frees the probe slot for the next attempt.
+    pub fn neutral(&self, target: &Target) {
+        if let Some(b) = self.lock().get_mut(target)
+            && b.state == (State::HalfOpen { probing: true })
+        {
+            b.state = State::HalfOpen { probing: false };
+        }
+    }
+
+    /// Records a non-throttle failure (5xx, timeout, connection error,
+    /// unknown refusal). Opens the circuit after `threshold` in a row, and
+    /// again, for twice as long, when a probe fails.
+    pub fn failure(&self, target: &Target, error: &str) -> Tripped {
+        let mut map = self.lock();
         let b = map.entry(target.clone()).or_insert(Breaker {
             failures: 0,
-            open_until: None,
+            state: State::Closed,
+            open_for: FIRST_OPEN.min(self.open_max),
             last_error: String::new(),
         });
         b.failures = b.failures.saturating_add(1);
         b.last_error = error.to_string();
-        if b.failures >= self.threshold {
-            let was_open = b.open_until.is_some();
-            b.open_until = Some(Instant::now() + self.open_for);
-            return !was_open;
+        let open = match b.state {
+            State::Closed => b.failures >= self.threshold,
+            State::HalfOpen { .. } => true,
+            State::Open { .. } => false,
+        };
+        if !open {
+            return Tripped::No;
         }
-        false
+        let mut period = b.open_for;
+        if self.draining() {
+            period = period.min(super::policy::DRAIN_WAIT_CAP);
+        }
+        b.state = State::Open {
+            until: Instant::now() + period,
+        };
+        b.open_for = (b.open_for * 2).min(self.open_max);
+        Tripped::Opened(period)
     }
 
-    /// Records a successful request: closes the target's circuit. Returns
-    /// true when a circuit was open.
-    pub fn success(&self, target: &Target) -> bool {
-        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(target).is_some_and(|b| b.open_until.is_some())
+    /// For the shutdown drain: every open circuit becomes half-open at once
+    /// (one probe each, all in parallel), and from now on no circuit stays
+    /// open longer than the drain's wait cap.
+    pub fn probe_all_now(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for b in self.lock().values_mut() {
+            if matches!(b.state, State::Open { .. }) {
+                b.state = State::HalfOpen { probing: false };
+            }
+        }
+    }
+
+    /// Lets every open period end now (tests stand in for the clock).
+    #[cfg(test)]
+    fn expire_for_test(&self) {
+        for b in self.lock().values_mut() {
+            if let State::Open { until } = &mut b.state {
+                *until = Instant::now();
+            }
+        }
+    }
+
+    /// Every target with a circuit that is not closed, and its state.
+    pub fn circuits(&self) -> Vec<(Target, CircuitState)> {
+        let now = Instant::now();
+        let mut v: Vec<(Target, CircuitState)> = self
+            .lock()
+            .iter()
+            .filter_map(|(t, b)| {
+                let s = match b.state {
+                    State::Closed => return None,
+                    State::Open { until } if until > now => CircuitState::Open,
+                    _ => CircuitState::HalfOpen,
+                };
+                Some((t.clone(), s))
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Records a credential or permission failure; returns true when it is new.
@@ -160,15 +314,19 @@ impl HealthState {
     pub fn snapshot(&self) -> Health {
         let now = Instant::now();
         let mut open_circuits: Vec<OpenCircuit> = {
-            let map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+            let map = self.lock();
             map.iter()
                 .filter_map(|(t, b)| {
-                    let until = b.open_until?;
+                    let retry_in = match b.state {
+                        State::Closed => return None,
+                        State::Open { until } => until.saturating_duration_since(now),
+                        State::HalfOpen { .. } => Duration::ZERO,
+                    };
                     Some(OpenCircuit {
                         target: t.clone(),
                         consecutive_failures: b.failures,
                         last_error: b.last_error.clone(),
-                        retry_in: until.saturating_duration_since(now),
+                        retry_in,
                     })
                 })
                 .collect()
@@ -191,25 +349,91 @@ impl HealthState {
 mod tests {
     use super::*;
 
+    fn t() -> Target {
+        Target {
+            log_group: "g".into(),
+            log_stream: "s".into(),
+        }
+    }
+
     #[test]
     fn breaker_opens_after_threshold_and_closes_on_success() {
         let h = HealthState::new(3, Duration::from_secs(60));
-        let t = Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        };
-        assert!(!h.failure(&t, "e1"));
-        assert!(!h.failure(&t, "e2"));
-        assert!(h.wait_for(&t).is_none());
-        assert!(h.failure(&t, "e3"), "third failure opens");
-        assert!(h.wait_for(&t).is_some());
+        assert_eq!(h.failure(&t(), "e1"), Tripped::No);
+        assert_eq!(h.failure(&t(), "e2"), Tripped::No);
+        assert_eq!(h.admit(&t()), Admit::Go);
+        assert_eq!(h.failure(&t(), "e3"), Tripped::Opened(FIRST_OPEN));
+        assert!(matches!(h.admit(&t()), Admit::Wait(d) if d <= FIRST_OPEN));
         let snap = h.snapshot();
         assert_eq!(snap.open_circuits.len(), 1);
         assert_eq!(snap.open_circuits[0].consecutive_failures, 3);
         assert_eq!(snap.open_circuits[0].last_error, "e3");
         assert!(!snap.is_healthy());
-        assert!(h.success(&t));
+        assert_eq!(h.circuits(), [(t(), CircuitState::Open)]);
+        assert!(h.success(&t()));
         assert!(h.snapshot().is_healthy());
+        assert_eq!(h.admit(&t()), Admit::Go);
+    }
+
+    #[test]
+    fn half_open_lets_one_probe_through_and_doubles_the_open_time_up_to_the_cap() {
+        let h = HealthState::new(1, Duration::from_millis(3_000));
+        let open_times: Vec<Duration> = (0..4)
+            .map(|_| {
+                let Tripped::Opened(d) = h.failure(&t(), "down") else {
+                    panic!("a failure when closed or probing opens the circuit");
+                };
+                // Time passes: the circuit is due for a probe.
+                h.expire_for_test();
+                assert_eq!(h.admit(&t()), Admit::Probe);
+                assert_eq!(
+                    h.admit(&t()),
+                    Admit::Wait(PROBE_POLL),
+                    "one probe at a time"
+                );
+                d
+            })
+            .collect();
+        assert_eq!(
+            open_times,
+            [1_000, 2_000, 3_000, 3_000].map(Duration::from_millis)
+        );
+        // A throttled probe frees the slot without reopening.
+        h.neutral(&t());
+        assert_eq!(h.admit(&t()), Admit::Probe);
+        assert!(h.success(&t()), "a good answer closes it");
+        assert_eq!(
+            h.failure(&t(), "again"),
+            Tripped::Opened(FIRST_OPEN),
+            "closed resets the open time"
+        );
+    }
+
+    #[test]
+    fn drain_probes_every_open_circuit_at_once_and_caps_reopening() {
+        let h = HealthState::new(1, Duration::from_secs(30));
+        let u = Target {
+            log_group: "g".into(),
+            log_stream: "u".into(),
+        };
+        for _ in 0..3 {
+            h.failure(&t(), "down");
+            h.expire_for_test();
+            h.admit(&t());
+        }
+        assert_eq!(
+            h.failure(&t(), "down"),
+            Tripped::Opened(Duration::from_secs(8))
+        );
+        h.failure(&u, "down");
+        assert!(matches!(h.admit(&t()), Admit::Wait(_)));
+        h.probe_all_now();
+        assert_eq!(h.admit(&t()), Admit::Probe);
+        assert_eq!(h.admit(&u), Admit::Probe);
+        assert_eq!(
+            h.failure(&t(), "still down"),
+            Tripped::Opened(super::super::policy::DRAIN_WAIT_CAP)
+        );
     }
 
     #[test]

@@ -7,17 +7,25 @@
 //!
 //! * [`config`] — [`DeliveryConfig`] / [`AwsSettings`] and their validation.
 //! * [`limits`] — the PutLogEvents limits and name rules.
-//! * `batch` — per-(target, kind) queues, the pre-send filter and the request
-//!   builder (stable sort, ≤ 10,000 events, ≤ 1 MiB with +26 per event, span < 24 h).
-//! * `worker` — one task per (target, kind) with buffered events: flushes when
-//!   a batch is full or `max_batch_delay` has passed, one request at a time so
-//!   a stream's batches arrive in order.
-//! * `send` — one batch through rate limiter, in-flight bound and retry loop:
-//!   typed retry by error code, split on InvalidParameter, lazy creation on
-//!   ResourceNotFound, rejectedLogEventsInfo read into the ledger.
-//! * `target` — lazy creation of streams and groups, cache of known targets.
+//! * `batch` — per-key queues, the pre-send filter and the request builder
+//!   (stable sort, ≤ 10,000 events, ≤ 1 MiB with +26 per event, span < 24 h).
+//! * `buffer` — the one owner of everything held: admission under the
+//!   budget and overflow policy, due chunks, release; invariants checked.
+//! * [`spool`] — the optional write-ahead log on disk (`spool_dir`): events
+//!   survive crashes and restarts, and replay in order at start.
+//! * `durable` — the spool as the buffer's journal, and the syncer thread
+//!   that makes appends durable in groups.
+//! * `worker` — one task per key with buffered events: takes due chunks and
+//!   sends their requests one at a time, so a stream's batches arrive in order.
+//! * `policy` — the retry policy as one pure function, and what each outcome
+//!   means for the circuit breaker.
+//! * `send` — executes the policy for one batch: breaker, rate, PutLogEvents.
+//! * `rate` — the shared PutLogEvents rate, adapted to throttling (AIMD).
 //! * [`health`] — per-target circuit breakers and credential state.
+//! * `target` — lazy creation of streams and groups, cache of known targets.
 //! * `record` — what delivery tells the [`Ledger`] (which owns every counter).
+//! * `observe` — delivery's live metrics (rate, circuits, buffer, spool) in
+//!   the ledger's registry.
 //! * `client` — the AWS client from the default credential chain.
 //!
 //! Batches are keyed by target **and** payload kind: JSON log lines and EMF
@@ -25,50 +33,54 @@
 //! requests carry `x-amzn-logs-format: json/emf`.
 //!
 //! Memory is bounded by `buffer_budget_bytes` over everything held (queued
-//! and in requests being sent or retried); when full the overflow policy
-//! evicts queued events (in-flight ones cannot be evicted) and counts them.
+//! and in requests being sent or retried), disk by `spool_max_bytes`; when
+//! either is full the overflow policy evicts queued events (in-flight ones
+//! cannot be evicted) or refuses new ones, and counts them.
 
 mod batch;
+mod buffer;
 mod client;
 pub mod config;
+mod durable;
 pub mod health;
 pub mod limits;
+mod observe;
+mod policy;
+mod rate;
 mod record;
 mod retry;
 mod send;
+pub mod spool;
 mod target;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::num::NonZeroU32;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{PayloadKind, Submission, Target};
+use crate::event::{Submission, Target};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
 pub use client::client_from_settings;
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
-pub use health::{CredentialProblem, Health, OpenCircuit};
+pub use health::{CircuitState, CredentialProblem, Health, OpenCircuit};
+pub use spool::{SpoolStats, SyncPolicy};
 
-use batch::{Item, KeyQueue, TimeWindow, prefilter};
+use batch::{Item, TimeWindow, prefilter};
+use buffer::{Buffer, Limits, Wake};
 use health::HealthState;
+use rate::AdaptiveRate;
 use record::RecordItems as _;
+use spool::{EventRef, Spool, SpoolOptions};
 use target::Targets;
 
-/// Batches are formed per target and payload kind.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct BatchKey {
-    /// Where the batch goes.
-    pub target: Arc<Target>,
-    /// JSON log lines or EMF documents.
-    pub kind: PayloadKind,
-}
+/// Batches are formed per target and payload kind (the spool's streams are the same keys).
+pub(crate) use spool::StreamKey as BatchKey;
 
 /// What [`Delivery::drain`] could and could not deliver.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,46 +100,60 @@ pub struct DrainReport {
     pub undelivered_per_target: BTreeMap<Target, u64>,
     /// Events dropped during the drain for any other reason, by reason.
     pub dropped_other: BTreeMap<DropReason, u64>,
+    /// Events not delivered before the deadline that stay in the spool and
+    /// are sent after the next start (not drops).
+    pub spooled: u64,
+    /// The spool's state after the drain (`None` without `spool_dir`).
+    pub spool: Option<SpoolStats>,
 }
 
-pub(crate) struct QueueState {
-    pub q: KeyQueue,
-    pub first_arrival: Option<Instant>,
-    pub notify: Arc<Notify>,
-    pub has_worker: bool,
+/// The buffer and the spool, changed together under one lock so that
+/// admission, the write-ahead append and acknowledgements stay in order.
+pub(crate) struct Core {
+    /// Everything held in memory.
+    pub buffer: Buffer,
+    /// The write-ahead log, when `spool_dir` is set.
+    pub spool: Option<Spool>,
 }
 
-#[derive(Default)]
-pub(crate) struct Buffer {
-    pub queues: HashMap<BatchKey, QueueState>,
-    pub pending_events: usize,
-    pub pending_bytes: usize,
-    pub held_events: usize,
-    pub held_bytes: usize,
-    pub next_seq: u64,
-    pub draining: bool,
-    pub closed: bool,
-    pub workers: usize,
-}
-
-/// State shared by the handle, the workers and the senders.
+/// State shared by the handle, the workers, the senders and the syncer.
 pub(crate) struct Shared {
     pub cfg: Arc<DeliveryConfig>,
     pub client: aws_sdk_cloudwatchlogs::Client,
     pub ledger: Ledger,
     pub health: HealthState,
     pub targets: Targets,
-    pub put_limiter: DefaultDirectRateLimiter,
+    pub rate: AdaptiveRate,
+    pub policy: policy::Policy,
     pub in_flight: Semaphore,
-    pub buffer: Mutex<Buffer>,
+    pub core: Mutex<Core>,
+    pub syncer: Option<durable::Syncer>,
     pub cancel: CancellationToken,
+    /// Cancelled when the drain starts: wakes every pause so waits are re-decided.
+    pub drain_started: CancellationToken,
+    pub draining: AtomicBool,
     pub progress: Notify,
+    /// Events abandoned by cancelled workers that stay in the spool.
+    pub kept: AtomicU64,
     pub runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
-    pub fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
-        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn lock_core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True once the drain started.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(s) = &self.syncer {
+            s.stop();
+        }
     }
 }
 
@@ -148,19 +174,25 @@ impl Delivery {
     /// The client's own retries are switched off and its timeouts set from
     /// `cfg.request_timeout`, whatever it was built with. `cfg` should have
     /// passed [`DeliveryConfig::validate`]; out-of-range values are clamped.
-    /// Counts into a ledger of its own (see [`Delivery::ledger`]).
-    pub fn start(cfg: DeliveryConfig, client: aws_sdk_cloudwatchlogs::Client) -> Delivery {
+    /// With `spool_dir` set, the spool is opened (and locked) and what a
+    /// previous process left in it is queued before anything else; an
+    /// unusable directory is the only error. Counts into a ledger of its own
+    /// (see [`Delivery::ledger`]).
+    pub fn start(
+        cfg: DeliveryConfig,
+        client: aws_sdk_cloudwatchlogs::Client,
+    ) -> anyhow::Result<Delivery> {
         let ledger = Ledger::new(cfg.drop_log_interval);
         Delivery::start_with_ledger(cfg, client, ledger)
     }
 
     /// As [`Delivery::start`], counting into `ledger` and registering the
-    /// buffer gauges in its metrics registry.
+    /// stage's gauges (buffer, rate, circuits, spool) in its metrics registry.
     pub fn start_with_ledger(
         cfg: DeliveryConfig,
         client: aws_sdk_cloudwatchlogs::Client,
         ledger: Ledger,
-    ) -> Delivery {
+    ) -> anyhow::Result<Delivery> {
         let conf = client
             .config()
             .to_builder()
@@ -168,23 +200,63 @@ impl Delivery {
             .timeout_config(client::timeout_config(cfg.request_timeout))
             .build();
         let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
+        let (spool, recovered) = match &cfg.spool_dir {
+            Some(dir) => {
+                let (spool, recovered) = Spool::open(SpoolOptions {
+                    dir: dir.clone(),
+                    max_bytes: cfg.spool_max_bytes,
+                    sync: cfg.spool_sync,
+                })
+                .map_err(|e| anyhow::anyhow!("spool_dir {}: {e}", dir.display()))?;
+                (Some(spool), Some(recovered))
+            }
+            None => (None, None),
+        };
         let cfg = Arc::new(cfg);
-        let rate = NonZeroU32::new(cfg.put_rate_per_sec).unwrap_or(NonZeroU32::MIN);
+        let limits = Limits {
+            budget: cfg.buffer_budget_bytes,
+            overflow: cfg.overflow,
+            max_batch_delay: cfg.max_batch_delay,
+            journaled: spool.is_some() && cfg.spool_sync != SyncPolicy::Never,
+        };
+        let first_seq = spool.as_ref().map_or(0, Spool::next_seq);
+        let syncer = limits.journaled.then(durable::Syncer::new);
         let shared = Arc::new(Shared {
-            health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_for),
+            health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_max),
             targets: Targets::new(client.clone(), cfg.clone(), ledger.clone()),
-            put_limiter: RateLimiter::direct(Quota::per_second(rate)),
+            rate: AdaptiveRate::new(cfg.put_rate_per_sec),
+            policy: policy::Policy {
+                backoff_base: cfg.backoff_base,
+                backoff_cap: cfg.backoff_cap,
+                credential_base: cfg.credential_backoff_base,
+                credential_cap: cfg.credential_backoff_cap,
+                create_streams: cfg.create_log_streams,
+            },
             in_flight: Semaphore::new(cfg.max_in_flight.clamp(1, 1_000)),
-            buffer: Mutex::new(Buffer::default()),
+            core: Mutex::new(Core {
+                buffer: Buffer::new(limits, first_seq),
+                spool,
+            }),
+            syncer,
             cancel: CancellationToken::new(),
+            drain_started: CancellationToken::new(),
+            draining: AtomicBool::new(false),
             progress: Notify::new(),
+            kept: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
             ledger,
             client,
             cfg,
         });
-        register_gauges(&shared);
-        Delivery { shared }
+        if let Some(s) = &shared.syncer {
+            s.spawn(Arc::downgrade(&shared));
+        }
+        observe::register(&shared);
+        let delivery = Delivery { shared };
+        if let Some(recovered) = recovered {
+            durable::replay(&delivery.shared, recovered);
+        }
+        Ok(delivery)
     }
 
     /// The ledger this stage counts into.
@@ -192,7 +264,8 @@ impl Delivery {
         &self.shared.ledger
     }
 
-    /// Queues a guest run's events for delivery. Never blocks and never
+    /// Queues a guest run's events for delivery (and, with a spool, writes
+    /// them ahead). Never waits for the network or for `fdatasync`, and never
     /// loses silently: every event that cannot be queued is counted as a drop.
     pub fn submit(&self, s: Submission) {
         let Submission {
@@ -231,119 +304,74 @@ impl Delivery {
                 Err(r) => *drops.entry(r).or_default() += 1,
             }
         }
-        let key = BatchKey {
-            target: target.clone(),
-            kind,
-        };
-        let mut evicted: HashMap<(Arc<Target>, Arc<str>), u64> = HashMap::new();
-        let mut refused = 0u64;
-        let mut spawn: Option<Arc<Notify>> = None;
+        let key = BatchKey { target, kind };
         if !items.is_empty() {
-            let mut b = self.shared.lock_buffer();
-            if b.closed {
-                *drops.entry(DropReason::Shutdown).or_default() += items.len() as u64;
-            } else {
-                let budget = cfg.buffer_budget_bytes;
-                let mut accepted = VecDeque::with_capacity(items.len());
-                for mut it in items {
-                    let size = it.size();
-                    if b.pending_bytes + b.held_bytes + size > budget
-                        && cfg.overflow == OverflowPolicy::DropOldest
-                    {
-                        evict_oldest(&mut b, &target, &mut accepted, size, budget, &mut evicted);
-                    }
-                    if b.pending_bytes + b.held_bytes + size > budget {
-                        refused += 1;
-                        continue;
-                    }
-                    it.seq = b.next_seq;
-                    b.next_seq += 1;
-                    b.pending_bytes += size;
-                    b.pending_events += 1;
-                    accepted.push_back(it);
-                }
-                if !accepted.is_empty() {
-                    let draining = b.draining;
-                    let qs = b.queues.entry(key.clone()).or_insert_with(|| QueueState {
-                        q: KeyQueue::default(),
-                        first_arrival: None,
-                        notify: Arc::new(Notify::new()),
-                        has_worker: false,
-                    });
-                    if qs.first_arrival.is_none() {
-                        qs.first_arrival = Some(Instant::now());
-                    }
-                    for it in accepted {
-                        qs.q.push(it);
-                    }
-                    if !qs.has_worker {
-                        qs.has_worker = true;
-                        spawn = Some(qs.notify.clone());
-                    } else if draining || qs.q.is_full() {
-                        qs.notify.notify_one();
-                    }
-                    if spawn.is_some() {
-                        b.workers += 1;
-                    }
-                }
-            }
-        }
-        if let Some(notify) = spawn {
-            let shared = self.shared.clone();
-            self.shared
-                .runtime
-                .spawn(worker::run(shared, key.clone(), notify));
-        }
-        if refused > 0 {
-            *drops.entry(DropReason::Overflow).or_default() += refused;
+            queue(
+                &self.shared,
+                &key,
+                items,
+                buffer::Origin::New(Instant::now()),
+            );
         }
         for (reason, n) in drops {
-            acc.dropped(&job, &target, reason, n);
-        }
-        // Evicted events may belong to other jobs and targets.
-        for ((t, j), n) in evicted {
-            acc.dropped(&j, &t, DropReason::Overflow, n);
+            acc.dropped(&job, &key.target, reason, n);
         }
     }
 
     /// A copy of all counters plus the buffer gauges.
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.shared.ledger.snapshot();
-        let g = buffer_gauges(&self.shared);
+        let g = observe::buffer_gauges(&self.shared);
         (s.buffered_events, s.buffered_bytes, s.in_flight_requests) =
             (g.events, g.bytes, g.in_flight);
         s
     }
 
+    /// The spool's gauges and counters (`None` without `spool_dir`).
+    pub fn spool_stats(&self) -> Option<SpoolStats> {
+        self.shared.lock_core().spool.as_ref().map(Spool::stats)
+    }
+
+    /// The PutLogEvents rate allowed now (requests/s), and its ceiling.
+    pub fn put_rate(&self) -> (f64, f64) {
+        (self.shared.rate.current(), self.shared.rate.ceiling())
+    }
+
+    /// Targets whose circuit is not closed, with its state.
+    pub fn circuits(&self) -> Vec<(Target, CircuitState)> {
+        self.shared.health.circuits()
+    }
+
     /// Open circuits and credential problems, if any.
     pub fn health(&self) -> Health {
         let mut h = self.shared.health.snapshot();
-        let b = self.shared.lock_buffer();
-        h.buffered_events = (b.pending_events + b.held_events) as u64;
-        h.closed = b.closed;
+        let core = self.shared.lock_core();
+        h.buffered_events = core.buffer.gauges().0 as u64;
+        h.closed = core.buffer.is_closed();
         h
     }
 
-    /// Flushes everything buffered, waiting at most `deadline`, then stops:
-    /// whatever is still buffered or in flight is abandoned, counted as
-    /// `shutdown` drops and listed in the report. Later submissions are
-    /// dropped as `shutdown`.
+    /// Flushes everything buffered, waiting at most `deadline`, then stops.
+    /// Every open circuit is probed at once and no wait is longer than half
+    /// a second from now on, so the whole deadline is used. Whatever is
+    /// still buffered or in flight at the deadline stays in the spool for
+    /// the next start (with `spool_dir`), or is abandoned and counted as
+    /// `shutdown` drops. Later submissions are dropped as `shutdown`.
     pub async fn drain(&self, deadline: Duration) -> DrainReport {
         let start = Instant::now();
         let end = start + deadline;
         let before = self.shared.ledger.snapshot();
-        {
-            let mut b = self.shared.lock_buffer();
-            b.draining = true;
-            for qs in b.queues.values() {
-                qs.notify.notify_one();
-            }
+        self.shared.draining.store(true, Ordering::Relaxed);
+        self.shared.health.probe_all_now();
+        self.shared.drain_started.cancel();
+        for n in self.shared.lock_core().buffer.begin_drain() {
+            n.notify_one();
         }
         let completed = loop {
             let notified = self.shared.progress.notified();
             let (left, workers) = {
-                let b = self.shared.lock_buffer();
-                (b.pending_events + b.held_events, b.workers)
+                let core = self.shared.lock_core();
+                (core.buffer.gauges().0, core.buffer.workers())
             };
             if left == 0 && workers == 0 {
                 break true;
@@ -362,7 +390,7 @@ impl Delivery {
         self.shared.cancel.cancel();
         let give_up = Instant::now() + Duration::from_secs(5);
         loop {
-            let workers = self.shared.lock_buffer().workers;
+            let workers = self.shared.lock_core().buffer.workers();
             if workers == 0 || Instant::now() >= give_up {
                 if workers > 0 {
                     tracing::error!(
@@ -374,25 +402,28 @@ impl Delivery {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let leftovers: Vec<(Arc<Target>, Vec<Item>)> = {
-            let mut b = self.shared.lock_buffer();
-            b.closed = true;
-            let queues = std::mem::take(&mut b.queues);
-            b.pending_events = 0;
-            b.pending_bytes = 0;
-            queues
-                .into_iter()
-                .map(|(k, qs)| (k.target, qs.q.items.into_iter().collect()))
-                .collect()
+        let (leftovers, spooled) = {
+            let mut core = self.shared.lock_core();
+            let leftovers = core.buffer.close();
+            let spooled = core.spool.is_some();
+            (leftovers, spooled)
         };
-        for (t, items) in &leftovers {
-            self.shared
-                .ledger
-                .drop_items(t, DropReason::Shutdown, items.iter());
+        let mut kept = self.shared.kept.load(Ordering::Relaxed);
+        if spooled {
+            kept += leftovers.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
+            durable::close(&self.shared);
+        } else {
+            for (t, items) in &leftovers {
+                self.shared
+                    .ledger
+                    .drop_items(t, DropReason::Shutdown, items.iter());
+            }
         }
         self.shared.ledger.flush_drop_log();
         let after = self.shared.ledger.snapshot();
-        let report = report_between(&before, &after, start.elapsed(), completed);
+        let mut report = report_between(&before, &after, start.elapsed(), completed);
+        report.spooled = kept;
+        report.spool = self.spool_stats();
         if report.undelivered > 0 {
             tracing::error!(
                 undelivered = report.undelivered,
@@ -400,125 +431,87 @@ impl Delivery {
                 "drain deadline passed with events undelivered"
             );
         }
+        if kept > 0 {
+            tracing::warn!(
+                events = kept,
+                "drain deadline passed: undelivered events stay in the spool and are sent after the next start"
+            );
+        }
         report
     }
 }
 
-/// Evicts queued events, oldest arrival first across all queues, until
-/// `size` more bytes fit the budget or nothing queued is left; events of the
-/// submission being queued (`accepted`, all newer) are evicted last. Only
-/// (target, job) counts are kept, so evicted messages are freed at once.
-fn evict_oldest(
-    b: &mut Buffer,
-    this_target: &Arc<Target>,
-    accepted: &mut VecDeque<Item>,
-    size: usize,
-    budget: usize,
-    evicted: &mut HashMap<(Arc<Target>, Arc<str>), u64>,
-) {
-    let Buffer {
-        queues,
-        pending_bytes,
-        pending_events,
-        held_bytes,
-        ..
-    } = b;
-    while *pending_bytes + *held_bytes + size > budget {
-        // The queue with the oldest front, and the next-oldest front elsewhere.
-        let mut oldest: Option<(u64, &BatchKey)> = None;
-        let mut runner_up = u64::MAX;
-        for (k, qs) in queues.iter() {
-            let Some(front) = qs.q.items.front() else {
-                continue;
-            };
-            match oldest {
-                Some((seq, _)) if front.seq > seq => runner_up = runner_up.min(front.seq),
-                Some((seq, _)) => {
-                    runner_up = runner_up.min(seq);
-                    oldest = Some((front.seq, k));
-                }
-                None => oldest = Some((front.seq, k)),
-            }
-        }
-        match oldest.map(|(_, k)| k.clone()) {
-            Some(k) => {
-                let Some(qs) = queues.get_mut(&k) else {
-                    break;
-                };
-                // Pop a run from this queue while it stays the oldest.
-                while *pending_bytes + *held_bytes + size > budget
-                    && qs.q.items.front().is_some_and(|f| f.seq <= runner_up)
-                {
-                    let Some(it) = qs.q.pop_oldest() else {
-                        break;
-                    };
-                    *pending_bytes = pending_bytes.saturating_sub(it.size());
-                    *pending_events = pending_events.saturating_sub(1);
-                    *evicted.entry((k.target.clone(), it.job)).or_default() += 1;
+/// Admits `items` for `key` into the buffer and, with a spool, appends the
+/// admitted ones to it in the same critical section; wakes or spawns the
+/// key's worker; accounts refused and evicted events. The one path for new
+/// and replayed events; returns how many were queued.
+pub(crate) fn queue(
+    shared: &Arc<Shared>,
+    key: &BatchKey,
+    items: Vec<Item>,
+    origin: buffer::Origin,
+) -> usize {
+    let (admission, sync) = {
+        let mut core = shared.lock_core();
+        let Core { buffer, spool } = &mut *core;
+        let a = buffer.admit(key, items, origin, spool);
+        let mut sync = false;
+        if a.accepted > 0
+            && let Some(sp) = spool
+        {
+            let refs: Vec<EventRef<'_>> = buffer
+                .newest(key, a.accepted)
+                .map(|i| EventRef {
+                    seq: i.seq,
+                    timestamp_ms: i.timestamp_ms,
+                    job: &i.job,
+                    message: &i.message,
+                })
+                .collect();
+            match sp.append(key, &refs) {
+                Ok(()) => sync = true,
+                Err(e) => {
+                    drop(refs);
+                    buffer.set_durable_key(key);
+                    tracing::error!(
+                        dir = %sp.dir().display(),
+                        error = %e,
+                        events = a.accepted,
+                        "spool: cannot write events ahead; they are kept in memory only until delivered"
+                    );
                 }
             }
-            None => {
-                let Some(it) = accepted.pop_front() else {
-                    break;
-                };
-                *pending_bytes = pending_bytes.saturating_sub(it.size());
-                *pending_events = pending_events.saturating_sub(1);
-                *evicted.entry((this_target.clone(), it.job)).or_default() += 1;
-            }
+        }
+        (a, sync)
+    };
+    if sync && let Some(s) = &shared.syncer {
+        if s.is_running() {
+            s.request();
+        } else {
+            durable::sync_now(shared);
         }
     }
-}
-
-/// What the buffer holds right now.
-struct BufferGauges {
-    events: u64,
-    bytes: u64,
-    in_flight: u64,
-}
-
-fn buffer_gauges(shared: &Shared) -> BufferGauges {
-    let b = shared.lock_buffer();
-    let (events, bytes) = (
-        b.pending_events + b.held_events,
-        b.pending_bytes + b.held_bytes,
-    );
-    drop(b);
-    let in_flight = shared.cfg.max_in_flight.clamp(1, 1_000) - shared.in_flight.available_permits();
-    BufferGauges {
-        events: events as u64,
-        bytes: bytes as u64,
-        in_flight: in_flight as u64,
+    match admission.wake {
+        Some(Wake::Spawn(notify)) => {
+            shared
+                .runtime
+                .spawn(worker::run(shared.clone(), key.clone(), notify));
+        }
+        Some(Wake::Notify(notify)) => notify.notify_one(),
+        None => {}
     }
-}
-
-/// Registers the buffer gauges, read at each scrape (0 once the stage is gone).
-fn register_gauges(shared: &Arc<Shared>) {
-    type Read = fn(&BufferGauges) -> u64;
-    let gauges: [(&str, &str, Read); 3] = [
-        (
-            "cwpub_buffered_events",
-            "Events buffered or held by requests in progress.",
-            |g| g.events,
-        ),
-        (
-            "cwpub_buffered_bytes",
-            "Bytes (message + 26 per event) buffered or held by requests in progress.",
-            |g| g.bytes,
-        ),
-        (
-            "cwpub_in_flight_requests",
-            "PutLogEvents requests on the wire.",
-            |g| g.in_flight,
-        ),
-    ];
-    for (name, help, read) in gauges {
-        let weak = Arc::downgrade(shared);
-        shared.ledger.metrics().gauge_fn(name, help, move || {
-            weak.upgrade().map_or(0, |s| {
-                i64::try_from(read(&buffer_gauges(&s))).unwrap_or(i64::MAX)
-            })
-        });
+    let acc = &shared.ledger;
+    for (j, n) in admission.refused {
+        acc.dropped(&j, &key.target, DropReason::Overflow, n);
     }
+    for (j, n) in admission.closed {
+        acc.dropped(&j, &key.target, DropReason::Shutdown, n);
+    }
+    // Evicted events may belong to other jobs and targets.
+    for ((t, j), n) in admission.evicted {
+        acc.dropped(&j, &t, DropReason::Overflow, n);
+    }
+    admission.accepted
 }
 
 fn report_between(

@@ -1,7 +1,6 @@
-//! Retry policy: classification of SDK errors by their error code / kind
-//! (never by HTTP status alone: ThrottlingException is a 400) into the
-//! handful of classes the sender acts on, and exponential backoff with full
-//! jitter.
+//! Error classification: SDK errors by their error code / kind (never by
+//! HTTP status alone: ThrottlingException is a 400) into the handful of
+//! classes the retry policy (`policy`) decides on.
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -158,19 +157,10 @@ where
     }
 }
 
-/// Exponential backoff with full jitter: a uniform draw from
-/// `[0, min(cap, base · 2^attempt)]` (AWS Architecture Blog, "Exponential
-/// Backoff And Jitter").
+/// [`super::policy::backoff`] with a fresh random draw (outside a batch's
+/// retry loop: creation jitter, retention retries).
 pub(crate) fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let ceiling = base
-        .checked_mul(1u32 << attempt.min(20))
-        .unwrap_or(cap)
-        .min(cap);
-    let nanos = ceiling.as_nanos().min(u64::MAX as u128) as u64;
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(rand::random_range(0..=nanos))
+    super::policy::backoff(base, cap, attempt, rand::random::<f64>(), false)
 }
 
 #[cfg(test)]

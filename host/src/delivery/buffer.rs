@@ -1,0 +1,561 @@
+//! The buffer: every event the delivery stage holds, with one owner.
+//! Events are queued per batch key until a worker takes them as a chunk
+//! (held while its requests run) and releases it; the budget is enforced
+//! and the overflow policy applied on admission; the write-ahead journal
+//! (the spool, when configured) is told whenever a key's events below some
+//! sequence number are resolved. All fields are private: the stage changes
+//! the buffer only through [`Buffer::admit`], [`Buffer::take_due`],
+//! [`Buffer::release`], [`Buffer::leave`], [`Buffer::set_durable`],
+//! [`Buffer::begin_drain`] and [`Buffer::close`], and every one of them
+//! ends by checking the invariants in [`Buffer::check`] (in debug builds and
+//! tests).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::BatchKey;
+use super::batch::{Item, KeyQueue};
+use super::config::OverflowPolicy;
+use crate::event::Target;
+
+/// Below this many queued events [`Buffer::check`] also walks every event.
+const DEEP_CHECK_EVENTS: usize = 4_096;
+
+/// What the buffer needs from a write-ahead journal.
+pub(crate) trait Journal {
+    /// True when `extra` more bytes would not fit the journal's budget.
+    fn over_budget(&self, extra: u64) -> bool;
+    /// Bytes one event takes in the journal.
+    fn cost(&self, job: &str, message: &str) -> u64;
+    /// Every event of `key` with `lo ≤ seq ≤ hi` is resolved (delivered or dropped).
+    fn resolved(&mut self, key: &BatchKey, lo: u64, hi: u64);
+    /// Writes what `resolved` noted (once per admission or release).
+    fn flush(&mut self);
+}
+
+/// No journal: nothing is written, nothing limits.
+#[cfg(test)]
+pub(crate) struct NoJournal;
+
+#[cfg(test)]
+impl Journal for NoJournal {
+    fn over_budget(&self, _: u64) -> bool {
+        false
+    }
+    fn cost(&self, _: &str, _: &str) -> u64 {
+        0
+    }
+    fn resolved(&mut self, _: &BatchKey, _: u64, _: u64) {}
+    fn flush(&mut self) {}
+}
+
+/// Limits of a buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Most bytes (message + 26) held at once, queued and in requests.
+    pub budget: usize,
+    /// What happens when an event does not fit.
+    pub overflow: OverflowPolicy,
+    /// Longest an event waits for its batch to fill.
+    pub max_batch_delay: Duration,
+    /// Whether events must be made durable (see [`Buffer::set_durable`])
+    /// before they may be sent.
+    pub journaled: bool,
+}
+
+/// How a worker is to be told about new events.
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// The key has no worker: start one waiting on this.
+    Spawn(Arc<Notify>),
+    /// The key's worker should look now (full batch or draining).
+    Notify(Arc<Notify>),
+}
+
+/// Where admitted events come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    /// A guest run, at this instant (starts the key's batch delay); the
+    /// buffer assigns sequence numbers.
+    New(Instant),
+    /// The spool, at start (due at once; sequence numbers are kept, and must
+    /// be ascending per key and below every new one).
+    Replayed(Instant),
+}
+
+/// The result of [`Buffer::admit`].
+#[derive(Debug, Default)]
+pub(crate) struct Admission {
+    /// Events queued (the last `accepted` events of the key's queue, see
+    /// [`Buffer::newest`]).
+    pub accepted: usize,
+    /// Incoming events refused for lack of room, per job (`overflow`).
+    pub refused: HashMap<Arc<str>, u64>,
+    /// Events refused because the buffer is closed, per job (`shutdown`).
+    pub closed: HashMap<Arc<str>, u64>,
+    /// Queued events evicted to make room, per (target, job) (`overflow`).
+    pub evicted: HashMap<(Arc<Target>, Arc<str>), u64>,
+    /// Who to wake.
+    pub wake: Option<Wake>,
+}
+
+/// What a worker does next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The key has nothing left: the worker ends.
+    Exit,
+    /// Nothing due: wait until then (or until notified; `None`: only notified).
+    Wait(Option<Instant>),
+    /// Send this chunk (held until [`Buffer::release`]).
+    Send(Vec<Item>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    lo: u64,
+    hi: u64,
+    events: usize,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct KeyState {
+    q: KeyQueue,
+    first_arrival: Option<Instant>,
+    notify: Arc<Notify>,
+    has_worker: bool,
+    held: Option<Held>,
+    /// Sequence number of the newest event admitted to this key.
+    last_seq: u64,
+    /// Events below this sequence number may be sent.
+    durable_below: u64,
+}
+
+/// The buffer. See the module doc.
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    limits: Limits,
+    keys: HashMap<BatchKey, KeyState>,
+    queued_events: usize,
+    queued_bytes: usize,
+    held_events: usize,
+    held_bytes: usize,
+    next_seq: u64,
+    draining: bool,
+    closed: bool,
+    /// A worker left without finishing (delivery was cancelled).
+    abandoned: bool,
+    workers: usize,
+}
+
+impl Buffer {
+    /// An empty buffer whose first event gets sequence number `first_seq`.
+    pub fn new(limits: Limits, first_seq: u64) -> Buffer {
+        Buffer {
+            limits,
+            keys: HashMap::new(),
+            queued_events: 0,
+            queued_bytes: 0,
+            held_events: 0,
+            held_bytes: 0,
+            next_seq: first_seq,
+            draining: false,
+            closed: false,
+            abandoned: false,
+            workers: 0,
+        }
+    }
+
+    /// Events and bytes held (queued and in requests).
+    pub fn gauges(&self) -> (usize, usize) {
+        (
+            self.queued_events + self.held_events,
+            self.queued_bytes + self.held_bytes,
+        )
+    }
+
+    /// Running workers (each owns one key).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// True once [`Buffer::close`] ran.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Admits the events of one submission to `key` (sequence numbers are
+    /// assigned here), making room under the overflow policy: `drop_newest`
+    /// refuses what does not fit, `drop_oldest` first evicts the oldest
+    /// queued events of any key (never events in requests; this
+    /// submission's own events last). Both the memory budget and the
+    /// journal's budget must hold.
+    pub fn admit(
+        &mut self,
+        key: &BatchKey,
+        items: Vec<Item>,
+        origin: Origin,
+        journal: &mut dyn Journal,
+    ) -> Admission {
+        let mut out = Admission::default();
+        if self.closed {
+            for it in items {
+                *out.closed.entry(it.job).or_default() += 1;
+            }
+            return out;
+        }
+        let (arrived, replayed) = match origin {
+            Origin::New(at) => (at, false),
+            // Replayed events are due at once.
+            Origin::Replayed(now) => (
+                now.checked_sub(self.limits.max_batch_delay).unwrap_or(now),
+                true,
+            ),
+        };
+        let mut accepted: VecDeque<Item> = VecDeque::with_capacity(items.len());
+        let mut accepted_disk = 0u64;
+        for mut it in items {
+            let size = it.size();
+            let disk = journal.cost(&it.job, &it.message);
+            let disk_over = |disk_extra: u64, j: &dyn Journal| j.over_budget(disk_extra + disk);
+            let over = |b: &Buffer, disk_extra: u64, j: &dyn Journal| {
+                b.queued_bytes + b.held_bytes + size > b.limits.budget || disk_over(disk_extra, j)
+            };
+            if over(self, accepted_disk, journal)
+                && self.limits.overflow == OverflowPolicy::DropOldest
+            {
+                while over(self, accepted_disk, journal) {
+                    let disk_pressure = disk_over(accepted_disk, journal);
+                    if self.evict_oldest_run(&mut out.evicted, journal, disk_pressure, &|b, j| {
+                        over(b, accepted_disk, j)
+                    }) {
+                        continue;
+                    }
+                    // Nothing older is queued: evict this submission's oldest.
+                    let Some(old) = accepted.pop_front() else {
+                        break;
+                    };
+                    self.queued_bytes -= old.size();
+                    self.queued_events -= 1;
+                    accepted_disk -= journal.cost(&old.job, &old.message);
+                    *out.evicted
+                        .entry((key.target.clone(), old.job))
+                        .or_default() += 1;
+                }
+            }
+            if over(self, accepted_disk, journal) {
+                *out.refused.entry(it.job).or_default() += 1;
+                continue;
+            }
+            if replayed {
+                debug_assert!(
+                    it.seq < self.next_seq,
+                    "replayed events keep their sequence numbers"
+                );
+            } else {
+                it.seq = self.next_seq;
+                self.next_seq += 1;
+            }
+            self.queued_bytes += size;
+            self.queued_events += 1;
+            accepted_disk += disk;
+            accepted.push_back(it);
+        }
+        journal.flush();
+        out.accepted = accepted.len();
+        if !accepted.is_empty() {
+            let draining = self.draining;
+            let durable = if self.limits.journaled { 0 } else { u64::MAX };
+            let ks = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
+                q: KeyQueue::default(),
+                first_arrival: None,
+                notify: Arc::new(Notify::new()),
+                has_worker: false,
+                held: None,
+                last_seq: 0,
+                durable_below: durable,
+            });
+            ks.first_arrival.get_or_insert(arrived);
+            ks.last_seq = accepted.back().map_or(ks.last_seq, |i| i.seq);
+            for it in accepted {
+                ks.q.push(it);
+            }
+            if !ks.has_worker {
+                ks.has_worker = true;
+                self.workers += 1;
+                out.wake = Some(Wake::Spawn(ks.notify.clone()));
+            } else if draining || ks.q.is_full() {
+                out.wake = Some(Wake::Notify(ks.notify.clone()));
+            }
+        }
+        self.check();
+        out
+    }
+
+    /// The newest `n` events queued for `key` (what the last [`Buffer::admit`] accepted).
+    pub fn newest(&self, key: &BatchKey, n: usize) -> impl Iterator<Item = &Item> {
+        let q = self.keys.get(key).map(|k| &k.q.items);
+        let len = q.map_or(0, |q| q.len());
+        q.into_iter().flat_map(move |q| q.range(len - n.min(len)..))
+    }
+
+    /// Evicts a run of queued events from the key whose front is oldest,
+    /// while it stays the oldest and `over` holds. False when nothing is
+    /// queued. Under disk pressure the journal frees space only as floors
+    /// move, so it is told after every event; otherwise once at the end.
+    fn evict_oldest_run(
+        &mut self,
+        evicted: &mut HashMap<(Arc<Target>, Arc<str>), u64>,
+        journal: &mut dyn Journal,
+        disk: bool,
+        over: &dyn Fn(&Buffer, &dyn Journal) -> bool,
+    ) -> bool {
+        let mut oldest: Option<(u64, &BatchKey)> = None;
+        let mut runner_up = u64::MAX;
+        for (k, ks) in &self.keys {
+            let Some(front) = ks.q.items.front() else {
+                continue;
+            };
+            match oldest {
+                Some((seq, _)) if front.seq > seq => runner_up = runner_up.min(front.seq),
+                Some((seq, _)) => {
+                    runner_up = runner_up.min(seq);
+                    oldest = Some((front.seq, k));
+                }
+                None => oldest = Some((front.seq, k)),
+            }
+        }
+        let Some(key) = oldest.map(|(_, k)| k.clone()) else {
+            return false;
+        };
+        let mut run: Option<(u64, u64)> = None;
+        loop {
+            let ks = self.keys.get_mut(&key).expect("key found above");
+            if ks.q.items.front().is_none_or(|f| f.seq > runner_up) {
+                break;
+            }
+            let it = ks.q.pop_oldest().expect("front exists");
+            if ks.q.items.is_empty() {
+                ks.first_arrival = None;
+            }
+            if disk {
+                journal.resolved(&key, it.seq, it.seq);
+            } else {
+                run = Some((run.map_or(it.seq, |r| r.0), it.seq));
+            }
+            self.queued_bytes -= it.size();
+            self.queued_events -= 1;
+            *evicted.entry((key.target.clone(), it.job)).or_default() += 1;
+            if !over(self, journal) {
+                break;
+            }
+        }
+        if let Some((lo, hi)) = run {
+            journal.resolved(&key, lo, hi);
+        }
+        true
+    }
+
+    /// The worker of `key` asks what to do: send a chunk that is due (full,
+    /// waited `max_batch_delay`, or draining; only events already durable),
+    /// wait, or exit when the key holds nothing.
+    pub fn take_due(&mut self, key: &BatchKey, now: Instant) -> Step {
+        let delay = self.limits.max_batch_delay;
+        let draining = self.draining;
+        let step = match self.keys.get_mut(key) {
+            None => {
+                // Closed under the worker: it just leaves.
+                self.workers -= 1;
+                Step::Exit
+            }
+            Some(ks) if ks.q.items.is_empty() => {
+                debug_assert!(ks.held.is_none(), "a worker releases before asking again");
+                self.keys.remove(key);
+                self.workers -= 1;
+                Step::Exit
+            }
+            Some(ks) => {
+                let due = ks.first_arrival.map_or(now, |t| t + delay);
+                if !(draining || ks.q.is_full() || due <= now) {
+                    Step::Wait(Some(due))
+                } else {
+                    let chunk = ks.q.take_chunk_below(ks.durable_below);
+                    if chunk.is_empty() {
+                        Step::Wait(None)
+                    } else {
+                        if ks.q.items.is_empty() {
+                            ks.first_arrival = None;
+                        }
+                        let bytes: usize = chunk.iter().map(Item::size).sum();
+                        ks.held = Some(Held {
+                            lo: chunk[0].seq,
+                            hi: chunk[chunk.len() - 1].seq,
+                            events: chunk.len(),
+                            bytes,
+                        });
+                        self.queued_bytes -= bytes;
+                        self.queued_events -= chunk.len();
+                        self.held_bytes += bytes;
+                        self.held_events += chunk.len();
+                        Step::Send(chunk)
+                    }
+                }
+            }
+        };
+        self.check();
+        step
+    }
+
+    /// The chunk `key`'s worker held is resolved (every event delivered or
+    /// dropped): frees its room and tells the journal.
+    pub fn release(&mut self, key: &BatchKey, journal: &mut dyn Journal) {
+        let Some(ks) = self.keys.get_mut(key) else {
+            return;
+        };
+        if let Some(h) = ks.held.take() {
+            self.held_bytes -= h.bytes;
+            self.held_events -= h.events;
+            journal.resolved(key, h.lo, h.hi);
+            journal.flush();
+        }
+        self.check();
+    }
+
+    /// The worker of `key` stops without resolving its chunk (delivery was
+    /// cancelled): its room is freed, the journal keeps the events.
+    pub fn leave(&mut self, key: &BatchKey) {
+        self.abandoned = true;
+        if let Some(ks) = self.keys.get_mut(key) {
+            if let Some(h) = ks.held.take() {
+                self.held_bytes -= h.bytes;
+                self.held_events -= h.events;
+            }
+            if ks.has_worker {
+                ks.has_worker = false;
+                self.workers -= 1;
+            }
+        } else {
+            self.workers -= 1;
+        }
+        self.check();
+    }
+
+    /// Every event below `below` is durable; returns the workers to wake.
+    pub fn set_durable(&mut self, below: u64) -> Vec<Arc<Notify>> {
+        let mut wake = Vec::new();
+        for ks in self.keys.values_mut() {
+            if below > ks.durable_below {
+                ks.durable_below = below;
+                if !ks.q.items.is_empty() {
+                    wake.push(ks.notify.clone());
+                }
+            }
+        }
+        wake
+    }
+
+    /// Events of `key` up to its newest are to be sent without waiting for
+    /// durability (the journal could not take them).
+    pub fn set_durable_key(&mut self, key: &BatchKey) {
+        if let Some(ks) = self.keys.get_mut(key) {
+            ks.durable_below = ks.durable_below.max(ks.last_seq + 1);
+        }
+    }
+
+    /// Starts the drain: everything is due now. Returns the workers to wake.
+    pub fn begin_drain(&mut self) -> Vec<Arc<Notify>> {
+        self.draining = true;
+        self.keys.values().map(|k| k.notify.clone()).collect()
+    }
+
+    /// Closes the buffer: later admissions are refused, and the queued
+    /// events are handed back per target (held ones stay with their workers).
+    pub fn close(&mut self) -> Vec<(Arc<Target>, Vec<Item>)> {
+        self.closed = true;
+        let mut out = Vec::new();
+        for (k, ks) in self.keys.drain() {
+            if !ks.q.items.is_empty() {
+                out.push((k.target, ks.q.items.into_iter().collect()));
+            }
+            if let Some(h) = ks.held {
+                self.held_bytes -= h.bytes;
+                self.held_events -= h.events;
+            }
+        }
+        self.queued_events = 0;
+        self.queued_bytes = 0;
+        self.check();
+        out
+    }
+
+    /// The invariants, checked after every change in debug builds:
+    /// counters equal what the keys hold, the budget holds, each key's events
+    /// are in sequence order below `next_seq`, every key has a worker or
+    /// nothing to do, and a closed buffer is empty. The checks that walk
+    /// every event run while fewer than [`DEEP_CHECK_EVENTS`] are queued, so
+    /// debug builds stay usable with large buffers.
+    pub fn check(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let deep = self.queued_events <= DEEP_CHECK_EVENTS;
+        let (mut qe, mut qb, mut he, mut hb, mut w) = (0, 0, 0, 0, 0);
+        for (k, ks) in &self.keys {
+            qe += ks.q.items.len();
+            if deep {
+                let bytes: usize = ks.q.items.iter().map(Item::size).sum();
+                assert_eq!(bytes, ks.q.bytes, "{k:?}: queue bytes");
+            }
+            qb += ks.q.bytes;
+            if let Some(h) = ks.held {
+                he += h.events;
+                hb += h.bytes;
+                assert!(
+                    ks.q.items.front().is_none_or(|f| f.seq > h.lo),
+                    "{k:?}: held chunk is older than the queue"
+                );
+            }
+            assert!(
+                !deep
+                    || ks
+                        .q
+                        .items
+                        .iter()
+                        .zip(ks.q.items.iter().skip(1))
+                        .all(|(a, b)| a.seq < b.seq),
+                "{k:?}: queue out of sequence order"
+            );
+            assert!(
+                ks.q.items.back().is_none_or(|b| b.seq <= ks.last_seq)
+                    && ks.last_seq < self.next_seq.max(1),
+                "{k:?}: sequence numbers ahead of the counter"
+            );
+            assert_eq!(
+                ks.first_arrival.is_some(),
+                !ks.q.items.is_empty(),
+                "{k:?}: arrival time iff queued"
+            );
+            assert!(
+                ks.has_worker || (ks.q.items.is_empty() && ks.held.is_none()) || self.abandoned,
+                "{k:?}: events without a worker"
+            );
+            w += usize::from(ks.has_worker);
+        }
+        assert_eq!((qe, qb), (self.queued_events, self.queued_bytes), "queued");
+        assert_eq!((he, hb), (self.held_events, self.held_bytes), "held");
+        assert!(w <= self.workers, "workers: {w} keys > {}", self.workers);
+        assert!(
+            self.queued_bytes + self.held_bytes <= self.limits.budget,
+            "over budget: {} > {}",
+            self.queued_bytes + self.held_bytes,
+            self.limits.budget
+        );
+        assert!(!self.closed || self.keys.is_empty(), "closed but not empty");
+    }
+}
+
+#[cfg(test)]
+mod tests;
