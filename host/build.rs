@@ -28,7 +28,7 @@ fn main() {
     let built = match env::var_os("CWPUB_PREBUILT_GUESTS") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            for dir in ["wit", "emf", "guest-heartbeat", "guest-emf"] {
+            for dir in ["wit", "emf", "sdk", "guest-heartbeat", "guest-emf"] {
                 println!("cargo:rerun-if-changed={}", root.join(dir).display());
             }
             println!(

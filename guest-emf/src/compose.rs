@@ -1,65 +1,47 @@
-//! Turns a run context and a parsed [`Config`] into EMF documents, using only
-//! the `cwpub-emf` builder (which does every EMF check and split).
+//! Turns a run context and the job's [`Settings`] into EMF documents, using
+//! only the `cwpub-emf` builder (which does every EMF check and split).
 
-use cwpub_emf::{DimensionSet, MetricsLogger};
+use cwpub_guest::emf::{DimensionSet, MetricsLogger};
+use cwpub_guest::{Context, Error, Result};
 
-use crate::bindings::cwpub::publisher::types::{LogEvent, RunContext};
-use crate::config::{Config, DimensionSource, FACT_METRICS};
+use crate::config::{DimensionSource, FACT_METRICS, Settings};
 
-/// Composes this run's EMF documents; errors say what failed and why.
-pub fn compose(ctx: &RunContext, config: &Config) -> Result<Vec<String>, String> {
-    let fail = |what: &str, e: cwpub_emf::EmfError| format!("{what}: {e}");
-    let mut logger = MetricsLogger::new(&config.namespace).map_err(|e| fail("namespace", e))?;
-    let timestamp = i64::try_from(ctx.actual_ms)
-        .map_err(|_| format!("actual-ms {} is out of range", ctx.actual_ms))?;
-    logger
-        .set_timestamp(timestamp)
-        .map_err(|e| fail("timestamp", e))?;
+/// A logger holding this run's metrics, dimensions and properties, stamped
+/// with the run's actual time; flush it for the documents.
+pub fn compose(ctx: &Context, settings: &Settings) -> Result<MetricsLogger> {
+    let mut logger = ctx.metrics_logger(&settings.namespace)?;
 
     let mut dimensions = DimensionSet::new();
-    for (name, source) in &config.dimensions {
+    for (name, source) in &settings.dimensions {
         let value = match source {
-            DimensionSource::Service => config.service.as_deref().unwrap_or(&ctx.job_name),
-            DimensionSource::Host => &ctx.facts.hostname,
+            DimensionSource::Service => settings.service.as_deref().unwrap_or(&ctx.job),
+            DimensionSource::Host => &ctx.host.hostname,
             DimensionSource::Static(value) => value,
         };
         dimensions
             .insert(name.as_str(), value)
             .map_err(|e| match source {
-                DimensionSource::Host => {
-                    format!("the host's hostname cannot be the `Host` dimension: {e}")
-                }
-                _ => fail("dimensions", e),
+                DimensionSource::Host => Error::fatal(format!(
+                    "the host's hostname cannot be the `Host` dimension: {e}"
+                )),
+                _ => e.into(),
             })?;
     }
-    logger
-        .set_dimensions([dimensions], false)
-        .map_err(|e| fail("dimensions", e))?;
+    logger.set_dimensions([dimensions], false)?;
 
-    let facts = &ctx.facts;
-    logger
-        .put_property(
-            "event_id",
-            format!("{}:{}", ctx.job_name, ctx.invocation_id),
-        )
-        .map_err(|e| fail("property", e))?;
-    logger
-        .put_property("sequence", ctx.sequence)
-        .map_err(|e| fail("property", e))?;
-    logger
-        .put_property("host_version", facts.host_version.as_str())
-        .map_err(|e| fail("property", e))?;
-    if let Some(region) = &facts.region {
-        logger
-            .put_property("region", region.as_str())
-            .map_err(|e| fail("property", e))?;
+    let host = &ctx.host;
+    logger.put_property("event_id", format!("{}:{}", ctx.job, ctx.invocation_id))?;
+    logger.put_property("sequence", ctx.sequence)?;
+    logger.put_property("host_version", host.version.as_str())?;
+    if let Some(region) = &host.region {
+        logger.put_property("region", region.as_str())?;
     }
 
-    let delivery = &facts.delivery;
+    let delivery = &host.delivery;
     // Counters are sent as f64 (CloudWatch stores doubles); exact below 2^53.
     let values = [
         1.0,
-        facts.uptime_ms as f64 / 1000.0,
+        host.uptime.as_secs_f64(),
         delivery.events_delivered as f64,
         delivery.bytes_delivered as f64,
         delivery.events_dropped as f64,
@@ -71,84 +53,62 @@ pub fn compose(ctx: &RunContext, config: &Config) -> Result<Vec<String>, String>
         delivery.runs_failed as f64,
     ];
     for ((name, unit), value) in FACT_METRICS.iter().zip(values) {
-        logger
-            .put_metric(name, value, *unit)
-            .map_err(|e| fail("metric", e))?;
+        logger.put_metric(name, value, *unit)?;
     }
-    for (name, value, unit) in &config.metrics {
-        logger
-            .put_metric(name, *value, *unit)
-            .map_err(|e| fail("metric", e))?;
+    for (name, value, unit) in &settings.metrics {
+        logger.put_metric(name, *value, *unit)?;
     }
-    logger.flush().map_err(|e| fail("flush", e))
-}
-
-/// Wraps documents as log events stamped with the run's `actual-ms`, the same
-/// value as each document's `_aws.Timestamp` (hard case 39).
-pub fn to_events(ctx: &RunContext, documents: Vec<String>) -> Vec<LogEvent> {
-    documents
-        .into_iter()
-        .map(|message| LogEvent {
-            timestamp_ms: ctx.actual_ms,
-            message,
-        })
-        .collect()
+    Ok(logger)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::cwpub::publisher::types::{DeliveryStats, HostFacts};
-    use crate::config::parse;
-    use cwpub_emf::{Unit, read_metrics, validate};
-    use serde_json::Value;
+    use cwpub_guest::emf::{Unit, read_metrics, validate};
+    use cwpub_guest::serde_json::{self, Value};
+    use cwpub_guest::{Config, Output, Timestamp};
+    use std::time::Duration;
 
     const NOW: u64 = 1_700_000_000_000;
 
-    fn context(config: &[(&str, &str)]) -> RunContext {
-        RunContext {
-            job_name: "emf".into(),
-            scheduled_ms: NOW - 5,
-            actual_ms: NOW,
-            sequence: 7,
-            invocation_id: "0b6f7c1e-8d1a-4c59-9a43-2f7e0c7d9a11".into(),
-            config: config
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            facts: HostFacts {
-                hostname: "ip-10-0-0-1".into(),
-                task_id: None,
-                region: Some("eu-west-1".into()),
-                host_version: "0.1.0".into(),
-                uptime_ms: 12_345,
-                delivery: DeliveryStats {
-                    events_delivered: 100,
-                    bytes_delivered: 2048,
-                    events_dropped: 1,
-                    events_pending: 2,
-                    requests: 3,
-                    retries: 4,
-                    throttled: 5,
-                    runs_succeeded: 6,
-                    runs_failed: 7,
-                },
-            },
-        }
+    fn context(config: &[(&str, &str)]) -> Context {
+        let mut ctx = Context::new("emf", Timestamp::from_millis(NOW).unwrap());
+        ctx.scheduled = Timestamp::from_millis(NOW - 5).unwrap();
+        ctx.sequence = 7;
+        ctx.invocation_id = "0b6f7c1e-8d1a-4c59-9a43-2f7e0c7d9a11".into();
+        ctx.config = Config::new("emf", config.iter().copied());
+        ctx.host.hostname = "ip-10-0-0-1".into();
+        ctx.host.region = Some("eu-west-1".into());
+        ctx.host.version = "0.1.0".into();
+        ctx.host.uptime = Duration::from_millis(12_345);
+        let d = &mut ctx.host.delivery;
+        (d.events_delivered, d.bytes_delivered, d.events_dropped) = (100, 2048, 1);
+        (d.events_pending, d.requests, d.retries, d.throttled) = (2, 3, 4, 5);
+        (d.runs_succeeded, d.runs_failed) = (6, 7);
+        ctx
     }
 
-    fn run(ctx: &RunContext) -> Vec<String> {
-        let config = parse(&ctx.job_name, &ctx.config).unwrap();
-        let documents = compose(ctx, &config).unwrap();
-        for document in &documents {
-            assert_eq!(validate(document, NOW as i64), vec![], "{document}");
+    /// Runs the guest on `ctx` as the host does; every document must validate.
+    fn run(ctx: &Context) -> Output {
+        let output = ctx.run_for::<crate::Emf>().unwrap();
+        for event in &output.events {
+            assert_eq!(
+                validate(&event.message, NOW as i64),
+                vec![],
+                "{}",
+                event.message
+            );
         }
-        documents
+        output
+    }
+
+    fn documents(ctx: &Context) -> Vec<String> {
+        run(ctx).events.into_iter().map(|e| e.message).collect()
     }
 
     #[test]
     fn default_document() {
-        let documents = run(&context(&[]));
+        let documents = documents(&context(&[]));
         assert_eq!(documents.len(), 1);
         let doc: Value = serde_json::from_str(&documents[0]).unwrap();
         assert_eq!(doc["_aws"]["Timestamp"], NOW);
@@ -186,8 +146,8 @@ mod tests {
             ("metric.QueueDepth", "42 Count"),
             ("metric.Ratio", "0.25"),
         ]);
-        ctx.facts.region = None;
-        let documents = run(&ctx);
+        ctx.host.region = None;
+        let documents = documents(&ctx);
         let doc: Value = serde_json::from_str(&documents[0]).unwrap();
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MyCo/App");
         assert_eq!(
@@ -212,9 +172,11 @@ mod tests {
         let names: Vec<(String, String)> = (0..120)
             .map(|i| (format!("metric.M{i:03}"), format!("{i} Count")))
             .collect();
-        let mut ctx = context(&[("dimensions", "")]);
-        ctx.config.extend(names);
-        let documents = run(&ctx);
+        let mut ctx = context(&[]);
+        let mut entries = vec![("dimensions".to_owned(), String::new())];
+        entries.extend(names);
+        ctx.config = Config::new("emf", entries);
+        let documents = documents(&ctx);
         assert_eq!(documents.len(), 2);
         let total: usize = documents
             .iter()
@@ -233,24 +195,26 @@ mod tests {
 
     #[test]
     fn event_time_equals_the_metric_timestamp() {
-        let ctx = context(&[]);
-        let events = to_events(&ctx, run(&ctx));
-        assert_eq!(events.len(), 1);
-        for event in events {
+        let output = run(&context(&[]));
+        assert_eq!(output.events.len(), 1);
+        for event in output.events {
             let doc: Value = serde_json::from_str(&event.message).unwrap();
-            assert_eq!(doc["_aws"]["Timestamp"], event.timestamp_ms);
+            assert_eq!(doc["_aws"]["Timestamp"], event.timestamp.millis());
+            assert_eq!(event.timestamp.millis(), NOW);
         }
     }
 
     #[test]
     fn bad_hostname_is_reported() {
         let mut ctx = context(&[]);
-        ctx.facts.hostname = String::new();
-        let config = parse(&ctx.job_name, &ctx.config).unwrap();
-        let error = compose(&ctx, &config).unwrap_err();
+        ctx.host.hostname = String::new();
+        let error = ctx.run_for::<crate::Emf>().unwrap_err();
+        let message = error.message();
         assert!(
-            error.contains("hostname") && error.contains("Host"),
-            "{error}"
+            matches!(error, Error::Fatal(_))
+                && message.contains("hostname")
+                && message.contains("Host"),
+            "{message}"
         );
     }
 }

@@ -1,14 +1,15 @@
-//! The job configuration of `builtin:emf`, parsed and checked once so that
-//! `validate-config` and `run` agree. Every error names the key and the fix.
+//! The job configuration of `builtin:emf`, read and checked once so that the
+//! configuration check and `run` agree. Every error names the key and the fix;
+//! unknown and repeated keys are refused by the SDK against
+//! [`CONFIG_KEYS`](crate::Emf).
 
-use std::collections::HashSet;
-
-use cwpub_emf::Unit;
-use cwpub_emf::limits::MAX_DIMENSIONS_PER_SET;
-use cwpub_emf::names::{
+use cwpub_guest::emf::Unit;
+use cwpub_guest::emf::limits::MAX_DIMENSIONS_PER_SET;
+use cwpub_guest::emf::names::{
     dimension_name_problems, dimension_value_problems, metric_name_problems, namespace_problems,
     value_problem,
 };
+use cwpub_guest::{Config, Error, Result};
 
 /// The namespace used when `namespace` is not configured.
 pub const DEFAULT_NAMESPACE: &str = "cwpub";
@@ -34,10 +35,6 @@ pub const FACT_METRICS: [(&str, Unit); 11] = [
 /// Root properties every document carries.
 pub const PROPERTIES: [&str; 4] = ["event_id", "sequence", "host_version", "region"];
 
-/// The accepted keys, for "unknown key" messages.
-const KNOWN_KEYS: &str =
-    "`namespace`, `dimensions`, `service`, `dimension.<Name>` and `metric.<Name>`";
-
 /// Where a dimension's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DimensionSource {
@@ -49,9 +46,9 @@ pub enum DimensionSource {
     Static(String),
 }
 
-/// A parsed, checked job configuration.
+/// A read and checked job configuration.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub struct Settings {
     /// The EMF namespace.
     pub namespace: String,
     /// Dimension names, in configured order, with their value sources.
@@ -62,179 +59,146 @@ pub struct Config {
     pub metrics: Vec<(String, f64, Unit)>,
 }
 
-/// The error for `key`, with what is wrong and how to fix it.
-fn invalid(key: &str, why: impl std::fmt::Display) -> String {
-    format!("config key `{key}`: {why}")
-}
-
-/// Parses and checks `config` for job `job_name`.
-pub fn parse(job_name: &str, config: &[(String, String)]) -> Result<Config, String> {
-    let mut seen = HashSet::new();
-    for (key, _) in config {
-        if !seen.insert(key.as_str()) {
-            return Err(invalid(key, "appears more than once; keep one"));
-        }
-    }
-    let get = |key: &str| {
-        config
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-
-    let namespace = get("namespace").unwrap_or(DEFAULT_NAMESPACE);
-    if let Some(problem) = namespace_problems(namespace).into_iter().next() {
-        return Err(invalid(
-            "namespace",
-            format!("{namespace:?} {problem}; use e.g. \"cwpub\" or \"MyCompany/MyApp\""),
-        ));
-    }
-
-    let names = parse_dimension_names(get("dimensions").unwrap_or(DEFAULT_DIMENSIONS))?;
-    let service = get("service").map(str::to_owned);
-    if let Some(service) = &service {
-        if !names.iter().any(|n| n == "Service") {
-            return Err(invalid(
-                "service",
-                "sets the `Service` dimension, which is not listed in `dimensions`; add it there or remove `service`",
+impl Settings {
+    /// Reads and checks `config`.
+    pub fn read(config: &Config) -> Result<Settings> {
+        let namespace = config.get("namespace").unwrap_or(DEFAULT_NAMESPACE);
+        if let Some(problem) = namespace_problems(namespace).into_iter().next() {
+            return Err(Error::config(
+                "namespace",
+                format!("{namespace:?} {problem}; use e.g. \"cwpub\" or \"MyCompany/MyApp\""),
             ));
         }
-        check_dimension_value("service", service)?;
-    } else if names.iter().any(|n| n == "Service")
-        && let Some(problem) = dimension_value_problems(job_name).into_iter().next()
-    {
-        return Err(invalid(
-            "service",
-            format!(
-                "is not set, and the job name {job_name:?} {problem}, so it cannot be the `Service` dimension; set `service`"
-            ),
-        ));
-    }
 
-    let mut dimensions = Vec::with_capacity(names.len());
-    for name in names {
-        let source = match name.as_str() {
-            "Service" => DimensionSource::Service,
-            "Host" => DimensionSource::Host,
-            _ => {
-                let key = format!("dimension.{name}");
-                let value = get(&key).ok_or_else(|| {
-                    invalid(&key, format!("is missing: dimension `{name}` is listed in `dimensions` and needs a value, e.g. `{key} = \"prod\"`"))
-                })?;
-                check_dimension_value(&key, value)?;
-                DimensionSource::Static(value.to_owned())
+        let names = dimension_names(config.get("dimensions").unwrap_or(DEFAULT_DIMENSIONS))?;
+        let service = config.get("service").map(str::to_owned);
+        let job = config.job();
+        if let Some(service) = &service {
+            if !names.iter().any(|n| n == "Service") {
+                return Err(Error::config(
+                    "service",
+                    "sets the `Service` dimension, which is not listed in `dimensions`; add it there or remove `service`",
+                ));
             }
-        };
-        dimensions.push((name, source));
-    }
+            check_dimension_value("service", service)?;
+        } else if names.iter().any(|n| n == "Service")
+            && let Some(problem) = dimension_value_problems(job).into_iter().next()
+        {
+            return Err(Error::config(
+                "service",
+                format!(
+                    "is not set, and the job name {job:?} {problem}, so it cannot be the `Service` dimension; set `service`"
+                ),
+            ));
+        }
 
-    let mut metrics: Vec<(String, f64, Unit)> = Vec::new();
-    for (key, value) in config {
-        match key.as_str() {
-            "namespace" | "dimensions" | "service" => {}
-            other => {
-                if let Some(name) = other.strip_prefix("dimension.") {
-                    match dimensions.iter().find(|(n, _)| n == name) {
-                        Some((_, DimensionSource::Static(_))) => {}
-                        Some((_, DimensionSource::Service)) => {
-                            return Err(invalid(
-                                other,
-                                "the `Service` dimension is set with `service`; rename the key to `service`",
-                            ));
-                        }
-                        Some((_, DimensionSource::Host)) => {
-                            return Err(invalid(
-                                other,
-                                "the `Host` dimension always holds the host's hostname; remove this key",
-                            ));
-                        }
-                        None => {
-                            return Err(invalid(
-                                other,
-                                format!(
-                                    "dimension `{name}` is not listed in `dimensions`; add it there or remove this key"
-                                ),
-                            ));
-                        }
-                    }
-                } else if let Some(name) = other.strip_prefix("metric.") {
-                    let (number, unit) = parse_metric(other, name, value)?;
-                    if dimensions.iter().any(|(n, _)| n == name) {
-                        return Err(invalid(
-                            other,
-                            format!("`{name}` is already a dimension; choose another metric name"),
-                        ));
-                    }
-                    metrics.push((name.to_owned(), number, unit));
-                } else {
-                    return Err(invalid(
-                        other,
-                        format!("unknown key; builtin:emf accepts {KNOWN_KEYS}"),
+        let mut dimensions = Vec::with_capacity(names.len());
+        for name in names {
+            let source = match name.as_str() {
+                "Service" => DimensionSource::Service,
+                "Host" => DimensionSource::Host,
+                _ => {
+                    let key = format!("dimension.{name}");
+                    let value = config.get(&key).ok_or_else(|| {
+                        Error::config(&key, format!("is missing: dimension `{name}` is listed in `dimensions` and needs a value, e.g. `{key} = \"prod\"`"))
+                    })?;
+                    check_dimension_value(&key, value)?;
+                    DimensionSource::Static(value.to_owned())
+                }
+            };
+            dimensions.push((name, source));
+        }
+
+        for (name, _) in config.prefixed("dimension.") {
+            let key = format!("dimension.{name}");
+            match dimensions.iter().find(|(n, _)| n == name) {
+                Some((_, DimensionSource::Static(_))) => {}
+                Some((_, DimensionSource::Service)) => {
+                    return Err(Error::config(
+                        &key,
+                        "the `Service` dimension is set with `service`; rename the key to `service`",
+                    ));
+                }
+                Some((_, DimensionSource::Host)) => {
+                    return Err(Error::config(
+                        &key,
+                        "the `Host` dimension always holds the host's hostname; remove this key",
+                    ));
+                }
+                None => {
+                    return Err(Error::config(
+                        &key,
+                        format!(
+                            "dimension `{name}` is not listed in `dimensions`; add it there or remove this key"
+                        ),
                     ));
                 }
             }
         }
+
+        let mut metrics = Vec::new();
+        for (name, value) in config.prefixed("metric.") {
+            let key = format!("metric.{name}");
+            let (number, unit) = metric(&key, name, value)?;
+            if dimensions.iter().any(|(n, _)| n == name) {
+                return Err(Error::config(
+                    &key,
+                    format!("`{name}` is already a dimension; choose another metric name"),
+                ));
+            }
+            metrics.push((name.to_owned(), number, unit));
+        }
+        Ok(Settings {
+            namespace: namespace.to_owned(),
+            dimensions,
+            service,
+            metrics,
+        })
     }
-    Ok(Config {
-        namespace: namespace.to_owned(),
-        dimensions,
-        service,
-        metrics,
-    })
 }
 
 /// Splits and checks the comma-separated `dimensions` value.
-fn parse_dimension_names(value: &str) -> Result<Vec<String>, String> {
+fn dimension_names(value: &str) -> Result<Vec<String>> {
     if value.trim().is_empty() {
         return Ok(Vec::new());
     }
+    let invalid = |why: String| Error::config("dimensions", why);
     let mut names: Vec<String> = Vec::new();
     for raw in value.split(',') {
         let name = raw.trim();
         if name.is_empty() {
-            return Err(invalid(
-                "dimensions",
-                format!("{value:?} has an empty name; separate names with single commas"),
-            ));
+            return Err(invalid(format!(
+                "{value:?} has an empty name; separate names with single commas"
+            )));
         }
         if let Some(problem) = dimension_name_problems(name).into_iter().next() {
-            return Err(invalid(
-                "dimensions",
-                format!("dimension name {name:?} {problem}"),
-            ));
+            return Err(invalid(format!("dimension name {name:?} {problem}")));
         }
         if names.iter().any(|n| n == name) {
-            return Err(invalid(
-                "dimensions",
-                format!("lists {name:?} twice; list each dimension once"),
-            ));
+            return Err(invalid(format!(
+                "lists {name:?} twice; list each dimension once"
+            )));
         }
         if FACT_METRICS.iter().any(|(m, _)| *m == name) || PROPERTIES.contains(&name) {
-            return Err(invalid(
-                "dimensions",
-                format!(
-                    "{name:?} is a metric or property of every document; choose another dimension name"
-                ),
-            ));
+            return Err(invalid(format!(
+                "{name:?} is a metric or property of every document; choose another dimension name"
+            )));
         }
         names.push(name.to_owned());
     }
     if names.len() > MAX_DIMENSIONS_PER_SET {
-        return Err(invalid(
-            "dimensions",
-            format!(
-                "lists {} dimensions; CloudWatch allows at most {MAX_DIMENSIONS_PER_SET} per dimension set",
-                names.len()
-            ),
-        ));
+        return Err(invalid(format!(
+            "lists {} dimensions; CloudWatch allows at most {MAX_DIMENSIONS_PER_SET} per dimension set",
+            names.len()
+        )));
     }
     Ok(names)
 }
 
 /// Checks one dimension value configured under `key`.
-fn check_dimension_value(key: &str, value: &str) -> Result<(), String> {
+fn check_dimension_value(key: &str, value: &str) -> Result<()> {
     match dimension_value_problems(value).into_iter().next() {
-        Some(problem) => Err(invalid(
+        Some(problem) => Err(Error::config(
             key,
             format!("{value:?} {problem}; use 1-1024 printable ASCII characters"),
         )),
@@ -242,50 +206,44 @@ fn check_dimension_value(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
-/// Parses `metric.<Name> = "<value> [<Unit>]"`.
-fn parse_metric(key: &str, name: &str, value: &str) -> Result<(f64, Unit), String> {
+/// Reads `metric.<Name> = "<value> [<Unit>]"`.
+fn metric(key: &str, name: &str, value: &str) -> Result<(f64, Unit)> {
+    let invalid = |why: String| Error::config(key, why);
     if let Some(problem) = metric_name_problems(name).into_iter().next() {
-        return Err(invalid(key, format!("metric name {name:?} {problem}")));
+        return Err(invalid(format!("metric name {name:?} {problem}")));
     }
     if FACT_METRICS.iter().any(|(m, _)| *m == name) {
-        return Err(invalid(
-            key,
-            format!("`{name}` is a built-in metric; choose another name"),
-        ));
+        return Err(invalid(format!(
+            "`{name}` is a built-in metric; choose another name"
+        )));
     }
     if PROPERTIES.contains(&name) {
-        return Err(invalid(
-            key,
-            format!("`{name}` is a property of every document; choose another name"),
-        ));
+        return Err(invalid(format!(
+            "`{name}` is a property of every document; choose another name"
+        )));
     }
     let mut parts = value.split_whitespace();
     let Some(number) = parts.next() else {
         return Err(invalid(
-            key,
-            "is empty; write \"<value> [<Unit>]\", e.g. \"42 Count\"",
+            "is empty; write \"<value> [<Unit>]\", e.g. \"42 Count\"".to_owned(),
         ));
     };
     let number: f64 = number.parse().map_err(|_| {
-        invalid(
-            key,
-            format!("{number:?} is not a number; write \"<value> [<Unit>]\", e.g. \"42 Count\""),
-        )
+        invalid(format!(
+            "{number:?} is not a number; write \"<value> [<Unit>]\", e.g. \"42 Count\""
+        ))
     })?;
     if let Some(problem) = value_problem(number) {
-        return Err(invalid(key, format!("value {number} {problem}")));
+        return Err(invalid(format!("value {number} {problem}")));
     }
     let unit = match parts.next() {
         None => Unit::None,
-        Some(unit) => unit.parse::<Unit>().map_err(|e| invalid(key, e))?,
+        Some(unit) => unit.parse::<Unit>().map_err(|e| invalid(e.to_string()))?,
     };
     if parts.next().is_some() {
-        return Err(invalid(
-            key,
-            format!(
-                "{value:?} has extra words; write \"<value> [<Unit>]\", e.g. \"250 Milliseconds\""
-            ),
-        ));
+        return Err(invalid(format!(
+            "{value:?} has extra words; write \"<value> [<Unit>]\", e.g. \"250 Milliseconds\""
+        )));
     }
     Ok((number, unit))
 }
@@ -293,37 +251,46 @@ fn parse_metric(key: &str, name: &str, value: &str) -> Result<(f64, Unit), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Emf;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn cfg(job: &str, pairs: &[(&str, &str)]) -> Config {
+        Config::new(job, pairs.iter().copied())
+    }
+
+    /// Checks `pairs` as the host does (keys, then settings).
+    fn read(job: &str, pairs: &[(&str, &str)]) -> Result<Settings> {
+        let config = cfg(job, pairs);
+        config.validate_for::<Emf>()?;
+        Settings::read(&config)
     }
 
     fn error(pairs: &[(&str, &str)]) -> String {
-        parse("job", &cfg(pairs)).unwrap_err()
+        error_for("job", pairs)
+    }
+
+    fn error_for(job: &str, pairs: &[(&str, &str)]) -> String {
+        read(job, pairs).unwrap_err().message().to_owned()
     }
 
     #[test]
     fn defaults() {
-        let config = parse("heartbeat", &[]).unwrap();
-        assert_eq!(config.namespace, "cwpub");
+        let settings = read("heartbeat", &[]).unwrap();
+        assert_eq!(settings.namespace, "cwpub");
         assert_eq!(
-            config.dimensions,
+            settings.dimensions,
             vec![
                 ("Service".to_owned(), DimensionSource::Service),
                 ("Host".to_owned(), DimensionSource::Host)
             ]
         );
-        assert!(config.metrics.is_empty());
+        assert!(settings.metrics.is_empty());
     }
 
     #[test]
     fn full_configuration() {
-        let config = parse(
+        let settings = read(
             "job",
-            &cfg(&[
+            &[
                 ("namespace", "MyCo/App"),
                 ("dimensions", " Service , Env,Host"),
                 ("service", "orders"),
@@ -331,17 +298,17 @@ mod tests {
                 ("metric.QueueDepth", "42 Count"),
                 ("metric.Ratio", "0.5"),
                 ("metric.Latency", "  250   Milliseconds "),
-            ]),
+            ],
         )
         .unwrap();
-        assert_eq!(config.namespace, "MyCo/App");
+        assert_eq!(settings.namespace, "MyCo/App");
         assert_eq!(
-            config.dimensions[1],
+            settings.dimensions[1],
             ("Env".to_owned(), DimensionSource::Static("prod".into()))
         );
-        assert_eq!(config.service.as_deref(), Some("orders"));
+        assert_eq!(settings.service.as_deref(), Some("orders"));
         assert_eq!(
-            config.metrics,
+            settings.metrics,
             vec![
                 ("QueueDepth".to_owned(), 42.0, Unit::Count),
                 ("Ratio".to_owned(), 0.5, Unit::None),
@@ -349,7 +316,7 @@ mod tests {
             ]
         );
         assert!(
-            parse("job", &cfg(&[("dimensions", "")]))
+            read("job", &[("dimensions", "")])
                 .unwrap()
                 .dimensions
                 .is_empty()
@@ -403,7 +370,11 @@ mod tests {
                 "`metric.Host`",
                 "already a dimension",
             ),
-            (&[("metric.", "1")], "`metric.`", "is empty"),
+            (
+                &[("metric.", "1")],
+                "`metric.`",
+                "needs a name after `metric.`",
+            ),
             (&[("namespace", "AWS/EC2")], "`namespace`", "reserved"),
             (&[("namespace", "a*b")], "`namespace`", "'*'"),
             (
@@ -462,14 +433,24 @@ mod tests {
                 "{pairs:?}: {message}"
             );
         }
+        assert_eq!(
+            error(&[("color", "red")]),
+            "config key `color`: unknown key; builtin:emf accepts `namespace`, `dimensions`, `service`, `dimension.<Name>` and `metric.<Name>`"
+        );
         let wide: String = (0..31)
             .map(|i| format!("D{i}"))
             .collect::<Vec<_>>()
             .join(",");
         let mut pairs = vec![("dimensions".to_owned(), wide)];
         pairs.extend((0..31).map(|i| (format!("dimension.D{i}"), "v".to_owned())));
-        assert!(parse("job", &pairs).unwrap_err().contains("at most 30"));
-        assert!(parse("jöb", &[]).unwrap_err().contains("set `service`"));
-        assert!(parse("jöb", &cfg(&[("service", "job")])).is_ok());
+        let config = Config::new("job", pairs);
+        assert!(
+            Settings::read(&config)
+                .unwrap_err()
+                .message()
+                .contains("at most 30")
+        );
+        assert!(error_for("jöb", &[]).contains("set `service`"));
+        assert!(read("jöb", &[("service", "job")]).is_ok());
     }
 }

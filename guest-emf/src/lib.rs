@@ -21,50 +21,43 @@
 //! `EventsPending`, `Requests`, `Retries`, `Throttled`, `RunsSucceeded`,
 //! `RunsFailed` (Count). Properties: `event_id` (`<job>:<invocation-id>`),
 //! `sequence`, `host_version`, and `region` when known. The timestamp is the
-//! run's `actual-ms`.
+//! run's actual time.
 
 mod compose;
 mod config;
 
-pub use compose::{compose, to_events};
-pub use config::{Config, parse};
+use cwpub_guest::{Config, Context, Guest, Output, Result};
 
-mod bindings {
-    wit_bindgen::generate!({ world: "guest", path: "../wit" });
-}
-
-use bindings::cwpub::publisher::diagnostics::log;
-use bindings::cwpub::publisher::types::{GuestError, Level, Output, PayloadKind, RunContext};
-use bindings::exports::cwpub::publisher::publisher::Guest;
+use compose::compose;
+use config::Settings;
 
 /// The exported component.
 struct Emf;
 
 impl Guest for Emf {
-    fn validate_config(job_name: String, config: Vec<(String, String)>) -> Result<(), GuestError> {
-        parse(&job_name, &config)
-            .map(|_| ())
-            .map_err(GuestError::InvalidConfig)
+    const NAME: &'static str = "builtin:emf";
+    const CONFIG_KEYS: &'static [&'static str] = &[
+        "namespace",
+        "dimensions",
+        "service",
+        "dimension.<Name>",
+        "metric.<Name>",
+    ];
+
+    fn validate_config(config: &Config) -> Result<()> {
+        Settings::read(config).map(drop)
     }
 
-    fn run(ctx: RunContext) -> Result<Output, GuestError> {
-        let config = parse(&ctx.job_name, &ctx.config).map_err(GuestError::InvalidConfig)?;
-        let documents = compose(&ctx, &config).map_err(GuestError::Fatal)?;
-        let at = i64::try_from(ctx.actual_ms)
-            .ok()
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-            .unwrap_or_else(|| ctx.actual_ms.to_string());
-        log(
-            Level::Debug,
-            &format!("composed {} EMF document(s) for {at}", documents.len()),
+    fn run(ctx: &Context) -> Result<Output> {
+        let settings = Settings::read(&ctx.config)?;
+        let output = Output::from_metrics(&mut compose(ctx, &settings)?)?;
+        cwpub_guest::debug!(
+            "composed {} EMF document(s) for {}",
+            output.events.len(),
+            ctx.actual
         );
-        let events = to_events(&ctx, documents);
-        Ok(Output {
-            kind: PayloadKind::Emf,
-            events,
-        })
+        Ok(output)
     }
 }
 
-bindings::export!(Emf with_types_in bindings);
+cwpub_guest::export!(Emf);

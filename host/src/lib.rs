@@ -11,6 +11,7 @@
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
+//! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
 //! * [`ledger`] — every counter and typed drop reason, whichever stage reports
 //!   it, and the one metrics registry behind `/metrics`.
 //! * [`untrusted`] — what guests (and remote services) can make the host
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod event;
 pub mod guest;
+pub mod harness;
 pub mod ledger;
 pub mod observe;
 pub mod schedule;

@@ -25,7 +25,7 @@ enum Command {
     ///   cwpub invoke builtin:emf | jq .
     ///   cwpub invoke ./my-guest.wasm --job my-job --timeout-ms 500
     #[command(verbatim_doc_comment)]
-    Invoke(cli::invoke::InvokeArgs),
+    Invoke(Box<cli::invoke::InvokeArgs>),
     /// Run every job of a config file on its schedule until SIGTERM/SIGINT.
     ///
     /// Example: cwpub run examples/quickstart.toml
@@ -34,6 +34,24 @@ enum Command {
     ///
     /// Exits 0 when everything is valid, 1 listing every problem otherwise.
     Check(cli::check::CheckArgs),
+    /// Create a guest project (Rust or Python) that builds and passes its tests.
+    ///
+    /// Examples:
+    ///   cwpub new hello
+    ///   cwpub new my-metrics --kind emf
+    ///   cwpub new hello-py --lang python
+    #[command(verbatim_doc_comment)]
+    New(cli::new::NewArgs),
+    /// Run a guest against a file of test cases (cwpub-test.toml by default)
+    /// with a fixed clock, host facts and delivery counters; print a diff for
+    /// every case that fails.
+    ///
+    /// Examples:
+    ///   cwpub test                      # in a guest project: reads ./cwpub-test.toml
+    ///   cwpub test --cases tests/cases.toml target/wasm32-wasip2/release/my_guest.wasm
+    ///   cwpub test --case heartbeat     # only the cases whose name contains "heartbeat"
+    #[command(verbatim_doc_comment, after_long_help = cli::test::AFTER_HELP)]
+    Test(cli::test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,9 +69,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            Command::Invoke(invoke) => cli::invoke::run(invoke).await,
+            Command::Invoke(invoke) => cli::invoke::run(*invoke).await,
             Command::Run(run) => cli::run::run(run).await,
             Command::Check(check) => cli::check::run(check).await,
+            Command::New(new) => cli::new::run(new),
+            Command::Test(test) => cli::test::run(test).await,
         }
     });
     match result {

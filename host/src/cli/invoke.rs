@@ -1,5 +1,7 @@
 //! `cwpub invoke`: one tick of one guest, events printed to stdout one per
-//! line exactly as they would be sent; failures on stderr with a non-zero exit.
+//! line exactly as they would be sent; failures, and events the daemon would
+//! drop, on stderr with a non-zero exit. Flags can pin the run context (time,
+//! host facts, delivery counters) to reproduce a run exactly.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -8,12 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use cwpub::event::{Submission, Target};
-use cwpub::guest::{GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime};
-use cwpub::ledger::DropReason;
-use cwpub::sink::stdout;
+use cwpub::guest::{
+    FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime,
+};
+use cwpub::harness::{checks, context};
 use cwpub::untrusted::GuestText;
-use cwpub::validate::Validator;
 
 /// Arguments of `cwpub invoke`.
 #[derive(Args)]
@@ -29,9 +30,35 @@ pub struct InvokeArgs {
     /// The run's sequence number.
     #[arg(long, default_value_t = 1)]
     sequence: u64,
+    /// Run as if at this time (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = context::parse_time)]
+    at: Option<u64>,
+    /// When the schedule meant the run to happen [default: the run's time].
+    #[arg(long, value_name = "TIME", value_parser = context::parse_time)]
+    scheduled_at: Option<u64>,
+    /// The run's invocation id [default: a fresh UUID].
+    #[arg(long, value_name = "ID")]
+    invocation_id: Option<String>,
+    /// The host name the guest sees [default: this machine's].
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// The orchestrator task id the guest sees [default: CWPUB_TASK_ID, else none].
+    #[arg(long, value_name = "ID")]
+    task_id: Option<String>,
     /// The region reported to the guest as a host fact.
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
+    /// The host version the guest sees [default: this cwpub's].
+    #[arg(long, value_name = "VERSION")]
+    host_version: Option<String>,
+    /// The host's uptime the guest sees, in milliseconds [default: 0].
+    #[arg(long, value_name = "MS")]
+    uptime_ms: Option<u64>,
+    /// A delivery counter the guest sees (repeatable), e.g. `--delivery events_dropped=2`;
+    /// the others stay 0. Counters: events_delivered, bytes_delivered, events_dropped,
+    /// events_pending, requests, retries, throttled, runs_succeeded, runs_failed.
+    #[arg(long = "delivery", value_name = "NAME=VALUE", value_parser = context::parse_counter)]
+    delivery: Vec<(&'static str, u64)>,
     /// Wall-clock deadline for the run, in milliseconds.
     #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
@@ -72,48 +99,53 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         report_failure(&e);
         return Ok(ExitCode::FAILURE);
     }
-    let facts = HostFacts {
+    let fixed = FixedContext {
+        at_ms: args.at,
+        scheduled_ms: args.scheduled_at,
+        invocation_id: args.invocation_id,
+        hostname: args.hostname,
+        task_id: args.task_id,
         region: args.region,
-        ..HostFacts::from_process()
+        host_version: args.host_version,
+        uptime_ms: args.uptime_ms,
+        delivery: (!args.delivery.is_empty()).then(|| context::counters(&args.delivery)),
     };
-    let request = RunRequest::now(job, args.sequence, config, facts);
+    let request = RunRequest::fixed(
+        job,
+        args.sequence,
+        config,
+        HostFacts::from_process(),
+        &fixed,
+    );
     match guest.run(&request, &limits).await {
         Ok(output) => {
             forward_guest_stdio(&output.stdout, &output.stderr);
-            let mut submission = Submission {
-                job: request.job.clone(),
-                kind: output.kind,
-                target: Arc::new(Target {
-                    log_group: "invoke".into(),
-                    log_stream: "invoke".into(),
-                }),
-                events: output.events,
-            };
-            let refused = if args.no_check {
-                Vec::new()
-            } else {
-                Validator::default().check(&mut submission, chrono::Utc::now().timestamp_millis())
-            };
-            let framing = framing_problems(&submission.events);
+            let mut dropped =
+                checks::would_drop(&request.job, output.kind, &output.events, request.actual_ms);
+            if args.no_check {
+                dropped.retain(|d| d.violations.is_empty());
+            }
             let mut stdout = std::io::stdout().lock();
-            for event in &submission.events {
+            for (i, event) in output.events.iter().enumerate() {
+                // Invalid EMF is refused, as the daemon would; other drops are still shown.
+                if dropped
+                    .iter()
+                    .any(|d| d.index == i && !d.violations.is_empty())
+                {
+                    continue;
+                }
                 writeln!(stdout, "{}", event.message).context("writing to stdout")?;
             }
             stdout.flush().context("writing to stdout")?;
-            for problem in &framing {
-                eprintln!("error: job \"{}\": {problem}", request.job);
-            }
-            for r in &refused {
-                eprintln!(
-                    "error: job \"{}\": event {} is not valid EMF and would be dropped:",
-                    request.job, r.index
-                );
-                for v in &r.violations {
+            for d in &dropped {
+                let colon = if d.violations.is_empty() { "" } else { ":" };
+                eprintln!("error: job \"{}\": {}{colon}", request.job, d.reason);
+                for v in &d.violations {
                     // A violation quotes the guest's keys and values.
                     eprintln!("  - {}", GuestText::new(&v.to_string()));
                 }
             }
-            Ok(if refused.is_empty() && framing.is_empty() {
+            Ok(if dropped.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -126,37 +158,10 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Shows a failed call: the guest's stderr line by line, then what went wrong.
+/// Shows a failed call: what went wrong, then the guest's stderr line by line.
 fn report_failure(e: &RunError) {
-    forward_guest_stdio(&GuestText::default(), &e.stderr);
     eprintln!("error: {}", e.headline());
-}
-
-/// Events every sink would drop whatever their payload: empty, over the
-/// CloudWatch size limit, or (for the stdout sink) spanning several lines.
-fn framing_problems(events: &[cwpub::event::LogEvent]) -> Vec<String> {
-    let max = cwpub::delivery::limits::MAX_EVENT_BYTES;
-    let mut problems = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        let len = event.message.len();
-        let problem = if len > max {
-            format!(
-                "event {i} is {len} bytes, over CloudWatch's {max}-byte limit, and would be dropped"
-            )
-        } else {
-            match stdout::drop_reason(&event.message) {
-                Some(DropReason::EmptyMessage) => {
-                    format!("event {i} is empty and would be dropped")
-                }
-                Some(_) => format!(
-                    "event {i} spans several lines: the stdout sink would drop it (CloudWatch would store it as is)"
-                ),
-                None => continue,
-            }
-        };
-        problems.push(problem);
-    }
-    problems
+    forward_guest_stdio(&GuestText::default(), &e.stderr);
 }
 
 /// Shows what the guest printed on stderr (so stdout stays pure events), one
@@ -173,8 +178,11 @@ fn forward_guest_stdio(stdout: &GuestText, stderr: &GuestText) {
     }
 }
 
-/// Logs to stderr: warnings from the host and everything the guest sends
-/// through `diagnostics.log`; `RUST_LOG` overrides.
+/// Logs to stderr: warnings from the host, compile progress, and
+/// everything the guest sends through `diagnostics.log`.
 pub fn init_logging() {
-    cwpub::observe::init_cli_logging(&format!("warn,{}=trace", cwpub::guest::DIAGNOSTICS_TARGET));
+    super::logging::init::<tracing_subscriber::layer::Identity>(
+        &format!("warn,{}=trace", cwpub::guest::DIAGNOSTICS_TARGET),
+        None,
+    );
 }

@@ -2,4 +2,7 @@
 
 pub mod check;
 pub mod invoke;
+pub mod logging;
+pub mod new;
 pub mod run;
+pub mod test;

@@ -12,7 +12,8 @@
 mod env;
 mod error;
 mod names;
-mod reader;
+pub(crate) mod order;
+pub(crate) mod reader;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::delivery::{AwsSettings, DeliveryConfig};
@@ -38,7 +38,8 @@ pub use names::{
     MAX_NAME_CHARS, PLACEHOLDERS, PlaceholderValues, check_log_group, check_log_stream, expand,
 };
 
-use error::Problems;
+pub(crate) use error::Problems;
+use order::KeyOrder;
 use reader::Reader;
 
 /// Default `[observe] listen` address.
@@ -312,7 +313,7 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> 
 }
 
 /// `TOML syntax error at line L, column C: message`.
-fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+pub(crate) fn syntax_message(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().replace('\n', "; ");
     match e.span() {
         Some(span) => {
@@ -696,27 +697,7 @@ fn read_job(
         None => Vec::new(),
     };
 
-    let mut limits = RunLimits::default();
-    if let Some(d) = r.duration(
-        "timeout",
-        Duration::from_millis(1),
-        Duration::from_secs(3600),
-    ) {
-        limits.deadline = d;
-    }
-    let max_mb = (RunLimits::MAX_MEMORY_CEILING >> 20) as i64;
-    if let Some(mb) = r.integer("memory_mb", 1, max_mb) {
-        limits.max_memory_bytes = (mb as usize) << 20;
-    }
-    if let Some(n) = r.integer("max_events", 1, 1_000_000) {
-        limits.max_events = n as usize;
-    }
-    if let Some(n) = r.integer("max_output_bytes", 1, 256 << 20) {
-        limits.max_output_bytes = n as usize;
-    }
-    if let Some(n) = r.integer("max_stdio_bytes", 1, 16 << 20) {
-        limits.max_stdio_bytes = n as usize;
-    }
+    let limits = read_limits(&mut r);
     let run_at_start = r.bool("run_at_start").unwrap_or(false);
     let jitter = r
         .duration("jitter", Duration::ZERO, Duration::from_secs(3600))
@@ -753,7 +734,14 @@ fn read_job(
     })
 }
 
-fn read_job_config(t: &Table, order: &[String], r: &mut Reader<'_, '_>) -> Vec<(String, String)> {
+/// A string map handed to a guest (`[jobs.config]`, a test case's `config`):
+/// dotted keys and sub-tables flatten to `a.b`, `order` (file order) first;
+/// every non-string value or empty key is a problem.
+pub(crate) fn read_job_config(
+    t: &Table,
+    order: &[String],
+    r: &mut Reader<'_, '_>,
+) -> Vec<(String, String)> {
     // Dotted keys (`field.team = "x"`) and sub-tables flatten to "field.team".
     let mut flat: Vec<(String, &Value)> = Vec::new();
     flatten(t, "", &mut flat);
@@ -807,6 +795,42 @@ fn flatten<'a>(t: &'a Table, prefix: &str, out: &mut Vec<(String, &'a Value)>) {
     }
 }
 
+/// The per-run limit keys a job (or a test case) may set (those [`read_limits`] reads).
+#[cfg(test)]
+pub(crate) const LIMIT_KEYS: [&str; 5] = [
+    "timeout",
+    "memory_mb",
+    "max_events",
+    "max_output_bytes",
+    "max_stdio_bytes",
+];
+
+/// Reads the [`LIMIT_KEYS`] of a job or test case over the contract's defaults.
+pub(crate) fn read_limits(r: &mut Reader<'_, '_>) -> RunLimits {
+    let mut limits = RunLimits::default();
+    if let Some(d) = r.duration(
+        "timeout",
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+    ) {
+        limits.deadline = d;
+    }
+    let max_mb = (RunLimits::MAX_MEMORY_CEILING >> 20) as i64;
+    if let Some(mb) = r.integer("memory_mb", 1, max_mb) {
+        limits.max_memory_bytes = (mb as usize) << 20;
+    }
+    if let Some(n) = r.integer("max_events", 1, 1_000_000) {
+        limits.max_events = n as usize;
+    }
+    if let Some(n) = r.integer("max_output_bytes", 1, 256 << 20) {
+        limits.max_output_bytes = n as usize;
+    }
+    if let Some(n) = r.integer("max_stdio_bytes", 1, 16 << 20) {
+        limits.max_stdio_bytes = n as usize;
+    }
+    limits
+}
+
 /// Checks a job name: 1–64 characters from `A-Z a-z 0-9 . _ -`.
 pub fn check_job_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -853,84 +877,19 @@ pub fn resolve_guest(text: &str, base_dir: &Path) -> Result<GuestSource, String>
     }
 }
 
-/// The flattened keys of each job's `[jobs.config]` table in file order (a
-/// tolerant second pass, as `toml::Table` itself is sorted). Empty where it cannot tell.
+/// The flattened keys of each job's `[jobs.config]` table in file order
+/// (empty where it cannot tell).
 fn config_key_order(text: &str) -> Vec<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        jobs: Vec<ProbeJob>,
-    }
-    #[derive(Deserialize)]
-    struct ProbeJob {
-        #[serde(default)]
-        config: Node,
-    }
-    /// A value seen only for the order of table keys.
-    #[derive(Default)]
-    struct Node(Vec<(String, Node)>);
-    impl<'de> Deserialize<'de> for Node {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Node;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("any value")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut m: A,
-                ) -> Result<Node, A::Error> {
-                    let mut keys = Vec::new();
-                    while let Some((k, v)) = m.next_entry::<String, Node>()? {
-                        keys.push((k, v));
-                    }
-                    Ok(Node(keys))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut s: A,
-                ) -> Result<Node, A::Error> {
-                    while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                    Ok(Node::default())
-                }
-                fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-                    Ok(Node::default())
-                }
-                fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-                    Ok(Node::default())
-                }
-                fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-                    Ok(Node::default())
-                }
-                fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-                    Ok(Node::default())
-                }
-                fn visit_str<E>(self, _: &str) -> Result<Node, E> {
-                    Ok(Node::default())
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-    fn keys(node: Node, prefix: &str, out: &mut Vec<String>) {
-        for (k, v) in node.0 {
-            let key = format!("{prefix}{k}");
-            if v.0.is_empty() {
-                out.push(key);
-            } else {
-                keys(v, &format!("{key}."), out);
-            }
-        }
-    }
-    toml::from_str::<Probe>(text)
-        .map(|p| {
-            p.jobs
-                .into_iter()
-                .map(|j| {
-                    let mut out = Vec::new();
-                    keys(j.config, "", &mut out);
-                    out
+    let order = KeyOrder::of(text);
+    order
+        .get("jobs")
+        .map(|jobs| {
+            jobs.items()
+                .iter()
+                .map(|job| {
+                    job.get("config")
+                        .map(KeyOrder::flat_keys)
+                        .unwrap_or_default()
                 })
                 .collect()
         })

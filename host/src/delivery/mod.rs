@@ -66,12 +66,13 @@ use tokio_util::sync::CancellationToken;
 use crate::event::{Submission, Target};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
+pub(crate) use batch::{TimeWindow, prefilter};
 pub use client::client_from_settings;
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CircuitState, CredentialProblem, Health, OpenCircuit};
 pub use spool::{SpoolStats, SyncPolicy};
 
-use batch::{Item, TimeWindow, prefilter};
+use batch::Item;
 use buffer::{Buffer, Limits, Wake};
 use health::HealthState;
 use rate::AdaptiveRate;

@@ -1,8 +1,11 @@
 //! Loading a guest: read the bytes, check they are a component for a
 //! supported `cwpub:publisher` version, compile once, and type-check the
-//! imports and exports into a reusable pre-instantiation.
+//! imports and exports into a reusable pre-instantiation. A load that takes
+//! long (the first compile of a large guest, e.g. an 18 MB Python component)
+//! says what is happening on the host's log, and how long it took.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -37,18 +40,74 @@ impl LoadedGuest {
 
 impl Runtime {
     /// Loads and compiles a guest; compilation runs on a blocking thread.
+    /// A load still running after [`SLOW_LOAD`] is announced at info level
+    /// (guest, size, where the result is cached), then every
+    /// [`PROGRESS_EVERY`], and its duration is logged when it ends.
     pub async fn load(&self, source: &GuestSource) -> Result<LoadedGuest, LoadError> {
         let bytes = source.bytes()?;
         let name = source.to_string();
+        let size = bytes.len();
         let runtime = self.clone();
-        tokio::task::spawn_blocking(move || runtime.load_bytes(&name, &bytes))
-            .await
-            .unwrap_or_else(|e| {
-                Err(LoadError {
-                    source_name: source.to_string(),
-                    message: format!("compilation task failed: {e}"),
-                })
+        let started = Instant::now();
+        let task = tokio::task::spawn_blocking(move || runtime.load_bytes(&name, &bytes));
+        tokio::pin!(task);
+        let mut next_note = SLOW_LOAD;
+        let joined = loop {
+            tokio::select! {
+                joined = &mut task => break joined,
+                () = tokio::time::sleep_until((started + next_note).into()) => {
+                    self.note_progress(source, size, started.elapsed());
+                    next_note = if next_note < PROGRESS_EVERY { PROGRESS_EVERY } else { next_note + PROGRESS_EVERY };
+                }
+            }
+        };
+        let loaded = joined.unwrap_or_else(|e| {
+            Err(LoadError {
+                source_name: source.to_string(),
+                message: format!("compilation task failed: {e}"),
             })
+        });
+        let elapsed = started.elapsed();
+        if elapsed >= SLOW_LOAD && loaded.is_ok() {
+            tracing::info!(
+                guest = %source,
+                seconds = elapsed.as_secs_f64(),
+                "compiled guest {source} ({}) in {:.1} s; {}",
+                megabytes(size),
+                elapsed.as_secs_f64(),
+                match &self.inner.cache_dir {
+                    Some(dir) => format!(
+                        "cached in {}, so the next start of this guest version loads it in milliseconds",
+                        dir.display()
+                    ),
+                    None => "not cached (no cache directory; see CWPUB_CACHE_DIR), so every start compiles it again".to_owned(),
+                }
+            );
+        }
+        loaded
+    }
+
+    /// Says that a load is still compiling, and what that is.
+    fn note_progress(&self, source: &GuestSource, size: usize, elapsed: Duration) {
+        if elapsed < PROGRESS_EVERY {
+            tracing::info!(
+                guest = %source,
+                bytes = size,
+                "compiling guest {source} ({}) to native code; a large guest (a Python one is ~18 MB) \
+                 takes from seconds to minutes the first time{}",
+                megabytes(size),
+                match &self.inner.cache_dir {
+                    Some(dir) => format!(", then it is cached in {}", dir.display()),
+                    None => " (caching is off, see CWPUB_CACHE_DIR)".to_owned(),
+                }
+            );
+        } else {
+            tracing::info!(
+                guest = %source,
+                "still compiling guest {source} ({:.0} s so far)",
+                elapsed.as_secs_f64()
+            );
+        }
     }
 
     /// Loads and compiles a guest from its bytes, synchronously.
@@ -94,6 +153,16 @@ impl Runtime {
             wit_version: wit_version.into(),
         })
     }
+}
+
+/// A load taking longer than this is announced (cached loads take milliseconds).
+pub const SLOW_LOAD: Duration = Duration::from_secs(1);
+/// How often a long compilation says it is still going.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// `18.4 MB` (decimal, as file managers and `ls -h --si` show sizes).
+fn megabytes(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 /// Tells a core module (or garbage) from a component, with the fix for each.

@@ -23,9 +23,9 @@ pub mod source;
 pub mod stdio;
 
 pub use builtin::Builtin;
-pub use engine::Runtime;
+pub use engine::{Codegen, Runtime};
 pub use error::{FailureKind, LoadError, RunError};
-pub use facts::{DeliveryStats, HostFacts, RunRequest};
+pub use facts::{DeliveryStats, FixedContext, HostFacts, RunRequest};
 pub use limits::RunLimits;
 pub use load::LoadedGuest;
 pub use run::RunOutput;

@@ -40,22 +40,9 @@ pub fn init_logging(cfg: &LogConfig, rust_log: Option<&str>) -> Result<(), Obser
     result.map_err(|e| ObserveError::Logging(format!("cannot install the log subscriber: {e}")))
 }
 
-/// Installs the human-format subscriber of the one-shot commands (`invoke`,
-/// `check`): filtered by `RUST_LOG` when set, else by `default_filter`.
-pub fn init_cli_logging(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // A second call (tests, nested commands) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour())
-        .try_init();
-}
-
 /// Whether to colour the logs: stderr is a terminal and `NO_COLOR` is unset
-/// or empty (<https://no-color.org>).
-fn colour() -> bool {
+/// or empty (<https://no-color.org>). Every log subscriber asks this.
+pub fn colour() -> bool {
     colour_for(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),

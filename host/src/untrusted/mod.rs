@@ -16,4 +16,4 @@ mod budget;
 mod text;
 
 pub use budget::{BYTES_PER_MINUTE, LogBudget, RECORDS_PER_MINUTE};
-pub use text::{GuestText, Keep, MAX_RENDERED_BYTES};
+pub use text::{GuestText, Keep, MAX_RENDERED_BYTES, escape};

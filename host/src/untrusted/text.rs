@@ -99,6 +99,17 @@ impl GuestText {
     }
 }
 
+/// `text` escaped like a [`GuestText`] but cut at `max_bytes` instead of
+/// [`MAX_RENDERED_BYTES`]: for presentations that need a shorter piece (a
+/// list on a terminal) or a longer one (a line for an author to paste back).
+/// Logs and error messages hold [`GuestText`].
+pub fn escape(text: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_bytes) + 24);
+    // Writing to a String cannot fail.
+    let _ = render(text, Keep::Head, 0, max_bytes, &mut out);
+    out
+}
+
 impl From<&str> for GuestText {
     fn from(text: &str) -> Self {
         GuestText::new(text)
@@ -113,7 +124,7 @@ impl From<String> for GuestText {
 
 impl fmt::Display for GuestText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        render(&self.kept, self.keep, self.dropped, f)
+        render(&self.kept, self.keep, self.dropped, MAX_RENDERED_BYTES, f)
     }
 }
 
@@ -124,17 +135,23 @@ impl fmt::Debug for GuestText {
 }
 
 /// The one escaping function: writes `text` with every control character
-/// made visible, cut to at most [`MAX_RENDERED_BYTES`] at the end opposite
-/// `keep`, followed (or, keeping the tail, preceded) by a marker counting the
-/// bytes cut, `dropped` (already left out at that end) included.
-fn render(text: &str, keep: Keep, dropped: usize, out: &mut dyn fmt::Write) -> fmt::Result {
+/// made visible, cut to at most `max` bytes at the end opposite `keep`,
+/// followed (or, keeping the tail, preceded) by a marker counting the bytes
+/// cut, `dropped` (already left out at that end) included.
+fn render(
+    text: &str,
+    keep: Keep,
+    dropped: usize,
+    max: usize,
+    out: &mut dyn fmt::Write,
+) -> fmt::Result {
     match keep {
         Keep::Head => {
             let mut used = 0;
             let mut end = text.len();
             for (i, c) in text.char_indices() {
                 let width = escaped_len(c);
-                if used + width > MAX_RENDERED_BYTES {
+                if used + width > max {
                     end = i;
                     break;
                 }
@@ -151,7 +168,7 @@ fn render(text: &str, keep: Keep, dropped: usize, out: &mut dyn fmt::Write) -> f
             let mut start = 0;
             for (i, c) in text.char_indices().rev() {
                 let width = escaped_len(c);
-                if used + width > MAX_RENDERED_BYTES {
+                if used + width > max {
                     start = i + c.len_utf8();
                     break;
                 }
@@ -273,6 +290,14 @@ mod tests {
         assert!(lines[0].starts_with("[918 bytes cut] …xxx"), "{}", lines[0]);
         assert_eq!(lines[1..], ["second\\r", "third"]);
         assert_eq!(GuestText::new("").lines().len(), 1);
+    }
+
+    #[test]
+    fn escape_takes_its_own_cap() {
+        assert_eq!(escape("a\u{1b}[31mred\n", 100), "a\\u{1b}[31mred\\n");
+        assert_eq!(escape("abcdef", 3), "abc… [3 bytes cut]");
+        let long = "z".repeat(10_000);
+        assert_eq!(escape(&long, usize::MAX), long);
     }
 
     #[test]
