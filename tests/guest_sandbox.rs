@@ -209,16 +209,17 @@ async fn a_million_events_is_output_too_large() {
 /// (Everything else is classified from wasmtime's types.)
 #[tokio::test]
 async fn every_remaining_text_match_is_pinned() {
-    use cwpub::guest::classify::{PANIC_MARKER, PANIC_NOTE, TEXT_MATCHES};
+    use cwpub::guest::classify::{PANIC_MARKER, PANIC_NOTE, PANIC_THREAD, TEXT_MATCHES};
     assert_eq!(
         TEXT_MATCHES,
-        [PANIC_MARKER, PANIC_NOTE],
+        [PANIC_THREAD, PANIC_MARKER, PANIC_NOTE],
         "a new text match needs a case in this test"
     );
     let guest = adversary().await;
 
-    // PANIC_MARKER and PANIC_NOTE: Rust's panic report, message and location
-    // found, the `note:` line not taken for part of the message.
+    // PANIC_THREAD, PANIC_MARKER and PANIC_NOTE: Rust's panic report,
+    // message and location found, the `note:` line not taken for part of
+    // the message.
     let (result, _) = run_mode(&guest, "panic", &limits(5_000)).await;
     let e = expect_failure(result, "panic");
     let FailureKind::Panic { message } = &e.kind else {

@@ -20,12 +20,14 @@ use super::limits::RunLimits;
 use super::stdio::StdioOverflow;
 use crate::untrusted::GuestText;
 
-/// Starts the location of a Rust panic report on stderr.
-pub const PANIC_MARKER: &str = "panicked at ";
+/// Starts the line of a Rust panic report on stderr (`thread '<name>' …`).
+pub const PANIC_THREAD: &str = "thread '";
+/// Precedes the location on that line (`… panicked at src/lib.rs:3:5:`).
+pub const PANIC_MARKER: &str = " panicked at ";
 /// Starts the line after a Rust panic message (`note: run with RUST_BACKTRACE=1 …`).
 pub const PANIC_NOTE: &str = "note: ";
 /// Every piece of wasmtime's or Rust's text this module relies on.
-pub const TEXT_MATCHES: [&str; 2] = [PANIC_MARKER, PANIC_NOTE];
+pub const TEXT_MATCHES: [&str; 3] = [PANIC_THREAD, PANIC_MARKER, PANIC_NOTE];
 
 /// A stack pointer at or above this address (the top 256 MiB of a 32-bit
 /// memory) wrapped below zero: a shadow-stack overflow.
@@ -136,12 +138,21 @@ struct PanicReport<'a> {
     before: &'a str,
 }
 
-/// Finds the panic report Rust's default hook writes on stderr:
+/// Finds the last panic report Rust's default hook wrote on stderr:
 /// `thread '<name>' panicked at <location>:` / the message / `note: …`.
 fn panic_report(stderr: &str) -> Option<PanicReport<'_>> {
-    let at = stderr.find(PANIC_MARKER)?;
-    let report_start = stderr[..at].rfind('\n').map_or(0, |i| i + 1);
-    let rest = &stderr[at + PANIC_MARKER.len()..];
+    let mut report = None;
+    let mut offset = 0;
+    for line in stderr.split_inclusive('\n') {
+        if line.starts_with(PANIC_THREAD)
+            && let Some(at) = line.find(PANIC_MARKER)
+        {
+            report = Some((offset, offset + at + PANIC_MARKER.len()));
+        }
+        offset += line.len();
+    }
+    let (report_start, location_start) = report?;
+    let rest = &stderr[location_start..];
     let (location, after) = rest
         .split_once(":\n")
         .unwrap_or((rest.lines().next().unwrap_or(""), ""));
@@ -222,5 +233,9 @@ mod tests {
         );
         assert_eq!(report.before, "before\n\n");
         assert!(panic_report("memory allocation of 5 bytes failed\n").is_none());
+        let quoting = "log: worker panicked at startup\nthread '<unnamed>' (1) panicked at src/a.rs:1:2:\nthe worker panicked at startup\nnote: run with …\n";
+        let report = panic_report(quoting).expect("a report");
+        assert_eq!(report.message, "the worker panicked at startup (at src/a.rs:1:2)");
+        assert_eq!(report.before, "log: worker panicked at startup\n");
     }
 }
