@@ -16,6 +16,8 @@
 //! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
 //! * [`ledger`] — every counter and typed drop reason, whichever stage reports
 //!   it, and the one metrics registry behind `/metrics`.
+//! * [`untrusted`] — what guests (and remote services) can make the host
+//!   print: escaped, capped text and a per-job log budget, used by every stage.
 
 pub mod config;
 pub mod daemon;
@@ -28,4 +30,5 @@ pub mod ledger;
 pub mod observe;
 pub mod schedule;
 pub mod sink;
+pub mod untrusted;
 pub mod validate;

@@ -39,7 +39,10 @@ pub fn test_guest(name: &str) -> PathBuf {
             "--target-dir",
         ])
         .arg(&target_dir)
-        // As in host/build.rs: the build directory too, not an outer one.
+        // As in host/build.rs: the build directory too, not an outer one. (A
+        // build dir shared by several checkouts names a guest's artifacts
+        // alike for each, so one checkout's guest would look up to date in
+        // another.)
         .arg("--config")
         .arg(format!(
             "build.build-dir=\"{}\"",

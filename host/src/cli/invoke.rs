@@ -13,10 +13,10 @@ use clap::Args;
 use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
 use cwpub::delivery::check_region;
 use cwpub::guest::{
-    FixedContext, GuestSource, HostFacts, RunLimits, RunRequest, Runtime, RuntimeOptions,
+    FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime, RuntimeOptions,
 };
-use cwpub::harness::render::printable_lines;
 use cwpub::harness::{checks, context};
+use cwpub::untrusted::GuestText;
 
 /// Arguments of `cwpub invoke`.
 #[derive(Args)]
@@ -108,7 +108,7 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let job: Arc<str> = args.job.into();
     let config: Arc<[(String, String)]> = args.config.into();
     if let Err(e) = guest.validate_config(&job, &config, &limits).await {
-        eprintln!("error: {e}");
+        report_failure(&e);
         return Ok(ExitCode::FAILURE);
     }
     let fixed = FixedContext {
@@ -154,7 +154,8 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
                 let colon = if d.violations.is_empty() { "" } else { ":" };
                 eprintln!("error: job \"{}\": {}{colon}", request.job, d.reason);
                 for v in &d.violations {
-                    eprintln!("  - {v}");
+                    // A violation quotes the guest's keys and values.
+                    eprintln!("  - {}", GuestText::new(&v.to_string()));
                 }
             }
             Ok(if dropped.is_empty() {
@@ -164,25 +165,37 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report_failure(&e);
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// Shows what a successful guest printed, on stderr (escaped, so guest text
-/// cannot drive the terminal), so stdout stays pure events.
-fn forward_guest_stdio(stdout: &str, stderr: &str) {
+/// Shows a failed call: what went wrong, then the guest's stderr line by line.
+fn report_failure(e: &RunError) {
+    eprintln!("error: {}", e.headline());
+    forward_guest_stdio(&GuestText::default(), &e.stderr);
+}
+
+/// Shows what the guest printed on stderr (so stdout stays pure events), one
+/// record per line, each line escaped and capped; what the capture kept is
+/// the end of the output, so an over-long first line starts with a cut marker.
+fn forward_guest_stdio(stdout: &GuestText, stderr: &GuestText) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
-        eprint!(
-            "{}",
-            printable_lines(text, &format!("guest {name} | "), 200)
-        );
+        if text.is_empty() {
+            continue;
+        }
+        for line in text.lines() {
+            eprintln!("guest {name} | {line}");
+        }
     }
 }
 
 /// Logs to stderr: warnings from the host, compile progress, and
 /// everything the guest sends through `diagnostics.log`.
 pub fn init_logging() {
-    super::logging::init::<tracing_subscriber::layer::Identity>("warn,cwpub::guest=trace", None);
+    super::logging::init::<tracing_subscriber::layer::Identity>(
+        &format!("warn,{}=trace", cwpub::guest::DIAGNOSTICS_TARGET),
+        None,
+    );
 }

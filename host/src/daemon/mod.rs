@@ -6,6 +6,7 @@
 
 pub mod facts;
 pub mod job;
+mod memory;
 pub mod prepare;
 
 use std::collections::BTreeMap;
@@ -141,7 +142,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let runtime = Runtime::with_options(&config.runtime)?;
     let jobs = prepare(&config, &runtime).await?;
-    release_startup_memory();
     let sink = Arc::new(make_sink(&config, &ledger).await?);
     let _ = live_sink.set(sink.clone());
     let facts = HostFacts::new(&config.host, config.sink.region.clone());
@@ -186,6 +186,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         });
     }
     tracing::info!(sink = sink.name(), jobs = drivers.len(), "cwpub started");
+    memory::release_startup_memory();
 
     shutdown.cancelled().await;
     // Running guests may finish within their own deadline, but never hold the
@@ -215,17 +216,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         runs: metrics.totals(),
         uptime: started.elapsed(),
     })
-}
-
-/// Hands the heap that compiling the guests used back to the OS: the
-/// compiler is not needed again, and an idle daemon should stay small.
-fn release_startup_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory held by glibc's allocator;
-    // it has no preconditions and is safe to call from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Waits for every job driver, logging any that ended abnormally.

@@ -2,15 +2,17 @@
 //! `cwpub:publisher` contract and runs each call in a fresh, sandboxed
 //! instance with a deadline, a memory cap and output limits.
 //!
-//! * [`engine`] — the shared engine (pooling allocator, epoch ticker) and linker,
-//!   built from [`options`] read from the environment.
+//! * [`engine`] — the shared engine (pooling allocator, epoch ticker), linker
+//!   and the threads guest code runs on, built from [`options`] read from the
+//!   environment.
 //! * [`source`], [`builtin`], [`load`] — where guests come from and how they are compiled and checked.
 //! * [`sandbox`], [`stdio`], [`limits`] — what a run may touch and how much.
-//! * [`run`] — one call, and how each failure is named ([`error`]).
+//! * [`run`] — one call; [`classify`] names each way it can fail ([`error`]).
 //! * [`facts`] — the run context handed to the guest.
 
 pub mod bindings;
 pub mod builtin;
+pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod facts;
@@ -30,4 +32,5 @@ pub use limits::RunLimits;
 pub use load::LoadedGuest;
 pub use options::{Codegen, RuntimeOptions};
 pub use run::RunOutput;
+pub use sandbox::DIAGNOSTICS_TARGET;
 pub use source::GuestSource;

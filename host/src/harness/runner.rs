@@ -11,6 +11,7 @@ use super::cases::{Case, Suite};
 use super::checks;
 use super::expect::{Mismatch, Outcome};
 use crate::guest::{HostFacts, LoadedGuest, RunRequest};
+use crate::untrusted::GuestText;
 
 /// The result of one case.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub struct CaseReport {
     /// Every difference from what it expected (empty: passed).
     pub mismatches: Vec<Mismatch>,
     /// What the guest printed to stdout and stderr in a successful run.
-    pub stdio: (String, String),
+    pub stdio: (GuestText, GuestText),
 }
 
 impl CaseReport {
