@@ -6,10 +6,18 @@
 //! `OUT_DIR` for `include_bytes!`. Set `CWPUB_PREBUILT_GUESTS=<dir>` to embed
 //! already-built `guest_heartbeat.wasm` and `guest_emf.wasm` from `<dir>`
 //! instead (for packagers that build guests separately).
+//!
+//! Cargo shows a build script's output only when it fails, so on a first
+//! build the nested one (a few minutes on a small machine) would look stuck.
+//! Its progress goes to the terminal instead (`/dev/tty`, which cargo neither
+//! captures nor replays on later builds); without a terminal (CI, editors) it
+//! is kept for the failure message.
 
 use std::env;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 const GUESTS: [&str; 2] = ["guest-heartbeat", "guest-emf"];
 const TARGET: &str = "wasm32-wasip2";
@@ -88,13 +96,70 @@ fn build_guests(root: &Path) -> PathBuf {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
+    let mut tty = Terminal::open();
+    if tty.is_some() {
+        cmd.arg("--color=always");
+    }
+    let started = Instant::now();
+    tty.line(&format!(
+        "cwpub: building the reference guests for {TARGET} (into {})",
+        target_dir.display()
+    ));
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the guests: {e}")));
+    let mut log = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            tty.line(&format!("cwpub guests: {}", line.trim_start()));
+            log.push(line);
+        }
+    }
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| fail(&format!("cannot wait for the guest build: {e}")));
     if !status.success() {
+        for line in &log {
+            eprintln!("{line}");
+        }
         fail("building the reference guests for wasm32-wasip2 failed (see the cargo output above)");
     }
+    tty.line(&format!(
+        "cwpub: reference guests ready ({:.0?})",
+        started.elapsed()
+    ));
     target_dir.join(TARGET).join("guest")
+}
+
+/// The terminal the build runs in, if any (`/dev/tty` on Unix).
+struct Terminal(Option<std::fs::File>);
+
+impl Terminal {
+    fn open() -> Self {
+        let file = if cfg!(unix) {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/tty")
+                .ok()
+        } else {
+            None
+        };
+        Terminal(file)
+    }
+
+    fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Writes one line over cargo's progress bar (cleared first).
+    fn line(&mut self, text: &str) {
+        if let Some(tty) = &mut self.0
+            && writeln!(tty, "\r\x1b[2K{text}").is_err()
+        {
+            self.0 = None;
+        }
+    }
 }
 
 /// Quotes a path as a TOML basic string for `cargo --config key=value`.

@@ -340,8 +340,8 @@ name = "trap unexpected"
         "{report}"
     );
     assert!(
-        report.contains("scripted"),
-        "the backtrace names the guest's functions: {report}"
+        report.contains("std::process::abort ← cwpub:publisher/publisher@0.1.0#run"),
+        "the innermost frames name the guest's functions, demangled: {report}"
     );
 }
 

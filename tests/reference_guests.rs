@@ -132,6 +132,6 @@ async fn heartbeat_rejects_bad_config_with_the_key() {
         let FailureKind::InvalidConfig(message) = &e.kind else {
             panic!("{e}")
         };
-        assert!(message.starts_with(expected), "{message}");
+        assert!(message.to_string().starts_with(expected), "{message}");
     }
 }

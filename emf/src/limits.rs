@@ -4,14 +4,16 @@
 //! disagree, the stricter value is used (the intersection), because extraction
 //! checks documents against both ("EMFValidationErrors: ... do not adhere to the
 //! embedded metric format and `MetricDatum` specifications"). Sources are cited
-//! next to each constant; section numbers refer to `shared/reference/emf.md`.
+//! next to each constant: "EMF spec" is AWS's *Specification: Embedded metric
+//! format* (CloudWatch User Guide), "EMF schema" its JSON schema, `API_*` the
+//! CloudWatch API reference pages; hard cases are numbered as in `emf/HARD_CASES.md`.
 
-/// At most 100 `MetricDefinition`s per `MetricDirective` (EMF spec §1.2/§1.6;
+/// At most 100 `MetricDefinition`s per `MetricDirective` (EMF spec, `MetricDirective`;
 /// exceeding it drops every metric of the event, agent #1813).
 pub const MAX_METRICS_PER_DIRECTIVE: usize = 100;
 
 /// At most 100 values per metric array, also for histogram `Values`/`Counts`
-/// (EMF spec §1.2 "Metric target values"; collector-contrib PR #36336).
+/// (EMF spec, "Metric target values"; collector-contrib PR #36336).
 pub const MAX_VALUES_PER_METRIC: usize = 100;
 
 /// At most 30 dimension keys per `DimensionSet` (current EMF spec and schema

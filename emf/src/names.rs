@@ -4,8 +4,8 @@
 //!
 //! Each `*_problems` function returns every rule the input breaks, in a fixed
 //! order, or an empty list when the input is valid. The rules are the
-//! intersection of the EMF schema and the CloudWatch API (emf.md §1.3, hard
-//! cases 17–19 and 23–27): ASCII only, no control characters, at least one
+//! intersection of the EMF schema and the CloudWatch API (EMF schema and
+//! API_Dimension / API_MetricDatum; hard cases 17–19 and 23–27 of `emf/HARD_CASES.md`): ASCII only, no control characters, at least one
 //! non-whitespace character, length limits from [`crate::limits`].
 
 use std::fmt;

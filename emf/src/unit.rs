@@ -1,7 +1,7 @@
 //! CloudWatch metric units and storage resolutions.
 //!
 //! [`Unit`] holds the 27 official, case-sensitive unit names (EMF schema unit
-//! pattern and API_MetricDatum `Unit`, emf.md §1.4). There is no `Nanoseconds`
+//! pattern and API_MetricDatum `Unit`). There is no `Nanoseconds`
 //! and no binary unit such as `Kibibytes`. [`Unit::suggest`] finds nearby valid
 //! names for error messages.
 

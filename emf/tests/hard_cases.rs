@@ -1,5 +1,5 @@
-//! One table test per hard case of `shared/reference/emf.md` §5 that this crate
-//! decides (see `emf/HARD_CASES.md`): valid and invalid documents with the
+//! One table test per hard case of `emf/HARD_CASES.md` that this crate
+//! decides: valid and invalid documents with the
 //! exact set of violation kinds expected, plus the builder's side of the case.
 
 mod common;

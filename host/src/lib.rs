@@ -9,11 +9,15 @@
 //! ```
 //!
 //! * [`event`] — the types every stage passes down the chain.
+//! * [`env`] — the environment map every command reads variables from, and
+//!   the host's identity.
 //! * [`guest`] — the wasmtime engine, the `publisher` WIT bindings, the sandbox
 //!   and per-run limits, and the built-in reference guests.
 //! * [`harness`] — `cwpub test`: runs a guest against a file of test cases.
 //! * [`ledger`] — every counter and typed drop reason, whichever stage reports
 //!   it, and the one metrics registry behind `/metrics`.
+//! * [`untrusted`] — what guests (and remote services) can make the host
+//!   print: escaped, capped text and a per-job log budget, used by every stage.
 
 /// musl's malloc takes one lock for every allocation and slows guest
 /// compilation and multi-threaded delivery; static (musl) builds use mimalloc.
@@ -25,6 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod env;
 pub mod event;
 pub mod guest;
 pub mod harness;
@@ -32,4 +37,5 @@ pub mod ledger;
 pub mod observe;
 pub mod schedule;
 pub mod sink;
+pub mod untrusted;
 pub mod validate;

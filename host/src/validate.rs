@@ -13,6 +13,7 @@ use cwpub_emf::{ValidateOptions, Violation};
 
 use crate::event::{PayloadKind, Submission};
 use crate::ledger::DropReason;
+use crate::untrusted::GuestText;
 
 /// An event the stage refused, with why.
 #[derive(Debug, Clone)]
@@ -75,13 +76,14 @@ impl Validator {
             .unwrap_or_else(|e| e.into_inner())
             .insert((job.to_owned(), kind));
         if first {
+            // Violations quote the guest's keys and values: untrusted text.
             let all: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            let all = GuestText::new(&all.join("; "));
             tracing::warn!(
                 job,
                 violation = kind,
                 event = index,
-                "job \"{job}\": dropped an invalid EMF document ({}); later documents with this violation are only counted",
-                all.join("; ")
+                "job \"{job}\": dropped an invalid EMF document ({all}); later documents with this violation are only counted",
             );
         }
     }

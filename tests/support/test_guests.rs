@@ -1,5 +1,7 @@
 //! Builds the test-only guests under `tests/guests/` for wasm32-wasip2, once
-//! per test process, and returns the path of the resulting component.
+//! per test process, and returns the path of the resulting component. They
+//! share `target/guests` with the reference guests `host/build.rs` builds, so
+//! the wasm dependencies and the bindings generator are compiled once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +23,7 @@ pub fn test_guest(name: &str) -> PathBuf {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
-    let target_dir = root.join("target").join("test-guests");
+    let target_dir = root.join("target").join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(&root)
@@ -37,6 +39,19 @@ pub fn test_guest(name: &str) -> PathBuf {
             "--target-dir",
         ])
         .arg(&target_dir)
+        // As in host/build.rs: the build directory too, not an outer one. (A
+        // build dir shared by several checkouts names a guest's artifacts
+        // alike for each, so one checkout's guest would look up to date in
+        // another.)
+        .arg("--config")
+        .arg(format!(
+            "build.build-dir=\"{}\"",
+            target_dir
+                .display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+        ))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")

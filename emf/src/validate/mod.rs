@@ -1,10 +1,10 @@
 //! The EMF validator: [`validate`] returns every rule a log message breaks.
 //!
-//! It checks the message as CloudWatch will see it (emf.md §1 and hard cases):
-//! transport shape (non-empty, size, one single-line JSON object), the `_aws`
-//! metadata, the timestamp window relative to a caller-supplied `now`, every
-//! directive's namespace, dimension sets and metric definitions, and every
-//! referenced root member. It never panics and never stops at the first
+//! It checks the message as CloudWatch will see it (the EMF specification and
+//! the hard cases of `emf/HARD_CASES.md`): transport shape (non-empty, size,
+//! one single-line JSON object), the `_aws` metadata, the timestamp window
+//! relative to a caller-supplied `now`, every directive's namespace, dimension
+//! sets and metric definitions, and every referenced root member. It never panics and never stops at the first
 //! problem; only a message that is not JSON at all yields a single violation.
 
 use std::collections::HashSet;

@@ -24,7 +24,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(e) => return Ok(report(&e)),
     };
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::with_options(&config.runtime)?;
     match prepare(&config, &runtime).await {
         Ok(jobs) => {
             println!(

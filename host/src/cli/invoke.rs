@@ -8,11 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use clap::Args;
-use cwpub::guest::{FixedContext, GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
-use cwpub::harness::render::printable_lines;
+use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
+use cwpub::delivery::check_region;
+use cwpub::guest::{
+    FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime, RuntimeOptions,
+};
 use cwpub::harness::{checks, context};
+use cwpub::untrusted::GuestText;
 
 /// Arguments of `cwpub invoke`.
 #[derive(Args)]
@@ -37,14 +41,15 @@ pub struct InvokeArgs {
     /// The run's invocation id [default: a fresh UUID].
     #[arg(long, value_name = "ID")]
     invocation_id: Option<String>,
-    /// The host name the guest sees [default: this machine's].
+    /// The host name the guest sees [default: CWPUB_HOSTNAME, else this machine's].
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
     /// The orchestrator task id the guest sees [default: CWPUB_TASK_ID, else none].
     #[arg(long, value_name = "ID")]
     task_id: Option<String>,
-    /// The region reported to the guest as a host fact.
-    #[arg(long, env = "AWS_REGION")]
+    /// The region reported to the guest as a host fact [default: CWPUB_REGION,
+    /// AWS_REGION or AWS_DEFAULT_REGION, as `cwpub run` reads them].
+    #[arg(long, value_name = "REGION")]
     region: Option<String>,
     /// The host version the guest sees [default: this cwpub's].
     #[arg(long, value_name = "VERSION")]
@@ -57,13 +62,13 @@ pub struct InvokeArgs {
     /// events_pending, requests, retries, throttled, runs_succeeded, runs_failed.
     #[arg(long = "delivery", value_name = "NAME=VALUE", value_parser = context::parse_counter)]
     delivery: Vec<(&'static str, u64)>,
-    /// Wall-clock deadline for the run, in milliseconds.
+    /// Wall-clock deadline for the run, in milliseconds (as a job's `timeout`).
     #[arg(long, default_value_t = RunLimits::DEFAULT_DEADLINE.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+          value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
     timeout_ms: u64,
-    /// Linear-memory cap for the guest, in MiB (1 to 1024).
+    /// Linear-memory cap for the guest, in MiB (as a job's `memory_mb`).
     #[arg(long, default_value_t = (RunLimits::DEFAULT_MAX_MEMORY_BYTES >> 20) as u64,
-          value_parser = clap::value_parser!(u64).range(1..=1024))]
+          value_parser = clap::value_parser!(u64).range(MEMORY_MB))]
     memory_mb: u64,
     /// Print EMF documents even when they break the EMF specification (by
     /// default they are refused, as the daemon would, with every violation on stderr).
@@ -81,20 +86,29 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Runs the command.
 pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
+    // The same environment, read by the same rules, as `check` and `run`.
+    let env = config::process_env();
+    let region = match args.region.as_deref().map(str::trim) {
+        Some(r) => {
+            check_region(r).map_err(|e| anyhow!("--region {r:?}: {e}"))?;
+            Some(r.to_owned())
+        }
+        None => config::region_from_env(&env).map_err(|e| anyhow!(e))?,
+    };
     let limits = RunLimits {
         deadline: Duration::from_millis(args.timeout_ms),
-        // clap bounds memory_mb to 1..=1024, so this fits RunLimits::MAX_MEMORY_CEILING.
+        // clap bounds memory_mb to MEMORY_MB, so this fits RunLimits::MAX_MEMORY_CEILING.
         max_memory_bytes: (args.memory_mb as usize) << 20,
         ..RunLimits::default()
     };
     let source = GuestSource::parse(&args.guest)?;
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::with_options(&RuntimeOptions::from_env(&env))?;
     let guest = runtime.load(&source).await?;
 
     let job: Arc<str> = args.job.into();
     let config: Arc<[(String, String)]> = args.config.into();
     if let Err(e) = guest.validate_config(&job, &config, &limits).await {
-        eprintln!("error: {e}");
+        report_failure(&e);
         return Ok(ExitCode::FAILURE);
     }
     let fixed = FixedContext {
@@ -103,7 +117,8 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         invocation_id: args.invocation_id,
         hostname: args.hostname,
         task_id: args.task_id,
-        region: args.region,
+        // Resolved above into the host's facts.
+        region: None,
         host_version: args.host_version,
         uptime_ms: args.uptime_ms,
         delivery: (!args.delivery.is_empty()).then(|| context::counters(&args.delivery)),
@@ -112,7 +127,7 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         job,
         args.sequence,
         config,
-        HostFacts::from_process(),
+        HostFacts::new(&HostIdentity::detect(&env), region),
         &fixed,
     );
     match guest.run(&request, &limits).await {
@@ -139,7 +154,8 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
                 let colon = if d.violations.is_empty() { "" } else { ":" };
                 eprintln!("error: job \"{}\": {}{colon}", request.job, d.reason);
                 for v in &d.violations {
-                    eprintln!("  - {v}");
+                    // A violation quotes the guest's keys and values.
+                    eprintln!("  - {}", GuestText::new(&v.to_string()));
                 }
             }
             Ok(if dropped.is_empty() {
@@ -149,25 +165,37 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report_failure(&e);
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// Shows what a successful guest printed, on stderr (escaped, so guest text
-/// cannot drive the terminal), so stdout stays pure events.
-fn forward_guest_stdio(stdout: &str, stderr: &str) {
+/// Shows a failed call: what went wrong, then the guest's stderr line by line.
+fn report_failure(e: &RunError) {
+    eprintln!("error: {}", e.headline());
+    forward_guest_stdio(&GuestText::default(), &e.stderr);
+}
+
+/// Shows what the guest printed on stderr (so stdout stays pure events), one
+/// record per line, each line escaped and capped; what the capture kept is
+/// the end of the output, so an over-long first line starts with a cut marker.
+fn forward_guest_stdio(stdout: &GuestText, stderr: &GuestText) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
-        eprint!(
-            "{}",
-            printable_lines(text, &format!("guest {name} | "), 200)
-        );
+        if text.is_empty() {
+            continue;
+        }
+        for line in text.lines() {
+            eprintln!("guest {name} | {line}");
+        }
     }
 }
 
 /// Logs to stderr: warnings from the host, compile progress, and
 /// everything the guest sends through `diagnostics.log`.
 pub fn init_logging() {
-    super::logging::init::<tracing_subscriber::layer::Identity>("warn,cwpub::guest=trace", None);
+    super::logging::init::<tracing_subscriber::layer::Identity>(
+        &format!("warn,{}=trace", cwpub::guest::DIAGNOSTICS_TARGET),
+        None,
+    );
 }

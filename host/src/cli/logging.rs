@@ -9,15 +9,14 @@
 //! reach the filter: a debug build compiled the 140 KB heartbeat guest 2.3x
 //! and an 18 MB Python guest 7.4x slower (352 s instead of 48 s).
 
-use std::io::IsTerminal as _;
-
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::Registry;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Installs the stderr logger with `default_filter` (unless `RUST_LOG` is
-/// set) plus `extra` (e.g. a capture layer), once per process.
+/// set) plus `extra` (e.g. a capture layer), once per process; colour as
+/// [`cwpub::observe::colour`] says.
 pub fn init<L>(default_filter: &str, extra: Option<L>)
 where
     L: Layer<Registry> + Send + Sync + 'static,
@@ -34,7 +33,7 @@ where
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(cwpub::observe::colour())
                 .with_filter(filter),
         )
         .try_init()

@@ -29,7 +29,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(e) => return Ok(super::check::report(&e)),
     };
-    observe::init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
+    observe::init_logging(&config.log, env.get("RUST_LOG").map(String::as_str))?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals, shutdown.clone()));

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
 use clap::Args;
-use cwpub::guest::{Codegen, GuestSource, Runtime};
+use cwpub::guest::{Codegen, GuestSource, Runtime, RuntimeOptions};
 use cwpub::harness::capture::{self, DiagnosticsCapture};
 use cwpub::harness::render::printable_lines;
 use cwpub::harness::{CaseReport, Suite, cases, run_suite};
@@ -63,7 +63,7 @@ pub const AFTER_HELP: &str = r#"The case file (cwpub-test.toml):
   name = "service is required"
   config = {}
   expect.error = "invalid-config" # or transient, fatal, panic, trap, deadline, memory,
-  expect.message = "service"      # output-too-large, stdio-overflow, instantiate
+  expect.message = "service"      # stack-overflow, output-too-large, stdio-overflow, instantiate
 
 Every case runs validate-config, then run, in a fresh sandboxed instance with
 the job limits. A successful run must also pass the daemon's own checks (EMF
@@ -141,7 +141,11 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     // Guests are compiled after every edit and run a few times here: compile fast.
-    let runtime = Runtime::with_codegen(Codegen::Quick)?;
+    let options = RuntimeOptions {
+        codegen: Codegen::Quick,
+        ..RuntimeOptions::from_env(&cwpub::env::process_env())
+    };
+    let runtime = Runtime::with_options(&options)?;
     let guest = match runtime.load(&source).await {
         Ok(guest) => guest,
         Err(e) => return Ok(cannot_run(&e.to_string())),
@@ -205,15 +209,20 @@ fn failure_text(report: &CaseReport, diagnostics: &[String]) -> String {
         text.push_str(m.0.trim_end());
         text.push('\n');
     }
-    let sections = [
-        ("guest diagnostics", diagnostics.join("\n")),
-        ("guest stdout", report.stdio.0.clone()),
-        ("guest stderr", report.stdio.1.clone()),
-    ];
-    for (title, body) in sections {
-        if !body.trim().is_empty() {
+    let diagnostics = diagnostics.join("\n");
+    if !diagnostics.trim().is_empty() {
+        text.push_str("  guest diagnostics:\n");
+        text.push_str(&printable_lines(&diagnostics, "    | ", 40));
+    }
+    for (title, output) in [
+        ("guest stdout", &report.stdio.0),
+        ("guest stderr", &report.stdio.1),
+    ] {
+        if !output.is_empty() {
             text.push_str(&format!("  {title}:\n"));
-            text.push_str(&printable_lines(&body, "    | ", 40));
+            for line in output.lines() {
+                text.push_str(&format!("    | {line}\n"));
+            }
         }
     }
     text

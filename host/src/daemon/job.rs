@@ -1,12 +1,17 @@
 //! One job's tick: build the run context, run the guest in its sandbox,
 //! record the outcome, validate the events and hand them to the sink. Only the
 //! job's own configured log group/stream is ever used as the target.
+//!
+//! Everything a job makes the host log is charged to the job's log budget
+//! (see [`crate::untrusted`]), and a failure that repeats is logged in full
+//! once per kind every few minutes, whatever order the kinds come in.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::event::Submission;
-use crate::guest::{HostFacts, LoadedGuest, RunRequest};
+use crate::guest::{FailureKind, HostFacts, LoadedGuest, RunError, RunRequest};
 use crate::observe::{JobMetrics, JobStats};
 use crate::schedule::Tick;
 use crate::sink::Sink;
@@ -22,11 +27,11 @@ pub struct JobRunner {
     config: Arc<[(String, String)]>,
     stats: Arc<JobStats>,
     shared: Arc<Shared>,
-    /// The kind of the last failure logged in full, and when.
-    last_logged: std::sync::Mutex<Option<(&'static str, Instant)>>,
+    /// When a failure of each kind was last logged in full.
+    last_logged: std::sync::Mutex<HashMap<&'static str, Instant>>,
 }
 
-/// A failure of the same kind as the last one is logged in full at most this often.
+/// A failure of a kind already logged in full is logged in full again at most this often.
 const REPEAT_FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What all jobs of a daemon share.
@@ -55,7 +60,7 @@ impl JobRunner {
             job,
             stats,
             shared,
-            last_logged: std::sync::Mutex::new(None),
+            last_logged: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -64,29 +69,39 @@ impl JobRunner {
         &self.stats
     }
 
-    /// Logs a failed run: in full the first time, when the kind changes, and
-    /// every few minutes while it repeats; otherwise one short line at debug
-    /// level (every failure is counted in the metrics either way).
-    fn log_failure(&self, e: &crate::guest::RunError, sequence: u64) {
+    /// Logs a failed run, within the job's log budget: in full the first
+    /// time each kind is seen and every few minutes while it repeats;
+    /// otherwise one short line at debug level (every failure is counted in
+    /// the metrics either way).
+    fn log_failure(&self, e: &RunError, sequence: u64) {
         let kind = e.kind.label();
         let full = {
             let mut last = self.last_logged.lock().unwrap_or_else(|p| p.into_inner());
-            let due = !matches!(*last, Some((k, at)) if k == kind && at.elapsed() < REPEAT_FAILURE_LOG_INTERVAL);
+            let due = last
+                .get(kind)
+                .is_none_or(|at| at.elapsed() >= REPEAT_FAILURE_LOG_INTERVAL);
             if due {
-                *last = Some((kind, Instant::now()));
+                last.insert(kind, Instant::now());
             }
             due
         };
         let job = &*self.name;
-        match (full, &e.kind) {
-            (false, _) => tracing::debug!(job, kind, sequence, "run failed again ({kind})"),
-            (
-                true,
-                crate::guest::FailureKind::Transient(_) | crate::guest::FailureKind::Cancelled,
-            ) => {
-                tracing::warn!(job, kind, sequence, "{e}")
+        let budget = self.stats.log_budget();
+        if !full {
+            if tracing::enabled!(tracing::Level::DEBUG) && budget.admit(64 + job.len()) {
+                tracing::debug!(job, kind, sequence, "run failed again ({kind})");
             }
-            (true, _) => tracing::error!(job, kind, sequence, "{e}"),
+            return;
+        }
+        let record = e.to_string();
+        if !budget.admit(record.len() + 64 + job.len()) {
+            return;
+        }
+        match &e.kind {
+            FailureKind::Transient(_) | FailureKind::Cancelled => {
+                tracing::warn!(job, kind, sequence, "{record}")
+            }
+            _ => tracing::error!(job, kind, sequence, "{record}"),
         }
     }
 
@@ -113,14 +128,24 @@ impl JobRunner {
         };
         let started = Instant::now();
         match guest
-            .run_until(&request, &self.job.config.limits, &shared.abort)
+            .run_until(
+                &request,
+                &self.job.config.limits,
+                &shared.abort,
+                self.stats.log_budget(),
+            )
             .await
         {
             Ok(output) => {
                 self.stats.record_success(output.elapsed);
                 self.stats.record_peak_memory(output.peak_memory_bytes);
-                if !output.stderr.is_empty() || !output.stdout.is_empty() {
-                    tracing::debug!(job = &*self.name, stdout = %output.stdout, stderr = %output.stderr, "guest output");
+                let printed = !output.stderr.is_empty() || !output.stdout.is_empty();
+                if printed && tracing::enabled!(tracing::Level::DEBUG) {
+                    let (stdout, stderr) = (output.stdout.to_string(), output.stderr.to_string());
+                    let bytes = stdout.len() + stderr.len() + 64 + self.name.len();
+                    if self.stats.log_budget().admit(bytes) {
+                        tracing::debug!(job = &*self.name, stdout = %stdout, stderr = %stderr, "guest output");
+                    }
                 }
                 let target = self.job.config.target.clone();
                 let mut submission = Submission {

@@ -6,6 +6,7 @@
 
 pub mod facts;
 pub mod job;
+mod memory;
 pub mod prepare;
 
 use std::collections::BTreeMap;
@@ -25,9 +26,6 @@ use crate::sink::{Sink, StdoutSink};
 use crate::validate::Validator;
 
 pub use prepare::{PreparedJob, prepare};
-
-/// Timeout for one CloudWatch Logs request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happened during a daemon's life, for the shutdown summary.
 #[derive(Debug, Clone)]
@@ -59,10 +57,12 @@ pub async fn make_sink(config: &Config, ledger: &Ledger) -> anyhow::Result<Sink>
     Ok(match config.sink.kind {
         SinkKind::Stdout => Sink::Stdout(StdoutSink::new(ledger.clone())),
         SinkKind::CloudWatch => {
-            let client =
-                delivery::client_from_settings(&config.sink.aws_settings(), REQUEST_TIMEOUT)
-                    .await
-                    .context("setting up the CloudWatch Logs client")?;
+            let client = delivery::client_from_settings(
+                &config.sink.aws_settings(),
+                config.delivery.request_timeout,
+            )
+            .await
+            .context("setting up the CloudWatch Logs client")?;
             warn_without_credentials().await;
             Sink::CloudWatch(Delivery::start_with_ledger(
                 config.delivery.clone(),
@@ -140,17 +140,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         None
     };
 
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::with_options(&config.runtime)?;
     let jobs = prepare(&config, &runtime).await?;
-    release_startup_memory();
     let sink = Arc::new(make_sink(&config, &ledger).await?);
     let _ = live_sink.set(sink.clone());
-    let facts = HostFacts {
-        hostname: config.host.hostname.clone(),
-        task_id: config.host.task_id.clone(),
-        region: config.sink.region.clone(),
-        ..HostFacts::from_process()
-    };
+    let facts = HostFacts::new(&config.host, config.sink.region.clone());
     let abort = CancellationToken::new();
     let shared = Arc::new(job::Shared {
         abort: abort.clone(),
@@ -192,6 +186,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         });
     }
     tracing::info!(sink = sink.name(), jobs = drivers.len(), "cwpub started");
+    memory::release_startup_memory();
 
     shutdown.cancelled().await;
     // Running guests may finish within their own deadline, but never hold the
@@ -221,17 +216,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         runs: metrics.totals(),
         uptime: started.elapsed(),
     })
-}
-
-/// Hands the heap that compiling the guests used back to the OS: the
-/// compiler is not needed again, and an idle daemon should stay small.
-fn release_startup_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory held by glibc's allocator;
-    // it has no preconditions and is safe to call from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Waits for every job driver, logging any that ended abnormally.

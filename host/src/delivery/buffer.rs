@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::BatchKey;
 use super::batch::{Item, KeyQueue};
 use super::config::OverflowPolicy;
+use super::spool::StreamKey as BatchKey;
 use crate::event::Target;
 
 /// Below this many queued events [`Buffer::check`] also walks every event.

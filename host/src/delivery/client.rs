@@ -1,7 +1,9 @@
 //! Building the CloudWatch Logs client: the aws-config default credential
 //! chain (env, profile, SSO, web identity/IRSA, ECS task role, IMDS), region
 //! from config or the environment, an optional endpoint override, SDK retries
-//! disabled (the sender owns retry) and explicit timeouts.
+//! disabled (the sender owns retry) and explicit timeouts. The region and
+//! endpoint rules live here ([`check_region`], [`check_endpoint_url`]); the
+//! config loader checks `[sink]` with the same functions.
 
 use std::time::Duration;
 
@@ -22,9 +24,49 @@ pub(crate) fn timeout_config(timeout: Duration) -> TimeoutConfig {
         .build()
 }
 
+/// Checks a region code's shape, as every AWS region has it (`us-east-1`,
+/// `us-gov-west-1`, `eusc-de-east-1`): three or more hyphen-separated
+/// lowercase words, the last one a number.
+pub fn check_region(region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = match parts.split_last() {
+        Some((number, words)) => {
+            region.len() <= 32
+                && parts.len() >= 3
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+                && words
+                    .iter()
+                    .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("invalid AWS region; expected a region code like \"us-east-1\"".to_string())
+    }
+}
+
+/// Checks an endpoint override: `http://` or `https://`, a host, no whitespace.
+pub fn check_endpoint_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let ok = rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.starts_with(':') && !url.chars().any(char::is_whitespace)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("invalid endpoint URL; expected http:// or https:// followed by a host, e.g. \"http://127.0.0.1:4566\"".to_string())
+    }
+}
+
 /// Builds a client from the default AWS configuration chain, with retries
-/// disabled and `timeout` per request. Fails with an actionable message when
-/// no region can be found.
+/// disabled and `timeout` per request attempt. Fails with an actionable
+/// message when the region or endpoint is malformed or no region can be found.
 pub async fn client_from_settings(
     settings: &AwsSettings,
     timeout: Duration,
@@ -32,11 +74,21 @@ pub async fn client_from_settings(
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeout_config(timeout));
-    if let Some(region) = settings.region.as_deref().filter(|r| !r.trim().is_empty()) {
-        loader = loader.region(Region::new(region.trim().to_string()));
+    if let Some(region) = settings
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        if let Err(e) = check_region(region) {
+            bail!("region {region:?}: {e}");
+        }
+        loader = loader.region(Region::new(region.to_string()));
     }
-    if let Some(url) = settings.endpoint_url.as_deref() {
-        check_endpoint(url)?;
+    if let Some(url) = settings.endpoint_url.as_deref().map(str::trim) {
+        if let Err(e) = check_endpoint_url(url) {
+            bail!("endpoint_url {url:?}: {e}");
+        }
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
@@ -51,21 +103,35 @@ fn require_region(region: Option<&Region>) -> anyhow::Result<()> {
     }
 }
 
-fn check_endpoint(url: &str) -> anyhow::Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.len() > "https://".len()
-        && !url.contains(char::is_whitespace);
-    if !ok {
-        bail!(
-            "endpoint_url = {url:?} is not an http(s) URL; use e.g. \"http://localhost:4566\" for LocalStack"
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_codes_are_checked_for_shape() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+        ] {
+            assert_eq!(check_region(ok), Ok(()), "{ok} is a region");
+        }
+        for bad in [
+            "US East",
+            "us-east",
+            "mars-north-9x",
+            "us-east-l",
+            "us--east-1",
+            "-us-east-1",
+            "useast1",
+            "",
+        ] {
+            assert!(check_region(bad).is_err(), "{bad} is not a region");
+        }
+    }
 
     #[test]
     fn missing_region_names_the_fix() {
@@ -75,11 +141,44 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_must_be_http() {
-        assert!(check_endpoint("http://127.0.0.1:4566").is_ok());
-        assert!(check_endpoint("https://logs.eu-west-1.amazonaws.com").is_ok());
-        let err = check_endpoint("localhost:4566").unwrap_err().to_string();
-        assert!(err.contains("endpoint_url = \"localhost:4566\""), "{err}");
+    fn endpoint_must_be_http_with_a_host() {
+        assert!(check_endpoint_url("http://127.0.0.1:4566").is_ok());
+        assert!(check_endpoint_url("https://logs.eu-west-1.amazonaws.com").is_ok());
+        for bad in ["localhost:4566", "http://", "https://:80", "http://a b"] {
+            assert!(check_endpoint_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_settings_are_refused_before_any_network() {
+        let err = client_from_settings(
+            &AwsSettings {
+                region: Some("eu-west-1".into()),
+                endpoint_url: Some("localhost:4566".into()),
+            },
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("endpoint_url \"localhost:4566\": invalid endpoint URL"),
+            "{err}"
+        );
+        let err = client_from_settings(
+            &AwsSettings {
+                region: Some("US East".into()),
+                endpoint_url: None,
+            },
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("region \"US East\": invalid AWS region"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

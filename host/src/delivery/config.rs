@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::limits::{MAX_BATCH_BYTES, MAX_EVENT_BYTES};
 use super::spool::SyncPolicy;
 
@@ -19,8 +17,7 @@ pub const RETENTION_DAYS: [u32; 22] = [
 ];
 
 /// What to do when buffered events would exceed [`DeliveryConfig::buffer_budget_bytes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverflowPolicy {
     /// Evict the oldest buffered (not yet in a request) events to make room; counted as `overflow`.
     #[default]
@@ -39,14 +36,14 @@ impl OverflowPolicy {
     }
 }
 
-/// Settings of the CloudWatch Logs delivery stage. Durations are written as
-/// human-readable strings in config (`"5s"`, `"250ms"`, `"13days 23h 55m"`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Settings of the CloudWatch Logs delivery stage: the `[delivery]` section,
+/// one key per field (read by `config::delivery`, which says how to add one).
+/// Durations are written as human-readable strings in config (`"5s"`,
+/// `"250ms"`, `"13days 23h 55m"`) or integer milliseconds.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryConfig {
     /// Longest time an event waits in the buffer before its batch is sent,
     /// when the batch does not fill up first. Default 5 s.
-    #[serde(with = "humantime_serde")]
     pub max_batch_delay: Duration,
     /// Largest accepted message in UTF-8 bytes; larger events are dropped
     /// (never truncated) and counted as `oversize`. Default 1,048,550
@@ -69,7 +66,6 @@ pub struct DeliveryConfig {
     pub create_rate_per_sec: u32,
     /// Timeout of one HTTP attempt (the client's operation-attempt timeout;
     /// connect timeout is the smaller of this and 5 s). Default 30 s.
-    #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Create a missing log group (when creating its stream reports it missing). Default true.
     pub create_log_groups: bool,
@@ -88,26 +84,20 @@ pub struct DeliveryConfig {
     /// Events older than this (host clock) are dropped as `too_old` before
     /// sending, also before each retry. Default 14 days − 5 min (CloudWatch
     /// rejects events older than 14 days).
-    #[serde(with = "humantime_serde")]
     pub drop_older_than: Duration,
     /// Events more than this far in the future are dropped as `too_new`
     /// before sending. Default 2 h − 5 min (CloudWatch rejects > 2 h).
-    #[serde(with = "humantime_serde")]
     pub drop_newer_than: Duration,
     /// First backoff step for throttling, 5xx, timeouts and connection
     /// failures (exponential, full jitter). Default 200 ms.
-    #[serde(with = "humantime_serde")]
     pub backoff_base: Duration,
     /// Longest backoff for those errors. Default 30 s.
-    #[serde(with = "humantime_serde")]
     pub backoff_cap: Duration,
     /// First backoff step after a credential or permission error
     /// (AccessDenied, UnrecognizedClient, ExpiredToken, no credentials).
     /// Data stays buffered meanwhile. Default 5 s.
-    #[serde(with = "humantime_serde")]
     pub credential_backoff_base: Duration,
     /// Longest backoff after credential or permission errors. Default 5 min.
-    #[serde(with = "humantime_serde")]
     pub credential_backoff_cap: Duration,
     /// Failed requests in a row (5xx, timeouts, connection errors; never
     /// throttling) that open a target's circuit breaker. Default 5.
@@ -115,10 +105,8 @@ pub struct DeliveryConfig {
     /// Longest time an open circuit blocks requests before one probe is let
     /// through: the first opening lasts 1 s (or this, if shorter), and each
     /// failed probe doubles it up to this cap. Default 30 s.
-    #[serde(with = "humantime_serde")]
     pub circuit_open_max: Duration,
     /// Minimum interval between aggregated log lines about dropped events. Default 10 s.
-    #[serde(with = "humantime_serde")]
     pub drop_log_interval: Duration,
     /// Directory of the durable spool: every event is written here before it
     /// counts as buffered and is deleted once CloudWatch accepted it, so
@@ -322,7 +310,7 @@ impl DeliveryConfig {
 
 /// Where the AWS client talks to: region (else the default chain: `AWS_REGION`,
 /// profile, IMDS) and an optional endpoint override for LocalStack or moto.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     /// AWS region, e.g. `eu-west-1`; `None` uses the default provider chain.
     pub region: Option<String>,
@@ -364,21 +352,5 @@ mod tests {
             errs.iter()
                 .any(|e| e.starts_with("create_log_groups = true needs"))
         );
-    }
-
-    #[test]
-    fn parses_toml_with_durations_and_rejects_unknown_fields() {
-        let cfg: DeliveryConfig = toml::from_str(
-            "max_batch_delay = \"250ms\"\noverflow = \"drop_newest\"\nretention_days = 30\n[tags]\nteam = \"obs\"\n",
-        )
-        .expect("valid config");
-        assert_eq!(cfg.max_batch_delay, Duration::from_millis(250));
-        assert_eq!(cfg.overflow, OverflowPolicy::DropNewest);
-        assert_eq!(cfg.retention_days, Some(30));
-        assert_eq!(cfg.tags.get("team").map(String::as_str), Some("obs"));
-        assert_eq!(cfg.max_in_flight, 8, "unset fields keep defaults");
-        assert!(cfg.validate().is_ok());
-        let err = toml::from_str::<DeliveryConfig>("max_batch_dealy = \"1s\"").unwrap_err();
-        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

@@ -67,7 +67,7 @@ use crate::event::{Submission, Target};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
 pub(crate) use batch::{TimeWindow, prefilter};
-pub use client::client_from_settings;
+pub use client::{check_endpoint_url, check_region, client_from_settings};
 pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
 pub use health::{CircuitState, CredentialProblem, Health, OpenCircuit};
 pub use spool::{SpoolStats, SyncPolicy};

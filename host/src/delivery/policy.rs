@@ -106,6 +106,12 @@ pub(crate) fn backoff(
     ceiling.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
+/// [`backoff`] with a fresh random draw (outside a batch's retry loop:
+/// creation jitter, retention retries).
+pub(crate) fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    backoff(base, cap, attempt, rand::random::<f64>(), false)
+}
+
 /// The next action for a batch of `len` events after `outcome`, and the
 /// attempt state to carry on with.
 pub(crate) fn decide(
@@ -340,5 +346,17 @@ mod tests {
         assert!(refused_for_sure(O::PutFailed(C::InvalidParameter)));
         assert!(!refused_for_sure(O::PutFailed(C::Transient)));
         assert!(!refused_for_sure(O::Accepted));
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(2);
+        for attempt in 0..40 {
+            let d = full_jitter(base, cap, attempt);
+            let ceiling = (base * (1u32 << attempt.min(20))).min(cap);
+            assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
+        }
+        assert_eq!(full_jitter(Duration::ZERO, cap, 3), Duration::ZERO);
     }
 }

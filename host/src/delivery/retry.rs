@@ -3,7 +3,6 @@
 //! classes the retry policy (`policy`) decides on.
 
 use std::error::Error as StdError;
-use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -157,12 +156,6 @@ where
     }
 }
 
-/// [`super::policy::backoff`] with a fresh random draw (outside a batch's
-/// retry loop: creation jitter, retention retries).
-pub(crate) fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    super::policy::backoff(base, cap, attempt, rand::random::<f64>(), false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,17 +190,5 @@ mod tests {
             assert_eq!(class_of_code(c), Some(ErrorClass::Credentials), "{c}");
         }
         assert_eq!(class_of_code("SomethingNew"), None);
-    }
-
-    #[test]
-    fn jitter_stays_within_bounds() {
-        let base = Duration::from_millis(100);
-        let cap = Duration::from_secs(2);
-        for attempt in 0..40 {
-            let d = full_jitter(base, cap, attempt);
-            let ceiling = (base * (1u32 << attempt.min(20))).min(cap);
-            assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
-        }
-        assert_eq!(full_jitter(Duration::ZERO, cap, 3), Duration::ZERO);
     }
 }

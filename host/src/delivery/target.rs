@@ -17,7 +17,8 @@ use crate::event::Target;
 use crate::ledger::{Creation, Ledger};
 
 use super::config::DeliveryConfig;
-use super::retry::{Classified, ErrorClass, classify, full_jitter};
+use super::policy::full_jitter;
+use super::retry::{Classified, ErrorClass, classify};
 
 /// Creates missing targets and remembers which exist.
 pub(crate) struct Targets {

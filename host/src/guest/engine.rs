@@ -1,24 +1,32 @@
 //! The one wasmtime [`Engine`] a host process uses: pooling instance
 //! allocation (cheap fresh instances per run), epoch interruption driven by a
-//! 10 ms ticker thread (wall-clock deadlines), and the shared [`Linker`] with
-//! WASI p2 and the `cwpub:publisher` imports.
+//! ticker that runs only while a guest call is in flight (wall-clock
+//! deadlines, no wake-ups while idle), the shared [`Linker`] with WASI p2 and
+//! the `cwpub:publisher` imports, and the [`GuestPool`] of threads that guest
+//! code runs on, apart from the host's timers, HTTP endpoint and delivery.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings;
 use super::limits::RunLimits;
-use super::sandbox::RunState;
+use super::options::{Codegen, RuntimeOptions};
+use super::sandbox::{self, RunState};
 
-/// How often the epoch advances; the granularity of run deadlines.
+/// How often the epoch advances while a guest runs; the granularity of run
+/// deadlines and how often a long-running guest yields its thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
+
+/// The nice value of guest threads: below the host's own threads, so the
+/// scheduler, the HTTP endpoint and delivery get a CPU first when guests keep
+/// every CPU busy.
+const GUEST_THREAD_NICE: i32 = 10;
 
 /// The engine and linker shared by every guest of a host process.
 #[derive(Clone)]
@@ -31,41 +39,30 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<RunState>,
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
-    pub(crate) slots: tokio::sync::Semaphore,
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// Where guest code runs.
+    pub(crate) pool: GuestPool,
+    /// Advances the epoch while guest calls are in flight.
+    pub(crate) ticker: Arc<EpochTicker>,
     /// Where compiled guests are cached, if anywhere.
     pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
-/// How much work Cranelift puts into a guest's native code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Codegen {
-    /// Optimized code, for guests that run for a long time (the daemon, `invoke`, `check`).
-    #[default]
-    Optimized,
-    /// No optimization passes and the single-pass register allocator: about
-    /// half the first compile of a large guest (an 18 MB Python guest: 8.5 s
-    /// instead of 17.6 s), the same behaviour, slower code (a Rust guest's
-    /// run ~20 µs -> ~30 µs; a Python guest's run, mostly instantiation,
-    /// unchanged). For `cwpub test`, where a guest is compiled after every
-    /// edit and run a few times. Cached separately from optimized code.
-    Quick,
-}
-
 impl Runtime {
-    /// Builds the engine (pooling allocator unless `CWPUB_POOLING=0`, or when
-    /// the address space cannot be reserved) and starts the epoch ticker.
+    /// Builds the engine with the options the process environment asks for
+    /// ([`RuntimeOptions::from_env`]).
     pub fn new() -> anyhow::Result<Self> {
-        Self::with_codegen(Codegen::Optimized)
+        Self::with_options(&RuntimeOptions::from_env(&crate::env::process_env()))
     }
 
-    /// [`new`](Self::new), compiling guests with `codegen`.
-    pub fn with_codegen(codegen: Codegen) -> anyhow::Result<Self> {
-        let pooling = std::env::var("CWPUB_POOLING")
-            .map(|v| v != "0")
-            .unwrap_or(true);
-        let cache = compile_cache();
+    /// Builds the engine (pooling allocator unless `options` says otherwise,
+    /// or when the address space cannot be reserved), the guest threads and
+    /// the epoch ticker (idle until a call starts).
+    pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let codegen = options.codegen;
+        let cache = options.cache_dir.as_deref().and_then(compile_cache);
         let cache_dir = cache.as_ref().map(|c| c.directory().clone());
-        let engine = if pooling {
+        let engine = if options.pooling {
             match Engine::new(&config(true, cache.clone(), codegen)) {
                 Ok(engine) => engine,
                 Err(e) => {
@@ -84,21 +81,26 @@ impl Runtime {
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
-        spawn_epoch_ticker(&engine)?;
+        let ticker = EpochTicker::new(&engine);
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(to_anyhow)
             .context("linking WASI")?;
-        bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        sandbox::add_to_linker(&mut linker)
             .map_err(to_anyhow)
             .context("linking the cwpub:publisher imports")?;
-        let slots = tokio::sync::Semaphore::new(MAX_CONCURRENT_INSTANCES as usize);
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            MAX_CONCURRENT_INSTANCES as usize,
+        ));
+        let pool = GuestPool::new()?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 slots,
+                pool,
+                ticker,
                 cache_dir,
             }),
         })
@@ -120,6 +122,9 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
     cfg.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    // A trap carries handles to the guest's globals, so the host can tell a
+    // stack overflow from other bad accesses (see `classify`); nothing is copied.
+    cfg.coredump_on_trap(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
@@ -146,23 +151,12 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
     cfg
 }
 
-/// The on-disk cache of compiled guests, so a restart skips Cranelift (and
-/// the memory it touches): `CWPUB_CACHE_DIR`, else `$XDG_CACHE_HOME/cwpub`,
-/// else `$HOME/.cache/cwpub`; `CWPUB_CACHE_DIR=off` disables it. Without a
-/// usable directory (e.g. a read-only container) guests are compiled at
-/// every start, as they would be anyway the first time.
-fn compile_cache() -> Option<wasmtime::Cache> {
-    let dir = match std::env::var_os("CWPUB_CACHE_DIR") {
-        Some(dir) if dir == "off" => return None,
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache"))
-            })?
-            .join("cwpub"),
-    };
-    let dir = std::path::absolute(&dir).ok()?;
+/// The on-disk cache of compiled guests in `dir`, so a restart skips
+/// Cranelift (and the memory it touches). Without a usable directory (e.g. a
+/// read-only container) guests are compiled at every start, as they would be
+/// anyway the first time.
+fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
+    let dir = std::path::absolute(dir).ok()?;
     let mut cache_config = wasmtime::CacheConfig::new();
     cache_config.with_directory(&dir);
     match wasmtime::Cache::new(cache_config) {
@@ -174,20 +168,136 @@ fn compile_cache() -> Option<wasmtime::Cache> {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("cwpub-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
+/// The threads guest code runs on: a tokio runtime of its own with one
+/// worker per CPU (at most one per instance slot), at a lower CPU priority
+/// than the host's threads. A CPU-bound guest yields at every epoch tick, so
+/// guests share these threads fairly among themselves, and however busy they
+/// are, the host's own runtime (schedule timers, the HTTP endpoint,
+/// delivery) never waits behind them.
+pub(crate) struct GuestPool {
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl GuestPool {
+    fn new() -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_CONCURRENT_INSTANCES as usize);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("cwpub-guest")
+            .on_thread_start(lower_thread_priority)
+            .enable_all()
+            .build()
+            .context("starting the guest threads")?;
+        Ok(GuestPool {
+            runtime: Some(runtime),
         })
-        .context("starting the epoch ticker thread")?;
-    Ok(())
+    }
+
+    /// Runs `task` on a guest thread.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => runtime.spawn(task),
+            None => unreachable!("the guest pool is only taken when dropped"),
+        }
+    }
+}
+
+impl Drop for GuestPool {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another
+        // runtime (where a daemon or a test drops the last `Runtime`).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`GUEST_THREAD_NICE`].
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take plain integers and touch no memory
+    // of ours; on Linux, PRIO_PROCESS with a thread id renices that thread only.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // Raising one's own nice value needs no privilege; if it fails anyway
+        // the guest threads simply keep the default priority.
+        libc::setpriority(libc::PRIO_PROCESS, tid, GUEST_THREAD_NICE);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one guest
+/// call is in flight ([`EpochTicker::busy`]). The ticks come from a task on
+/// the host's own runtime (the one whose task waits for the call), which
+/// guests cannot starve; with no call in flight there is no task and no
+/// timer, and a call shorter than one tick wakes nothing up at all.
+pub(crate) struct EpochTicker {
+    engine: wasmtime::EngineWeak,
+    /// Calls in flight, and the ticking task while there are any.
+    state: Mutex<(usize, Option<tokio::task::AbortHandle>)>,
+}
+
+/// Keeps the epoch ticking while it lives (one per guest call in flight).
+pub(crate) struct Ticking {
+    ticker: Arc<EpochTicker>,
+}
+
+impl EpochTicker {
+    fn new(engine: &Engine) -> Arc<Self> {
+        Arc::new(EpochTicker {
+            engine: engine.weak(),
+            state: Mutex::new((0, None)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<tokio::task::AbortHandle>)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ticks until the guard is dropped, starting the ticking task on the
+    /// current runtime if none is running. Call it from the host's runtime.
+    pub(crate) fn busy(self: &Arc<Self>) -> Ticking {
+        let mut state = self.lock();
+        state.0 += 1;
+        // No task yet, or the runtime it ran on has gone.
+        if state.1.as_ref().is_none_or(|task| task.is_finished()) {
+            let engine = self.engine.clone();
+            let task = tokio::spawn(async move {
+                let start = tokio::time::Instant::now() + EPOCH_TICK;
+                let mut ticks = tokio::time::interval_at(start, EPOCH_TICK);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            });
+            state.1 = Some(task.abort_handle());
+        }
+        Ticking {
+            ticker: self.clone(),
+        }
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        let mut state = self.ticker.lock();
+        state.0 -= 1;
+        if state.0 == 0
+            && let Some(task) = state.1.take()
+        {
+            task.abort();
+        }
+    }
 }
 
 /// Converts a wasmtime error into an `anyhow` error, keeping its full chain.

@@ -1,10 +1,16 @@
 //! How a guest run (or load) fails: a [`RunError`] names the job, the kind of
 //! failure, and carries the guest's captured stderr, so an operator can tell a
 //! deadline from a panic from a bad config without reading wasm traps.
+//!
+//! Everything a guest said (its error messages, panic text, stderr, function
+//! names in backtraces) is held as [`GuestText`], so every rendering of a
+//! failure is one line, escaped and capped.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::untrusted::GuestText;
 
 /// The kind of failure of one guest call, with its details.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,22 +20,30 @@ pub enum FailureKind {
         /// The deadline that was exceeded.
         limit: Duration,
     },
-    /// The guest tried to grow its linear memory past the cap.
+    /// The guest needed more linear memory than its cap.
     Memory {
         /// The memory cap in bytes.
         limit: usize,
         /// The size the guest asked for, in bytes.
         requested: usize,
+        /// True when the guest needed it to start at all (its initial memory).
+        at_start: bool,
+    },
+    /// The guest overflowed its stack: deep recursion, or a function whose
+    /// locals do not fit (a large array on the stack).
+    StackOverflow {
+        /// Where, as the innermost frames of the backtrace (may be empty).
+        backtrace: GuestText,
     },
     /// The guest panicked (a Rust guest's `panic!`, or an abort with a message).
     Panic {
         /// The panic message, from the guest's stderr.
-        message: String,
+        message: GuestText,
     },
-    /// The guest trapped for another reason (unreachable, out-of-bounds, stack overflow, …).
+    /// The guest trapped for another reason (unreachable, out-of-bounds, …).
     Trap {
-        /// The trap description from wasmtime.
-        message: String,
+        /// The trap description from wasmtime, with the innermost frames.
+        message: GuestText,
     },
     /// The run returned more than its limits allow.
     OutputTooLarge {
@@ -44,13 +58,13 @@ pub enum FailureKind {
         limit: usize,
     },
     /// The guest returned `invalid-config`.
-    InvalidConfig(String),
+    InvalidConfig(GuestText),
     /// The guest returned `transient`.
-    Transient(String),
+    Transient(GuestText),
     /// The guest returned `fatal`.
-    Fatal(String),
+    Fatal(GuestText),
     /// The guest could not be instantiated (missing import, link error, resource exhaustion).
-    Instantiate(String),
+    Instantiate(GuestText),
     /// The host shut down before the run finished.
     Cancelled,
 }
@@ -61,6 +75,7 @@ impl FailureKind {
         match self {
             FailureKind::Deadline { .. } => "deadline",
             FailureKind::Memory { .. } => "memory",
+            FailureKind::StackOverflow { .. } => "stack_overflow",
             FailureKind::Panic { .. } => "panic",
             FailureKind::Trap { .. } => "trap",
             FailureKind::OutputTooLarge { .. } => "output_too_large",
@@ -82,12 +97,34 @@ impl fmt::Display for FailureKind {
                 "guest exceeded its {} ms deadline (raise the job's timeout if the guest needs longer)",
                 limit.as_millis()
             ),
-            FailureKind::Memory { limit, requested } => write!(
+            FailureKind::Memory {
+                limit,
+                requested,
+                at_start: true,
+            } => write!(
+                f,
+                "guest needs {} MiB at start, limit is {} MiB; raise the job's memory_mb",
+                mib(*requested),
+                mib(*limit)
+            ),
+            FailureKind::Memory {
+                limit, requested, ..
+            } => write!(
                 f,
                 "guest exceeded its memory limit: asked for {} MiB, limit is {} MiB (raise the job's memory_mb if this is expected)",
-                requested.div_ceil(1 << 20),
-                limit / (1 << 20)
+                mib(*requested),
+                mib(*limit)
             ),
+            FailureKind::StackOverflow { backtrace } => {
+                f.write_str(
+                    "guest overflowed its stack (deep recursion, or a large local variable such as \
+                     a big array: move it to the heap, e.g. into a Vec or Box)",
+                )?;
+                if !backtrace.is_empty() {
+                    write!(f, " in {backtrace}")?;
+                }
+                Ok(())
+            }
             FailureKind::Panic { message } => write!(f, "guest panicked: {message}"),
             FailureKind::Trap { message } => write!(f, "guest trapped: {message}"),
             FailureKind::OutputTooLarge { detail } => {
@@ -107,6 +144,16 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// `bytes` in MiB: whole when exact, else with one decimal ("12.4").
+fn mib(bytes: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if bytes.is_multiple_of(MIB) {
+        (bytes / MIB).to_string()
+    } else {
+        format!("{:.1}", bytes as f64 / MIB as f64)
+    }
+}
+
 /// A failed guest call: which job, what kind of failure, and what the guest printed.
 #[derive(Debug, Clone)]
 pub struct RunError {
@@ -114,25 +161,32 @@ pub struct RunError {
     pub job: Arc<str>,
     /// What went wrong.
     pub kind: FailureKind,
-    /// The guest's captured stderr (possibly cut at the capture cap).
-    pub stderr: String,
+    /// The end of the guest's captured stderr (without a panic report already
+    /// in `kind`).
+    pub stderr: GuestText,
 }
 
+impl RunError {
+    /// The error without the guest's stderr: `job "x": <what went wrong>`.
+    pub fn headline(&self) -> impl fmt::Display + '_ {
+        Headline(self)
+    }
+}
+
+struct Headline<'a>(&'a RunError);
+
+impl fmt::Display for Headline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job \"{}\": {}", self.0.job, self.0.kind)
+    }
+}
+
+/// One line: the headline, then the guest's stderr (escaped) if it wrote any.
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "job \"{}\": {}", self.job, self.kind)?;
-        let stderr = self.stderr.trim_end();
-        if !stderr.is_empty() {
-            const SHOWN: usize = 4096;
-            let start = stderr.len().saturating_sub(SHOWN);
-            let start = (start..=stderr.len())
-                .find(|&i| stderr.is_char_boundary(i))
-                .unwrap_or(0);
-            let cut = if start > 0 { "…" } else { "" };
-            write!(f, "\n  guest stderr:")?;
-            for line in format!("{cut}{}", &stderr[start..]).lines() {
-                write!(f, "\n  | {line}")?;
-            }
+        write!(f, "{}", self.headline())?;
+        if !self.stderr.is_empty() {
+            write!(f, "; guest stderr: {}", self.stderr)?;
         }
         Ok(())
     }
@@ -146,6 +200,42 @@ impl std::error::Error for RunError {}
 pub struct LoadError {
     /// The guest as the operator named it (`builtin:emf`, a path).
     pub source_name: String,
-    /// What is wrong and how to fix it.
+    /// What is wrong and how to fix it (anything quoted from the component
+    /// itself is escaped).
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_read_as_the_operator_configures_them() {
+        let at_start = FailureKind::Memory {
+            limit: 8 << 20,
+            requested: 13_002_342,
+            at_start: true,
+        };
+        assert_eq!(
+            at_start.to_string(),
+            "guest needs 12.4 MiB at start, limit is 8 MiB; raise the job's memory_mb"
+        );
+    }
+
+    #[test]
+    fn a_run_error_is_one_line_whatever_the_guest_wrote() {
+        let e = RunError {
+            job: "j".into(),
+            kind: FailureKind::Fatal(GuestText::new("bad\nERROR forged")),
+            stderr: GuestText::tail("line 1\nline 2\n"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "job \"j\": guest failed: bad\\nERROR forged; guest stderr: line 1\\nline 2\\n"
+        );
+        assert_eq!(
+            e.headline().to_string(),
+            "job \"j\": guest failed: bad\\nERROR forged"
+        );
+    }
 }

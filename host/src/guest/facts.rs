@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::env::HostIdentity;
+
 /// The host's delivery counters since start, summed over all jobs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryStats {
@@ -29,7 +31,7 @@ pub struct DeliveryStats {
 /// Facts about the host process passed to every run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostFacts {
-    /// Host name (container id in a container).
+    /// Host name: `CWPUB_HOSTNAME`, else the system host name (see [`HostIdentity`]).
     pub hostname: String,
     /// Orchestrator task id, when known.
     pub task_id: Option<String>,
@@ -78,23 +80,21 @@ impl DeliveryStats {
 }
 
 impl HostFacts {
-    /// Facts read from this process: hostname, `CWPUB_TASK_ID`, version; no region, zero counters.
-    pub fn from_process() -> Self {
-        let hostname = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".to_owned());
+    /// Facts for the host `identity`, delivering to `region`; zero counters.
+    pub fn new(identity: &HostIdentity, region: Option<String>) -> Self {
         HostFacts {
-            hostname,
-            task_id: std::env::var("CWPUB_TASK_ID")
-                .ok()
-                .filter(|t| !t.is_empty()),
-            region: None,
+            hostname: identity.hostname.clone(),
+            task_id: identity.task_id.clone(),
+            region,
             host_version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: 0,
             delivery: DeliveryStats::default(),
         }
+    }
+
+    /// [`HostFacts::new`] for the identity the process environment gives, no region.
+    pub fn from_process() -> Self {
+        HostFacts::new(&HostIdentity::detect(&crate::env::process_env()), None)
     }
 }
 

@@ -15,6 +15,7 @@ use super::engine::Runtime;
 use super::error::LoadError;
 use super::sandbox::RunState;
 use super::source::GuestSource;
+use crate::untrusted::GuestText;
 
 /// A compiled, type-checked guest, ready for any number of runs.
 #[derive(Clone)]
@@ -117,8 +118,12 @@ impl Runtime {
         };
         check_header(bytes).map_err(fail)?;
         let engine = self.engine();
-        let component = Component::new(engine, bytes)
-            .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+        let component = Component::new(engine, bytes).map_err(|e| {
+            fail(format!(
+                "not a valid WebAssembly component: {}",
+                GuestText::new(&format!("{e:#}"))
+            ))
+        })?;
         let wit_version = publisher_version(&component, engine).map_err(fail)?;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             let hint = if newer_than(&wit_version, bindings::WIT_VERSION) {
@@ -129,12 +134,16 @@ impl Runtime {
             } else {
                 "it may use WASI features this host does not link".to_owned()
             };
-            fail(format!("the component needs imports this host does not provide ({hint}): {e:#}"))
+            fail(format!(
+                "the component needs imports this host does not provide ({hint}): {}",
+                GuestText::new(&format!("{e:#}"))
+            ))
         })?;
         let pre = GuestPre::new(instance_pre).map_err(|e| {
             fail(format!(
-                "the component's exports do not match cwpub:publisher@{}: {e:#}; rebuild it against wit/ of this cwpub version",
-                bindings::WIT_VERSION
+                "the component's exports do not match cwpub:publisher@{}: {}; rebuild it against wit/ of this cwpub version",
+                bindings::WIT_VERSION,
+                GuestText::new(&format!("{e:#}"))
             ))
         })?;
         Ok(LoadedGuest {
@@ -182,6 +191,9 @@ fn publisher_version(component: &Component, engine: &wasmtime::Engine) -> Result
             .strip_prefix(bindings::PUBLISHER_INTERFACE)
             .and_then(|r| r.strip_prefix('@'))
             && matches!(item.ty, ComponentItem::ComponentInstance(_))
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
         {
             return if compatible(version, bindings::WIT_VERSION) {
                 Ok(version.to_owned())
@@ -203,7 +215,7 @@ fn publisher_version(component: &Component, engine: &wasmtime::Engine) -> Result
         if exports.is_empty() {
             "nothing".to_owned()
         } else {
-            exports.join(", ")
+            GuestText::new(&exports.join(", ")).to_string()
         }
     ))
 }

@@ -1,21 +1,26 @@
-//! One guest call in a fresh store and instance: set the deadline and memory
-//! cap, call `validate-config` or `run`, enforce the output limits, and turn
-//! every way it can fail into a [`RunError`] that names the job and the kind.
+//! One guest call in a fresh store and instance, on a guest thread: set the
+//! deadline and memory cap, call `validate-config` or `run`, enforce the
+//! output limits, and turn every way it can fail into a [`RunError`] that
+//! names the job and the kind (see [`classify`](super::classify)).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use tokio_util::task::AbortOnDropHandle;
+use wasmtime::{Store, UpdateDeadline};
 
+use super::bindings::GuestPre;
 use super::bindings::cwpub::publisher::types as wit;
+use super::classify::{Circumstances, DeadlineExceeded, classify, stack_pointer_wrapped};
+use super::engine::Ticking;
 use super::error::{FailureKind, RunError};
 use super::facts::{HostFacts, RunRequest};
 use super::limits::RunLimits;
 use super::load::LoadedGuest;
 use super::sandbox::RunState;
-use super::stdio::StdioOverflow;
 use crate::event::{LogEvent, PayloadKind};
+use crate::untrusted::{GuestText, LogBudget};
 
 /// Extra time granted to host-side waits beyond the deadline before the call
 /// is abandoned (the epoch check normally fires first).
@@ -28,32 +33,20 @@ pub struct RunOutput {
     pub kind: PayloadKind,
     /// The events, in the order the guest returned them.
     pub events: Vec<LogEvent>,
-    /// What the guest printed to stdout (normally nothing).
-    pub stdout: String,
-    /// What the guest printed to stderr (normally nothing).
-    pub stderr: String,
+    /// The end of what the guest printed to stdout (normally nothing).
+    pub stdout: GuestText,
+    /// The end of what the guest printed to stderr (normally nothing).
+    pub stderr: GuestText,
     /// Wall-clock time of the call, including instantiation.
     pub elapsed: Duration,
     /// Largest linear memory size reached, in bytes.
     pub peak_memory_bytes: usize,
 }
 
-/// The message wasmtime's (private) hostcall-fuel error carries; seen when a
-/// guest returns far more data than its limits allow.
-const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
-
-/// Bytes of hostcall fuel granted per list element on top of the output byte
-/// limit (a `log-event` is 16 bytes of canonical ABI plus bookkeeping).
-const FUEL_PER_EVENT: usize = 64;
-
-/// The marker error the epoch callback traps with when the deadline passes.
-#[derive(Debug, thiserror::Error)]
-#[error("deadline exceeded")]
-struct DeadlineExceeded;
-
-enum Call<'a> {
-    Validate(&'a [(String, String)]),
-    Run(&'a RunRequest),
+/// Which export to call, with what it is given.
+enum Call {
+    Validate(Vec<(String, String)>),
+    Run(Box<RunRequest>),
 }
 
 enum Returned {
@@ -69,12 +62,14 @@ impl LoadedGuest {
         config: &[(String, String)],
         limits: &RunLimits,
     ) -> Result<(), RunError> {
+        let budget = Arc::new(LogBudget::new(job.clone()));
         self.call(
             job,
-            "validate-config",
+            "validate-config".into(),
             limits,
-            Call::Validate(config),
+            Call::Validate(config.to_vec()),
             &CancellationToken::new(),
+            budget,
         )
         .await
         .map(|_| ())
@@ -86,24 +81,28 @@ impl LoadedGuest {
         request: &RunRequest,
         limits: &RunLimits,
     ) -> Result<RunOutput, RunError> {
-        self.run_until(request, limits, &CancellationToken::new())
+        let budget = Arc::new(LogBudget::new(request.job.clone()));
+        self.run_until(request, limits, &CancellationToken::new(), &budget)
             .await
     }
 
-    /// [`run`](Self::run), abandoned with [`FailureKind::Cancelled`] as soon as `cancel` fires.
+    /// [`run`](Self::run), abandoned with [`FailureKind::Cancelled`] as soon
+    /// as `cancel` fires; what the guest logs is charged to `log_budget`.
     pub async fn run_until(
         &self,
         request: &RunRequest,
         limits: &RunLimits,
         cancel: &CancellationToken,
+        log_budget: &Arc<LogBudget>,
     ) -> Result<RunOutput, RunError> {
         let (returned, mut output) = self
             .call(
                 &request.job,
-                &request.invocation_id,
+                request.invocation_id.as_str().into(),
                 limits,
-                Call::Run(request),
+                Call::Run(Box::new(request.clone())),
                 cancel,
+                log_budget.clone(),
             )
             .await?;
         let Returned::Ran(wit_output) = returned else {
@@ -147,36 +146,100 @@ impl LoadedGuest {
         Ok(output)
     }
 
+    /// Waits for an instance slot, then makes the call on a guest thread.
     async fn call(
         &self,
         job: &Arc<str>,
-        invocation_id: &str,
+        invocation_id: Arc<str>,
         limits: &RunLimits,
-        call: Call<'_>,
+        call: Call,
         cancel: &CancellationToken,
+        log_budget: Arc<LogBudget>,
     ) -> Result<(Returned, RunOutput), RunError> {
-        let cancelled = || RunError {
+        let failed = |kind| RunError {
             job: job.clone(),
-            kind: FailureKind::Cancelled,
-            stderr: String::new(),
+            kind,
+            stderr: GuestText::default(),
         };
-        // Wait for an instance slot outside the deadline clock.
-        let _slot = tokio::select! {
-            slot = self.runtime.inner.slots.acquire() => slot.map_err(|_| cancelled())?,
-            () = cancel.cancelled() => return Err(cancelled()),
+        // Wait for an instance slot outside the deadline clock; the call
+        // holds it until it has really ended, even if abandoned.
+        let slot = tokio::select! {
+            slot = self.runtime.inner.slots.clone().acquire_owned() => {
+                slot.map_err(|_| failed(FailureKind::Cancelled))?
+            }
+            () = cancel.cancelled() => return Err(failed(FailureKind::Cancelled)),
         };
-        let started = Instant::now();
-        let state = RunState::new(job.clone(), invocation_id.into(), limits);
-        let mut store = Store::new(&self.runtime.inner.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        // Bounds what lifting the result may allocate on the host, before the
-        // event and byte limits are checked on what was lifted.
-        store.set_hostcall_fuel(
-            limits
-                .max_output_bytes
-                .saturating_add(limits.max_events.saturating_mul(FUEL_PER_EVENT))
-                + (1 << 20),
+        let task = CallTask {
+            _slot: slot,
+            pre: self.pre.clone(),
+            engine: self.runtime.inner.engine.clone(),
+            _ticking: self.runtime.inner.ticker.busy(),
+            job: job.clone(),
+            invocation_id,
+            limits: *limits,
+            log_budget,
+        };
+        // Abandoning this future (a caller's timeout) abandons the call too.
+        let handle = AbortOnDropHandle::new(
+            self.runtime
+                .inner
+                .pool
+                .spawn(task.run(call, cancel.clone())),
         );
+        match handle.await {
+            Ok(result) => result,
+            Err(e) => Err(failed(FailureKind::Trap {
+                message: GuestText::new(&format!("the host task running the guest failed: {e}")),
+            })),
+        }
+    }
+}
+
+/// One call, owned, ready to run on a guest thread.
+struct CallTask {
+    /// The instance slot the call occupies.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    pre: GuestPre<RunState>,
+    engine: wasmtime::Engine,
+    /// Keeps the epoch ticking while the call is in flight.
+    _ticking: Ticking,
+    job: Arc<str>,
+    invocation_id: Arc<str>,
+    limits: RunLimits,
+    log_budget: Arc<LogBudget>,
+}
+
+impl CallTask {
+    async fn run(
+        self,
+        call: Call,
+        cancel: CancellationToken,
+    ) -> Result<(Returned, RunOutput), RunError> {
+        let CallTask {
+            pre,
+            engine,
+            job,
+            invocation_id,
+            limits,
+            log_budget,
+            ..
+        } = &self;
+        let started = Instant::now();
+        let state = RunState::new(
+            job.clone(),
+            invocation_id.clone(),
+            limits,
+            log_budget.clone(),
+        );
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // Bounds what one guest-to-host transfer (an import's arguments, the
+        // result of `run`) may make the host allocate: twice the guest's
+        // memory cap, as a lifted log-event takes 32 host bytes for 16 guest
+        // bytes. A guest cannot hand over more than it holds, so this never
+        // fails a call the output limits (checked after lifting) would allow,
+        // and a 10 MiB diagnostic message is accepted (and cut) as promised.
+        store.set_hostcall_fuel(limits.max_memory_bytes.saturating_mul(2));
         let deadline_at = started + limits.deadline;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -189,10 +252,10 @@ impl LoadedGuest {
 
         let mut instantiated = false;
         let work = tokio::time::timeout(limits.deadline + DEADLINE_GRACE, async {
-            let guest = self.pre.instantiate_async(&mut store).await?;
+            let guest = pre.instantiate_async(&mut store).await?;
             instantiated = true;
             let publisher = guest.cwpub_publisher_publisher();
-            match call {
+            match &call {
                 Call::Validate(config) => Ok(publisher
                     .call_validate_config(&mut store, job, config)
                     .await?
@@ -211,124 +274,56 @@ impl LoadedGuest {
             () = cancel.cancelled() => None,
         };
 
+        let stack_pointer_wrapped = match &outcome {
+            Some(Ok(Err(error))) => stack_pointer_wrapped(error, &mut store),
+            _ => false,
+        };
         let state = store.data();
-        let output = RunOutput {
+        state.report_dropped_diagnostics();
+        let stdout = state.stdout.contents();
+        let stderr = state.stderr.contents();
+        let output = |stderr: &str| RunOutput {
             kind: PayloadKind::JsonLog,
             events: Vec::new(),
-            stdout: state.stdout.contents(),
-            stderr: state.stderr.contents(),
+            stdout: GuestText::tail(stdout.trim_end()),
+            stderr: GuestText::tail(stderr.trim_end()),
             elapsed: started.elapsed(),
             peak_memory_bytes: state.limiter.peak_bytes,
         };
-        if state.diagnostics_dropped > 0 {
-            tracing::warn!(
-                job = &**job,
-                dropped = state.diagnostics_dropped,
-                "guest sent more diagnostics than the per-run cap; the rest were not logged"
-            );
-        }
-        let kind = match outcome {
-            None => FailureKind::Cancelled,
-            Some(Err(_elapsed)) => FailureKind::Deadline {
-                limit: limits.deadline,
-            },
-            Some(Ok(Ok(Ok(returned)))) => return Ok((returned, output)),
-            Some(Ok(Ok(Err(guest_error)))) => match guest_error {
-                wit::GuestError::InvalidConfig(m) => FailureKind::InvalidConfig(m),
-                wit::GuestError::Transient(m) => FailureKind::Transient(m),
-                wit::GuestError::Fatal(m) => FailureKind::Fatal(m),
-            },
-            Some(Ok(Err(error))) => classify(&error, state, limits, instantiated, &output.stderr),
+        let (kind, stderr_shown) = match outcome {
+            None => (FailureKind::Cancelled, stderr.as_str()),
+            Some(Err(_elapsed)) => (
+                FailureKind::Deadline {
+                    limit: limits.deadline,
+                },
+                stderr.as_str(),
+            ),
+            Some(Ok(Ok(Ok(returned)))) => return Ok((returned, output(&stderr))),
+            Some(Ok(Ok(Err(guest_error)))) => (
+                match guest_error {
+                    wit::GuestError::InvalidConfig(m) => FailureKind::InvalidConfig(m.into()),
+                    wit::GuestError::Transient(m) => FailureKind::Transient(m.into()),
+                    wit::GuestError::Fatal(m) => FailureKind::Fatal(m.into()),
+                },
+                stderr.as_str(),
+            ),
+            Some(Ok(Err(error))) => classify(
+                &error,
+                &Circumstances {
+                    limits,
+                    instantiated,
+                    memory_refused: state.limiter.refused,
+                    stderr: &stderr,
+                    stack_pointer_wrapped,
+                },
+            ),
         };
         Err(RunError {
             job: job.clone(),
             kind,
-            stderr: output.stderr,
+            stderr: GuestText::tail(stderr_shown.trim_end()),
         })
     }
-}
-
-/// Names the failure behind a wasmtime error.
-fn classify(
-    error: &wasmtime::Error,
-    state: &RunState,
-    limits: &RunLimits,
-    instantiated: bool,
-    stderr: &str,
-) -> FailureKind {
-    if error.downcast_ref::<DeadlineExceeded>().is_some() {
-        return FailureKind::Deadline {
-            limit: limits.deadline,
-        };
-    }
-    if let Some(overflow) = error.downcast_ref::<StdioOverflow>() {
-        return FailureKind::StdioOverflow {
-            stream: overflow.stream,
-            limit: overflow.limit,
-        };
-    }
-    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return FailureKind::Trap {
-            message: format!("guest called exit({}); return from `run` instead", exit.0),
-        };
-    }
-    if format!("{error:#}").contains(HOSTCALL_FUEL_EXHAUSTED) {
-        return FailureKind::OutputTooLarge {
-            detail: format!(
-                "far more than {} events or {} message bytes (raise the job's max_events / max_output_bytes if this is expected)",
-                limits.max_events, limits.max_output_bytes
-            ),
-        };
-    }
-    let trap = error.downcast_ref::<Trap>().copied();
-    // A Rust guest reports an allocation failure or a panic on stderr and then
-    // aborts with `unreachable`; only trust stderr when the trap agrees.
-    let aborted = trap == Some(Trap::UnreachableCodeReached);
-    if let Some(requested) = state.limiter.refused
-        && (aborted || stderr.contains("memory allocation of"))
-    {
-        return FailureKind::Memory {
-            limit: limits.max_memory_bytes,
-            requested,
-        };
-    }
-    if aborted && let Some(message) = panic_message(stderr) {
-        return FailureKind::Panic { message };
-    }
-    if !instantiated {
-        return FailureKind::Instantiate(format!("{error:#}"));
-    }
-    let backtrace = error
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| format!("\n{bt}"))
-        .unwrap_or_default();
-    match trap {
-        Some(trap) => FailureKind::Trap {
-            message: format!("{trap}{backtrace}"),
-        },
-        None => FailureKind::Trap {
-            message: format!("{error:#}"),
-        },
-    }
-}
-
-/// Extracts "message (at file:line:col)" from a Rust panic report on stderr.
-fn panic_message(stderr: &str) -> Option<String> {
-    let start = stderr.find("panicked at ")? + "panicked at ".len();
-    let rest = &stderr[start..];
-    let (location, after) = rest
-        .split_once(":\n")
-        .unwrap_or((rest.lines().next().unwrap_or(""), ""));
-    let message: Vec<&str> = after
-        .lines()
-        .take_while(|l| !l.starts_with("note: "))
-        .collect();
-    let message = message.join("\n");
-    Some(if message.is_empty() {
-        format!("at {location}")
-    } else {
-        format!("{message} (at {location})")
-    })
 }
 
 fn to_wit_context(request: &RunRequest) -> wit::RunContext {
@@ -362,20 +357,5 @@ fn to_wit_facts(facts: &HostFacts) -> wit::HostFacts {
             runs_succeeded: d.runs_succeeded,
             runs_failed: d.runs_failed,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::panic_message;
-
-    #[test]
-    fn panic_message_is_extracted_from_rust_panic_reports() {
-        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:23:43:\nguest panicked on purpose\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            panic_message(stderr).as_deref(),
-            Some("guest panicked on purpose (at src/lib.rs:23:43)")
-        );
-        assert_eq!(panic_message("memory allocation of 5 bytes failed\n"), None);
     }
 }

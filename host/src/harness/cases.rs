@@ -13,8 +13,8 @@ use toml::{Table, Value};
 
 use super::context;
 use super::expect::{EXPECT_KEYS, Expect};
-use crate::config::order::KeyOrder;
-use crate::config::reader::{Reader, describe};
+use crate::config::job::{read_job_config, read_limits};
+use crate::config::reader::{Reader, Scope, describe, parse_toml};
 use crate::config::{self, Problems};
 use crate::guest::{DeliveryStats, FixedContext, GuestSource, RunLimits};
 
@@ -137,18 +137,18 @@ impl Suite {
     /// are resolved against its directory).
     pub fn parse(text: &str, path: &Path) -> Result<Suite, CasesError> {
         let file = path.display().to_string();
-        let root: Table = toml::from_str(text).map_err(|e| CasesError {
-            lines: vec![format!("{file}: {}", config::syntax_message(text, &e))],
+        let root: Table = parse_toml(text).map_err(|message| CasesError {
+            lines: vec![format!("{file}: {message}")],
         })?;
         let base_dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let order = KeyOrder::of(text);
         let mut lines = Vec::new();
 
         let mut problems = Problems::new(file.clone());
-        let mut top = Reader::new(&root, "", None, TOP_KEYS, &mut problems);
+        let mut top = Reader::new(&root, Scope::Top, &mut problems);
+        top.allow(TOP_KEYS);
         let guest = top
             .string("guest")
             .and_then(|g| match resolve_guest(g, &base_dir) {
@@ -182,11 +182,11 @@ impl Suite {
         // `[defaults]` is checked on its own, once, then merged under every case.
         let empty = Table::new();
         let defaults = defaults.unwrap_or(&empty);
-        let default_order = order.get("defaults");
         let defaults_ok = {
             let mut problems = Problems::new(file.clone());
-            let mut r = Reader::new(defaults, "defaults.", None, SETTING_KEYS, &mut problems);
-            read_settings(&mut r, default_order, 0);
+            let mut r = Reader::new(defaults, Scope::Section("defaults"), &mut problems);
+            r.allow(SETTING_KEYS);
+            read_settings(&mut r, 0);
             r.finish();
             let before = lines.len();
             lines.extend(problems.into_error().lines());
@@ -199,7 +199,6 @@ impl Suite {
                 "{file}: no cases; add at least one [[case]] table with a name (see `cwpub test --help`)"
             )),
             Some(Value::Array(items)) => {
-                let case_orders = order.get("case").map(KeyOrder::items).unwrap_or(&[]);
                 let mut names = BTreeSet::new();
                 for (i, item) in items.iter().enumerate() {
                     let position = i + 1;
@@ -217,17 +216,13 @@ impl Suite {
                     // Problems are labelled "file: case …: key: message", like the config loader's.
                     let mut problems = Problems::new(format!("{file}: {label}"));
                     let merged;
-                    let (table, case_order) = if defaults_ok {
+                    let table = if defaults_ok {
                         merged = merge(defaults, t);
-                        (&merged, case_orders.get(i))
+                        &merged
                     } else {
-                        (t, case_orders.get(i))
+                        t
                     };
-                    let config_order = match (t.contains_key("config"), case_order) {
-                        (true, order) => order,
-                        (false, _) => default_order,
-                    };
-                    let case = read_case(table, config_order, position, &mut names, &mut problems);
+                    let case = read_case(table, position, &mut names, &mut problems);
                     let before = lines.len();
                     lines.extend(problems.into_error().lines());
                     if let Some(case) = case
@@ -289,7 +284,7 @@ struct Settings {
     limits: RunLimits,
 }
 
-fn read_settings(r: &mut Reader<'_, '_>, order: Option<&KeyOrder>, position: usize) -> Settings {
+fn read_settings(r: &mut Reader<'_, '_>, position: usize) -> Settings {
     let job = match r.string("job") {
         Some(j) => {
             if let Err(e) = config::check_job_name(j) {
@@ -300,16 +295,10 @@ fn read_settings(r: &mut Reader<'_, '_>, order: Option<&KeyOrder>, position: usi
         None => DEFAULT_JOB.to_owned(),
     };
     let config = match r.table("config") {
-        Some(t) => {
-            let keys = order
-                .and_then(|o| o.get("config"))
-                .map(KeyOrder::flat_keys)
-                .unwrap_or_default();
-            config::read_job_config(t, &keys, r)
-        }
+        Some(t) => read_job_config(t, r),
         None => Vec::new(),
     };
-    let time = |r: &mut Reader<'_, '_>, key: &str| {
+    let time = |r: &mut Reader<'_, '_>, key: &'static str| {
         r.raw(key).and_then(|v| match context::time_value(v) {
             Ok(ms) => Some(ms),
             Err(e) => {
@@ -337,7 +326,7 @@ fn read_settings(r: &mut Reader<'_, '_>, order: Option<&KeyOrder>, position: usi
         Some(t) => read_delivery(t, r),
         None => DeliveryStats::default(),
     };
-    let limits = config::read_limits(r);
+    let limits = read_limits(r);
     Settings {
         job,
         config,
@@ -360,7 +349,8 @@ fn read_settings(r: &mut Reader<'_, '_>, order: Option<&KeyOrder>, position: usi
 
 fn read_delivery(t: &Table, outer: &mut Reader<'_, '_>) -> DeliveryStats {
     let mut stats = DeliveryStats::default();
-    let mut r = Reader::new(t, "delivery.", None, &DeliveryStats::KEYS, outer.problems);
+    let mut r = Reader::new(t, Scope::Section("delivery"), outer.problems);
+    r.allow(&DeliveryStats::KEYS);
     for key in DeliveryStats::KEYS {
         if let Some(n) = r.integer(key, 0, i64::MAX) {
             stats.set(key, n as u64);
@@ -372,13 +362,13 @@ fn read_delivery(t: &Table, outer: &mut Reader<'_, '_>) -> DeliveryStats {
 
 fn read_case(
     t: &Table,
-    config_order: Option<&KeyOrder>,
     position: usize,
     names: &mut BTreeSet<String>,
     problems: &mut Problems,
 ) -> Option<Case> {
     let before = problems.len();
-    let mut r = Reader::new(t, "", None, CASE_KEYS, problems);
+    let mut r = Reader::new(t, Scope::Top, problems);
+    r.allow(CASE_KEYS);
     let name = r
         .required_string("name", "\"emits one event\"")
         .map(str::trim);
@@ -393,11 +383,11 @@ fn read_case(
             );
         }
     }
-    // `config_order` already points at this case's (or the defaults') table.
-    let settings = read_settings(&mut r, config_order, position);
+    let settings = read_settings(&mut r, position);
     let expect = match r.table("expect") {
         Some(e) => {
-            let mut er = Reader::new(e, "expect.", None, EXPECT_KEYS, r.problems);
+            let mut er = Reader::new(e, Scope::Section("expect"), r.problems);
+            er.allow(EXPECT_KEYS);
             let expect = Expect::read(&mut er);
             er.finish();
             expect
@@ -437,7 +427,7 @@ mod tests {
             case.difference(&settings).copied().collect::<Vec<_>>(),
             ["expect", "name"]
         );
-        for key in config::LIMIT_KEYS {
+        for key in config::job::LIMIT_KEYS {
             assert!(settings.contains(key), "cases may set the job limit {key}");
         }
     }

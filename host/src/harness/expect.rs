@@ -11,10 +11,27 @@ use assert_json_diff::{CompareMode, Config as JsonConfig, NumericMode};
 
 use super::checks::Dropped;
 use super::context;
-use super::render::{self, MAX_SHOWN_CHARS, printable, printable_lines};
-use super::runner::Outcome;
+use super::render::{self, MAX_SHOWN_BYTES, printable, printable_lines};
 use crate::config::reader::{Reader, describe};
 use crate::event::{LogEvent, PayloadKind};
+use crate::guest::{RunError, RunOutput};
+
+/// What one case's guest calls came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `run` returned output.
+    Ran {
+        /// The output, as the daemon would receive it.
+        output: RunOutput,
+    },
+    /// `validate-config` or `run` failed.
+    Failed {
+        /// `"validate-config"` or `"run"`.
+        stage: &'static str,
+        /// The failure.
+        error: RunError,
+    },
+}
 
 /// The keys of a case's `expect` table.
 pub const EXPECT_KEYS: &[&str] = &["kind", "count", "events", "json", "error", "message"];
@@ -30,6 +47,7 @@ pub const ERROR_KINDS: &[&str] = &[
     "trap",
     "deadline",
     "memory",
+    "stack-overflow",
     "output-too-large",
     "stdio-overflow",
     "instantiate",
@@ -192,7 +210,7 @@ impl Expect {
                 {
                     out.push(Mismatch(format!(
                         "the `{kind}` error does not contain {:?}:\n{}",
-                        printable(m, MAX_SHOWN_CHARS),
+                        printable(m, MAX_SHOWN_BYTES),
                         render::failure(error)
                     )));
                 }
@@ -284,7 +302,7 @@ impl OutputExpect {
                     Err(e) => {
                         out.push(Mismatch(format!(
                             "event {i} is not JSON ({e}):\n    {}",
-                            printable(&got.message, MAX_SHOWN_CHARS)
+                            printable(&got.message, MAX_SHOWN_BYTES)
                         )));
                         continue;
                     }
@@ -317,7 +335,7 @@ fn dropped_mismatches(dropped: &[Dropped]) -> Vec<Mismatch> {
             }
             for v in &d.violations {
                 text.push_str("\n    - ");
-                text.push_str(&printable(v, MAX_SHOWN_CHARS));
+                text.push_str(&printable(v, MAX_SHOWN_BYTES));
             }
             Mismatch(text)
         })
@@ -481,18 +499,19 @@ fn to_json(v: &Value) -> Result<Json, String> {
 mod tests {
     use super::*;
     use crate::guest::FailureKind;
+    use crate::untrusted::GuestText;
 
     #[test]
     fn every_expectable_kind_is_a_failure_label() {
         let labels = [
-            FailureKind::InvalidConfig(String::new()),
-            FailureKind::Transient(String::new()),
-            FailureKind::Fatal(String::new()),
+            FailureKind::InvalidConfig(GuestText::default()),
+            FailureKind::Transient(GuestText::default()),
+            FailureKind::Fatal(GuestText::default()),
             FailureKind::Panic {
-                message: String::new(),
+                message: GuestText::default(),
             },
             FailureKind::Trap {
-                message: String::new(),
+                message: GuestText::default(),
             },
             FailureKind::Deadline {
                 limit: std::time::Duration::ZERO,
@@ -500,6 +519,10 @@ mod tests {
             FailureKind::Memory {
                 limit: 0,
                 requested: 0,
+                at_start: false,
+            },
+            FailureKind::StackOverflow {
+                backtrace: GuestText::default(),
             },
             FailureKind::OutputTooLarge {
                 detail: String::new(),
@@ -508,7 +531,7 @@ mod tests {
                 stream: "stdout",
                 limit: 0,
             },
-            FailureKind::Instantiate(String::new()),
+            FailureKind::Instantiate(GuestText::default()),
         ]
         .map(|k| k.label().replace('_', "-"));
         assert_eq!(labels.as_slice(), ERROR_KINDS);

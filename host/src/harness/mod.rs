@@ -15,5 +15,6 @@ pub mod render;
 pub mod runner;
 
 pub use cases::{Case, CasesError, Suite};
+pub use expect::Outcome;
 pub use expect::{Expect, Mismatch};
-pub use runner::{CaseReport, Outcome, run_case, run_suite};
+pub use runner::{CaseReport, run_case, run_suite};

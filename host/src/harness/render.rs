@@ -10,33 +10,18 @@ use std::fmt::Write as _;
 use similar::{ChangeTag, TextDiff};
 
 use crate::guest::RunError;
+use crate::untrusted::escape;
 
-/// Longest guest-made text shown in one piece, in characters.
-pub const MAX_SHOWN_CHARS: usize = 2_000;
+/// Longest guest-made text shown in one piece, in bytes of its escaped form.
+pub const MAX_SHOWN_BYTES: usize = 2_000;
 /// Most diff lines shown for one comparison.
 const MAX_DIFF_LINES: usize = 120;
 
 /// `text` on one line, safe for a terminal: control characters, line breaks
-/// and bidirectional overrides escaped, cut after `max` characters.
+/// and bidirectional overrides escaped, cut after `max` bytes (the host's
+/// one escaping rule, [`crate::untrusted`]).
 pub fn printable(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max) + 8);
-    for (shown, c) in text.chars().enumerate() {
-        if shown == max {
-            let rest = text.chars().count() - max;
-            let _ = write!(out, "… ({rest} more characters)");
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_bidi_control(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    escape(text, max)
 }
 
 /// Multi-line `text` made safe line by line, each prefixed with `indent`;
@@ -49,23 +34,21 @@ pub fn printable_lines(text: &str, indent: &str, max_lines: usize) -> String {
         let _ = writeln!(out, "{indent}… ({skip} earlier lines)");
     }
     for line in &lines[skip..] {
-        let _ = writeln!(out, "{indent}{}", printable(line, MAX_SHOWN_CHARS));
+        let _ = writeln!(out, "{indent}{}", printable(line, MAX_SHOWN_BYTES));
     }
     out
 }
 
 /// A failed guest call, indented: what went wrong, then the guest's stderr.
 pub fn failure(error: &RunError) -> String {
-    let mut out = printable_lines(&error.kind.to_string(), "    ", 60);
-    if !error.stderr.trim().is_empty() {
+    let mut out = format!("    {}\n", error.kind);
+    if !error.stderr.is_empty() {
         out.push_str("  guest stderr:\n");
-        out.push_str(&printable_lines(&error.stderr, "    | ", 40));
+        for line in error.stderr.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
     }
     out
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 /// How an expected message differs from the actual one, indented by four
@@ -106,7 +89,7 @@ pub fn line_diff(expected: &str, actual: &str) -> String {
                     ChangeTag::Equal => ' ',
                 };
                 let line = change.value().trim_end_matches(['\n', '\r']);
-                let _ = writeln!(out, "    {sign} {}", printable(line, MAX_SHOWN_CHARS));
+                let _ = writeln!(out, "    {sign} {}", printable(line, MAX_SHOWN_BYTES));
                 lines += 1;
             }
         }
@@ -148,7 +131,7 @@ mod tests {
     fn control_and_bidi_characters_are_escaped_and_text_capped() {
         assert_eq!(printable("a\u{1b}[31mred\n", 100), "a\\u{1b}[31mred\\n");
         assert_eq!(printable("x\u{202e}y", 100), "x\\u{202e}y");
-        assert_eq!(printable("abcdef", 3), "abc… (3 more characters)");
+        assert_eq!(printable("abcdef", 3), "abc… [3 bytes cut]");
         assert_eq!(
             printable_lines("1\n2\n3\n", "  ", 2),
             "  … (1 earlier lines)\n  2\n  3\n"

@@ -9,25 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::cases::{Case, Suite};
 use super::checks;
-use super::expect::Mismatch;
-use crate::guest::{HostFacts, LoadedGuest, RunError, RunOutput, RunRequest};
-
-/// What one case's guest calls came to.
-#[derive(Debug)]
-pub enum Outcome {
-    /// `run` returned output.
-    Ran {
-        /// The output, as the daemon would receive it.
-        output: RunOutput,
-    },
-    /// `validate-config` or `run` failed.
-    Failed {
-        /// `"validate-config"` or `"run"`.
-        stage: &'static str,
-        /// The failure.
-        error: RunError,
-    },
-}
+use super::expect::{Mismatch, Outcome};
+use crate::guest::{HostFacts, LoadedGuest, RunRequest};
+use crate::untrusted::GuestText;
 
 /// The result of one case.
 #[derive(Debug)]
@@ -39,7 +23,7 @@ pub struct CaseReport {
     /// Every difference from what it expected (empty: passed).
     pub mismatches: Vec<Mismatch>,
     /// What the guest printed to stdout and stderr in a successful run.
-    pub stdio: (String, String),
+    pub stdio: (GuestText, GuestText),
 }
 
 impl CaseReport {

@@ -1,6 +1,9 @@
 //! The host's own structured logs: a `tracing` subscriber writing to stderr
 //! (stdout belongs to the stdout sink) in human or JSON format, filtered by
-//! `RUST_LOG` when set, else by the configured level.
+//! `RUST_LOG` when set, else by the configured level. Colour only when stderr
+//! is a terminal and `NO_COLOR` is unset. Whatever a guest says reaches these
+//! records already escaped and capped ([`crate::untrusted`]), so every record
+//! is one line in either format.
 
 use std::io::IsTerminal;
 
@@ -32,16 +35,40 @@ pub fn init_logging(cfg: &LogConfig, rust_log: Option<&str>) -> Result<(), Obser
             .with_current_span(false)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Human => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Human => builder.with_ansi(colour()).try_init(),
     };
     result.map_err(|e| ObserveError::Logging(format!("cannot install the log subscriber: {e}")))
+}
+
+/// Whether to colour the logs: stderr is a terminal and `NO_COLOR` is unset
+/// or empty (<https://no-color.org>). Every log subscriber asks this.
+pub fn colour() -> bool {
+    colour_for(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// [`colour`], given whether stderr is a terminal and the value of `NO_COLOR`.
+fn colour_for(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour_for(true, None));
+        assert!(
+            colour_for(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour_for(true, Some(OsStr::new("1"))));
+        assert!(!colour_for(false, None));
+    }
 
     #[test]
     fn rust_log_wins_over_level() {

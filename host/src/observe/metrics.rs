@@ -14,6 +14,7 @@ use prometheus_client::metrics::MetricType;
 
 use crate::ledger::{Collector, DescriptorEncoder, encode_counters, encode_gauges};
 use crate::schedule::{DriveStats, DriveStatsSnapshot};
+use crate::untrusted::LogBudget;
 
 /// Upper bounds (seconds) of the run-duration histogram buckets.
 pub const DURATION_BUCKETS: [f64; 13] = [
@@ -59,6 +60,7 @@ pub struct JobStats {
     last_success_ms: AtomicI64,
     last_failure_ms: AtomicI64,
     peak_memory_bytes: AtomicU64,
+    log_budget: Arc<LogBudget>,
 }
 
 /// A point-in-time copy of one job's counters.
@@ -80,6 +82,8 @@ pub struct JobStatsSnapshot {
     pub last_failure_ms: i64,
     /// The largest linear memory any successful run reached, in bytes.
     pub peak_memory_bytes: u64,
+    /// Log records of the job suppressed because it was over its log budget.
+    pub log_records_suppressed: u64,
 }
 
 impl JobStats {
@@ -94,7 +98,13 @@ impl JobStats {
             last_success_ms: AtomicI64::new(0),
             last_failure_ms: AtomicI64::new(0),
             peak_memory_bytes: AtomicU64::new(0),
+            log_budget: Arc::new(LogBudget::new(name.into())),
         }
+    }
+
+    /// The job's log budget: everything the job makes the host log is charged to it.
+    pub fn log_budget(&self) -> &Arc<LogBudget> {
+        &self.log_budget
     }
 
     /// Records the linear memory a run reached, keeping the largest.
@@ -154,6 +164,7 @@ impl JobStats {
             last_success_ms: self.last_success_ms.load(Ordering::Relaxed),
             last_failure_ms: self.last_failure_ms.load(Ordering::Relaxed),
             peak_memory_bytes: self.peak_memory_bytes.load(Ordering::Relaxed),
+            log_records_suppressed: self.log_budget.suppressed_total(),
         }
     }
 }
@@ -224,7 +235,7 @@ type JobGauge = (&'static str, &'static str, fn(&JobStatsSnapshot) -> i64);
 /// A per-job counter: name (without `_total`), help, and how to read it.
 type JobCounter = (&'static str, &'static str, fn(&JobStatsSnapshot) -> u64);
 
-const JOB_COUNTERS: [JobCounter; 3] = [
+const JOB_COUNTERS: [JobCounter; 4] = [
     (
         "cwpub_job_ticks",
         "Schedule ticks acted on (run or skipped), including run-at-start.",
@@ -239,6 +250,11 @@ const JOB_COUNTERS: [JobCounter; 3] = [
         "cwpub_job_ticks_missed",
         "Ticks never run because the process was suspended or the clock jumped.",
         |s| s.drive.missed,
+    ),
+    (
+        "cwpub_job_log_records_suppressed",
+        "Log records the job caused that were not written: it was over its log budget.",
+        |s| s.log_records_suppressed,
     ),
 ];
 

@@ -16,7 +16,7 @@ pub use http::{
     HEADER_READ_TIMEOUT, MAX_CONNECTIONS, METRICS_CONTENT_TYPE, ObserveError, ObserveServer,
     ObserveState, Readiness, serve,
 };
-pub use logging::{init_logging, log_filter};
+pub use logging::{colour, init_logging, log_filter};
 pub use metrics::{
     DURATION_BUCKETS, JobMetrics, JobStats, JobStatsSnapshot, MAX_FAILURE_KINDS, RunTotals,
 };

@@ -22,13 +22,18 @@ pub trait Clock: Send + Sync + 'static {
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()>;
 }
 
-/// The real wall clock. Sleeps in short slices and re-reads the wall clock, so
-/// a suspend/resume or a clock step is noticed within [`SystemClock::MAX_SLICE`].
+/// The real wall clock. On Linux a sleep is one kernel timer on the wall
+/// clock itself (`timerfd`, `CLOCK_REALTIME`, absolute, cancelled when the
+/// clock is set): the process wakes up once, at the deadline, and still on
+/// time after a suspend/resume or a clock step. Elsewhere (or without
+/// `timerfd`) it sleeps in slices of at most [`SystemClock::MAX_SLICE`] and
+/// re-reads the wall clock after each.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl SystemClock {
-    /// The longest single sleep before the wall clock is read again.
+    /// The longest single sleep before the wall clock is read again, where
+    /// no wall-clock timer is available.
     pub const MAX_SLICE: Duration = Duration::from_secs(5);
 }
 
@@ -39,6 +44,11 @@ impl Clock for SystemClock {
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            #[cfg(target_os = "linux")]
+            match wall_timer::sleep_until(deadline).await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(error = %e, "no wall-clock timer; sleeping in slices"),
+            }
             loop {
                 let now = Utc::now();
                 if now >= deadline {
@@ -48,6 +58,61 @@ impl Clock for SystemClock {
                 tokio::time::sleep(left.min(Self::MAX_SLICE)).await;
             }
         })
+    }
+}
+
+/// Sleeping on a `timerfd` armed on `CLOCK_REALTIME`.
+#[cfg(target_os = "linux")]
+mod wall_timer {
+    use chrono::{DateTime, Utc};
+    use rustix::io::Errno;
+    use rustix::time::{
+        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+        timerfd_settime,
+    };
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+
+    /// Completes once the wall clock reads `deadline` or later. Fails only
+    /// when the timer cannot be set up (then nothing was waited for).
+    pub(super) async fn sleep_until(deadline: DateTime<Utc>) -> std::io::Result<()> {
+        let timer = timerfd_create(
+            TimerfdClockId::Realtime,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        // SAFETY: the timer is an open descriptor that the AsyncFd owns (and
+        // so keeps open, unchanged) for as long as it exists.
+        let timer = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        let at = Itimerspec {
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: Timespec {
+                tv_sec: deadline.timestamp(),
+                tv_nsec: deadline.timestamp_subsec_nanos().into(),
+            },
+        };
+        loop {
+            if Utc::now() >= deadline {
+                return Ok(());
+            }
+            // Re-armed after every wake-up: a clock step cancels the timer.
+            timerfd_settime(
+                timer.get_ref(),
+                TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
+                &at,
+            )?;
+            let mut ready = timer.readable().await?;
+            let mut expirations = [0u8; 8];
+            match rustix::io::read(ready.get_inner(), &mut expirations) {
+                // Expired, or the clock was set: check the time again.
+                Ok(_) | Err(Errno::CANCELED) => {}
+                Err(Errno::AGAIN) => ready.clear_ready(),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -212,6 +277,16 @@ mod tests {
         let woke = task.await.unwrap();
         assert_eq!(woke, start + chrono::Duration::seconds(10));
         assert_eq!(clock.pending_sleepers(), 0);
+    }
+
+    #[tokio::test]
+    async fn system_clock_wakes_at_the_deadline() {
+        let clock = SystemClock;
+        let deadline = clock.now() + chrono::Duration::milliseconds(150);
+        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(deadline))
+            .await
+            .expect("woke up");
+        assert!(clock.now() >= deadline, "not before the deadline");
     }
 
     #[tokio::test]

@@ -161,6 +161,10 @@ where
     let start = clock.now();
     let mut cursor = start;
 
+    // Ticks skipped in a row behind one long run: the first is logged as a
+    // warning, the rest at debug level and in one line when the run ends, so
+    // a guest that runs for an hour on a 1 s schedule logs two lines, not 3,600.
+    let mut skipped_in_a_row = 0u64;
     let mut fire = |tick: Tick, running: &mut Option<JoinHandle<()>>| {
         stats.ticks.fetch_add(1, Ordering::Relaxed);
         stats
@@ -168,14 +172,28 @@ where
             .store(tick.scheduled.timestamp_millis(), Ordering::Relaxed);
         if running.as_ref().is_some_and(|h| !h.is_finished()) {
             stats.skipped_overlap.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                job = %opts.job,
-                scheduled = %tick.scheduled,
-                sequence = tick.sequence,
-                "tick skipped: the previous run is still going"
-            );
+            if skipped_in_a_row == 0 {
+                tracing::warn!(
+                    job = %opts.job,
+                    scheduled = %tick.scheduled,
+                    sequence = tick.sequence,
+                    "tick skipped: the previous run is still going (further skips are counted \
+                     in cwpub_job_ticks_skipped_total until it ends)"
+                );
+            } else {
+                tracing::debug!(job = %opts.job, sequence = tick.sequence, "tick skipped again");
+            }
+            skipped_in_a_row += 1;
             return;
         }
+        if skipped_in_a_row > 1 {
+            tracing::info!(
+                job = %opts.job,
+                skipped = skipped_in_a_row,
+                "{skipped_in_a_row} ticks in a row were skipped while one run was going"
+            );
+        }
+        skipped_in_a_row = 0;
         stats.runs_started.fetch_add(1, Ordering::Relaxed);
         stats.running.store(true, Ordering::Relaxed);
         let fut = action(tick);

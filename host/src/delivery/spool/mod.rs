@@ -32,8 +32,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use crate::event::{PayloadKind, Target};
 
 pub use frame::EventRef;
@@ -43,8 +41,7 @@ use lock::DirLock;
 use segment::SegFile;
 
 /// When the spool calls `fdatasync`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
     /// Once per write batch (a guest run's events, or several runs committed
     /// together) before its events may be sent. Acknowledgements are not

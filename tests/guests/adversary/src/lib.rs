@@ -1,6 +1,10 @@
 //! A hostile guest for the sandbox tests. The job config key `mode` picks the
 //! attack; the probing modes (`env`, `files`, `socket`) report what they saw as
-//! one JSON event so the test can assert every attempt was denied.
+//! one JSON event so the test can assert every attempt was denied. The
+//! injection modes put [`INJECTION`] (a forged log line, terminal escapes,
+//! every kind of line break) into each place a guest's words reach the
+//! operator, and the size modes make each of them huge. The config key
+//! `validate` makes `validate-config` itself hostile (`inject`, `huge`).
 
 use std::collections::BTreeMap;
 
@@ -10,13 +14,36 @@ mod bindings {
     wit_bindgen::generate!({ world: "guest", path: "../../../wit" });
 }
 
-use bindings::cwpub::publisher::types::{GuestError, LogEvent, Output, PayloadKind, RunContext};
+use bindings::cwpub::publisher::diagnostics::log;
+use bindings::cwpub::publisher::types::{
+    GuestError, Level, LogEvent, Output, PayloadKind, RunContext,
+};
 use bindings::exports::cwpub::publisher::publisher::Guest;
+
+/// Text that would forge a host log record, recolour or rewrite the
+/// operator's terminal, or break a line in any of the ways a viewer might
+/// honour, if it were printed as it is. Tests look for `FORGED`.
+pub const INJECTION: &str = "INJECTED\n2026-11-30T00:00:00.000000Z ERROR cwpub::daemon: FORGED kind=\"credentials\" rotated\r\x1b[2K\x1b[31mFORGED red\x1b[0m\u{85}FORGED nel\u{2028}FORGED ls\u{2029}FORGED ps\u{202e}FORGED rlo\u{9b}31mFORGED csi\x07\x08\x7f\0\tend";
+
+/// Bytes of the huge messages (8 MiB).
+const HUGE: usize = 8 << 20;
+
+/// Zeroed memory the guest is linked with (`.bss`, so it costs nothing in
+/// the component): with it, the guest needs about 13 MiB of linear memory
+/// before it runs at all.
+static mut BALLAST: [u8; BALLAST_BYTES] = [0; BALLAST_BYTES];
+const BALLAST_BYTES: usize = 12 << 20;
 
 struct Adversary;
 
 impl Guest for Adversary {
     fn validate_config(_job: String, config: Vec<(String, String)>) -> Result<(), GuestError> {
+        match setting(&config, "validate").as_deref() {
+            Some("inject") => return Err(GuestError::InvalidConfig(INJECTION.into())),
+            Some("huge") => return Err(GuestError::InvalidConfig(huge_text())),
+            Some("panic") => panic!("{INJECTION}"),
+            _ => {}
+        }
         match setting(&config, "mode") {
             Some(_) => Ok(()),
             None => Err(GuestError::InvalidConfig(
@@ -53,6 +80,62 @@ impl Guest for Adversary {
             "files" => probe_files(setting(&ctx.config, "path")),
             "socket" => probe_socket(&setting(&ctx.config, "port").unwrap_or_else(|| "1".into())),
             "fatal" => return Err(GuestError::Fatal("adversary gives up".into())),
+            "diag-inject" => {
+                for level in [
+                    Level::Trace,
+                    Level::Debug,
+                    Level::Info,
+                    Level::Warn,
+                    Level::Error,
+                ] {
+                    log(level, INJECTION);
+                }
+                json!({"logged": 5})
+            }
+            "diag-huge" => {
+                log(Level::Error, &huge_text());
+                json!({"logged": HUGE})
+            }
+            "diag-flood" => {
+                let message = format!("{INJECTION}{}", "f".repeat(8 << 10));
+                for _ in 0..1_000 {
+                    log(Level::Warn, &message);
+                }
+                json!({"logged": 1_000})
+            }
+            "error-inject" => return Err(guest_error(&ctx.config, INJECTION.into())),
+            "error-huge" => return Err(guest_error(&ctx.config, huge_text())),
+            "alternate" => {
+                let message = format!("{INJECTION}{}", "a".repeat(64 << 10));
+                return Err(if ctx.sequence.is_multiple_of(2) {
+                    GuestError::Transient(message)
+                } else {
+                    GuestError::Fatal(message)
+                });
+            }
+            "panic-inject" => panic!("{INJECTION}"),
+            "stdio-inject" => {
+                println!("{INJECTION}");
+                eprintln!("{INJECTION}");
+                json!({"printed": true})
+            }
+            "stdio-inject-fail" => {
+                eprintln!("{INJECTION}");
+                return Err(GuestError::Fatal("failed after printing".into()));
+            }
+            "trap-name" => {
+                trap_with_a_forged_name();
+                json!({"trapped": false})
+            }
+            "big-frame" => json!({"sum": big_frame(std::hint::black_box(7))}),
+            "recurse" => json!({"depth": recurse(std::hint::black_box(0))}),
+            "ballast" => {
+                let at = ctx.sequence as usize % BALLAST_BYTES;
+                // SAFETY: `at` is in bounds, and nothing writes the ballast.
+                let byte =
+                    unsafe { std::ptr::read_volatile((&raw const BALLAST).cast::<u8>().add(at)) };
+                json!({"ballast": byte})
+            }
             "emf-mixed" => return Ok(mixed_emf(ctx.actual_ms)),
             "framing" => {
                 let events = ["fine", "", "two\nlines"]
@@ -107,6 +190,53 @@ fn mixed_emf(now_ms: u64) -> Output {
         kind: PayloadKind::Emf,
         events,
     }
+}
+
+/// An 8 MiB message that starts with [`INJECTION`].
+fn huge_text() -> String {
+    let mut text = String::with_capacity(HUGE);
+    text.push_str(INJECTION);
+    while text.len() < HUGE {
+        text.push_str(" filler");
+    }
+    text.truncate(HUGE);
+    text
+}
+
+/// The `guest-error` case the config key `case` names (default `fatal`).
+fn guest_error(config: &[(String, String)], message: String) -> GuestError {
+    match setting(config, "case").as_deref() {
+        Some("invalid-config") => GuestError::InvalidConfig(message),
+        Some("transient") => GuestError::Transient(message),
+        _ => GuestError::Fatal(message),
+    }
+}
+
+/// Traps with `unreachable` inside a function whose name, as the guest's
+/// name section records it, is an injection.
+#[inline(never)]
+#[unsafe(export_name = "FORGED\n2026-11-30T00:00:00.000000Z ERROR cwpub::daemon: FORGED frame\x1b[31m")]
+pub extern "C" fn trap_with_a_forged_name() {
+    std::process::abort();
+}
+
+/// A function whose 4 MiB frame does not fit the guest's 1 MiB stack.
+#[inline(never)]
+fn big_frame(seed: u8) -> u64 {
+    let mut frame = [seed; 4 << 20];
+    std::hint::black_box(&mut frame);
+    frame.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// Recursion that never ends in practice (each frame kept alive by `black_box`).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let local = [depth; 16];
+    std::hint::black_box(&local);
+    recurse(std::hint::black_box(depth + 1)) + local[0]
 }
 
 fn setting(config: &[(String, String)], key: &str) -> Option<String> {

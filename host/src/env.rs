@@ -1,6 +1,9 @@
-//! The process environment as the configuration sees it: an injected map (so
-//! tests control it), the `CWPUB_*` overrides it may carry, and the host's
-//! identity (hostname, task id, instance id) used by name placeholders.
+//! The process environment as cwpub sees it: one map read once at start and
+//! handed to whoever needs a variable (so tests inject their own), the name
+//! of every variable cwpub reads, and the host's identity (hostname, task id,
+//! instance id) used by name placeholders and host facts. `invoke`, `check`
+//! and `run` all read the environment through this module, so they see the
+//! same values.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,10 @@ pub const ENV_HOSTNAME: &str = "CWPUB_HOSTNAME";
 pub const ENV_TASK_ID: &str = "CWPUB_TASK_ID";
 /// Sets the `{instance_id}` placeholder.
 pub const ENV_INSTANCE_ID: &str = "CWPUB_INSTANCE_ID";
+/// `0` builds the wasm engine without the pooling allocator.
+pub const ENV_POOLING: &str = "CWPUB_POOLING";
+/// Where compiled guests are cached (`off` disables the cache).
+pub const ENV_CACHE_DIR: &str = "CWPUB_CACHE_DIR";
 /// AWS SDK region variables, consulted (in this order) when no region is configured.
 pub const AWS_REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
@@ -42,12 +49,22 @@ pub const CWPUB_VARS: &[&str] = &[
     ENV_HOSTNAME,
     ENV_TASK_ID,
     ENV_INSTANCE_ID,
+    ENV_POOLING,
+    ENV_CACHE_DIR,
 ];
 
 /// The current process environment (variables that are not UTF-8 are left out).
 pub fn process_env() -> Env {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// An environment of `pairs` (for tests and tools that inject their own).
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -108,12 +125,7 @@ fn ecs_task_id(uri: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::from_pairs as env;
 
     #[test]
     fn identity_from_env() {
