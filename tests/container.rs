@@ -47,7 +47,11 @@ fn free_port() -> u16 {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{prefix}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Every message of every stream of `group` in moto, by stream name.
@@ -111,7 +115,9 @@ fn assert_probes_denied(all: &[(String, String)], secret_path: &str) {
     let socket = probe_report(all, "probe-socket");
     for kind in ["tcp", "udp", "dns"] {
         assert!(
-            socket[kind].as_str().is_some_and(|o| o.starts_with("denied")),
+            socket[kind]
+                .as_str()
+                .is_some_and(|o| o.starts_with("denied")),
             "{kind}: {socket}"
         );
     }
@@ -226,7 +232,11 @@ fn assert_each_tick_once(messages: &[&str], job: &str) -> usize {
     sequences.sort_unstable();
     sequences.dedup();
     assert_eq!(sequences.len(), n, "{job}: no tick delivered twice");
-    assert_eq!(sequences.first(), Some(&1), "{job}: the run at start arrived");
+    assert_eq!(
+        sequences.first(),
+        Some(&1),
+        "{job}: the run at start arrived"
+    );
     n
 }
 
@@ -268,7 +278,10 @@ fn image_is_a_static_cwpub_on_scratch_with_runtime_metadata() {
         .collect();
     assert!(env.contains(&"CWPUB_CACHE_DIR=/var/cache/cwpub"), "{env:?}");
     for volume in ["/var/cache/cwpub", "/var/lib/cwpub"] {
-        assert!(config["Volumes"].get(volume).is_some(), "{volume}: {config}");
+        assert!(
+            config["Volumes"].get(volume).is_some(),
+            "{volume}: {config}"
+        );
     }
     assert!(config["ExposedPorts"].get("9464/tcp").is_some(), "{config}");
     let healthcheck = &inspect[0]["Healthcheck"]["Test"];
@@ -399,7 +412,11 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (status, stderr) = c.stop();
-    assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM; stderr:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 on SIGTERM; stderr:\n{stderr}"
+    );
     assert!(
         stderr.contains("0 dropped; 0 undelivered at shutdown; spool: 0 kept for the next start"),
         "{stderr}"
@@ -409,12 +426,19 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     // Every request was signed with credentials from the endpoint, each only
     // while it was valid; they rotated and delivery went on past the first expiry.
     let issued = creds.issued();
-    assert_eq!(creds.refused(), 0, "the SDK always sent the authorization token");
+    assert_eq!(
+        creds.refused(),
+        0,
+        "the SDK always sent the authorization token"
+    );
     let requests = proxy.requests();
     for r in &requests {
         let key = r.access_key_id.as_deref().unwrap_or("(unsigned)");
         let Some(set) = issued.iter().find(|i| i.access_key_id == key) else {
-            panic!("{} signed with {key}, which the endpoint never issued", r.action);
+            panic!(
+                "{} signed with {key}, which the endpoint never issued",
+                r.action
+            );
         };
         assert!(
             r.at >= set.at && r.at < set.expires,
@@ -438,7 +462,10 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     let all = read_group(&moto, "/cwpub/container").await;
     let heartbeats = assert_each_tick_once(&messages(&all, "heartbeat"), "heartbeat");
     let documents = assert_each_tick_once(&messages(&all, "emf"), "emf");
-    assert!(heartbeats >= 10 && documents >= 5, "{heartbeats} {documents}");
+    assert!(
+        heartbeats >= 10 && documents >= 5,
+        "{heartbeats} {documents}"
+    );
     assert_eq!(
         all.len(),
         summary_events_delivered(&stderr),
@@ -460,7 +487,10 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     let baked = cached_modules(&container::image_listing(container::image()));
     let listing = cache.files().join("\n");
     let after = cached_modules(&listing);
-    assert!(baked.is_subset(&after), "the seeded cache was used: {listing}");
+    assert!(
+        baked.is_subset(&after),
+        "the seeded cache was used: {listing}"
+    );
     assert_eq!(
         after.difference(&baked).count(),
         1,
@@ -514,7 +544,11 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
     );
     let stopping = SystemTime::now();
     let (status, stderr) = c.stop();
-    assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM; stderr:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 on SIGTERM; stderr:\n{stderr}"
+    );
     assert!(
         stderr.contains("0 dropped; 0 undelivered at shutdown; spool: 0 kept for the next start"),
         "{stderr}"
@@ -539,7 +573,10 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
     }
     let puts = puts(&requests);
     assert!(!puts.is_empty(), "delivered at SIGTERM");
-    for r in requests.iter().filter(|r| r.action != "AssumeRoleWithWebIdentity") {
+    for r in requests
+        .iter()
+        .filter(|r| r.action != "AssumeRoleWithWebIdentity")
+    {
         let key = r.access_key_id.clone().unwrap_or_default();
         assert!(
             issued.contains(&key),

@@ -102,7 +102,12 @@ fn spool_dir(config: &str) -> String {
     config
         .lines()
         .find_map(|l| l.trim().strip_prefix("spool_dir"))
-        .map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"').to_owned())
+        .map(|rest| {
+            rest.trim_start_matches([' ', '='])
+                .trim()
+                .trim_matches('"')
+                .to_owned()
+        })
         .expect("the config turns the durable spool on (spool_dir)")
 }
 
@@ -111,7 +116,10 @@ fn containerfile_healthcheck() -> Value {
     let text = std::fs::read_to_string(workspace_root().join("Containerfile")).expect("read");
     let line = text
         .lines()
-        .find(|l| l.trim_start().starts_with("CMD [\"/usr/local/bin/cwpub\", \"health\""))
+        .find(|l| {
+            l.trim_start()
+                .starts_with("CMD [\"/usr/local/bin/cwpub\", \"health\"")
+        })
         .expect("a HEALTHCHECK CMD line");
     serde_json::from_str(line.trim_start().trim_start_matches("CMD ")).expect("exec array")
 }
@@ -130,7 +138,10 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     let role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         .as_str()
         .unwrap_or_default();
-    assert!(role.starts_with("arn:aws:iam::") && role.contains(":role/"), "IRSA role: {role:?}");
+    assert!(
+        role.starts_with("arn:aws:iam::") && role.contains(":role/"),
+        "IRSA role: {role:?}"
+    );
     assert_eq!(account["automountServiceAccountToken"], false);
 
     let workload = find(&docs, "DaemonSet");
@@ -139,7 +150,10 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     assert_eq!(pod["automountServiceAccountToken"], false);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["securityContext"]["runAsUser"], IMAGE_UID);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let container = &pod["containers"][0];
     let security = &container["securityContext"];
     assert_eq!(security["readOnlyRootFilesystem"], true);
@@ -148,7 +162,10 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
     for key in ["cpu", "memory"] {
-        assert!(container["resources"]["requests"][key].is_string(), "request {key}");
+        assert!(
+            container["resources"]["requests"][key].is_string(),
+            "request {key}"
+        );
     }
     assert!(container["resources"]["limits"]["memory"].is_string());
     assert_eq!(container["ports"][0]["containerPort"], 9464);
@@ -161,7 +178,9 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     // The ConfigMap's config is the one mounted and run, and it passes `cwpub check`
     // with the container's environment.
     let config_map = find(&docs, "ConfigMap");
-    let config = config_map["data"]["cwpub.toml"].as_str().expect("cwpub.toml");
+    let config = config_map["data"]["cwpub.toml"]
+        .as_str()
+        .expect("cwpub.toml");
     let volume = pod["volumes"]
         .as_array()
         .expect("volumes")
@@ -176,23 +195,35 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
         .expect("the config volume is mounted");
     assert_eq!(mount["mountPath"], "/etc/cwpub");
     assert_eq!(container["args"], json!(["run", "/etc/cwpub/cwpub.toml"]));
-    assert!(config.contains("listen = \"0.0.0.0:9464\""), "probes reach the observe port");
+    assert!(
+        config.contains("listen = \"0.0.0.0:9464\""),
+        "probes reach the observe port"
+    );
     // The spool is on a writable volume of its own (the root is read-only).
     let spool = spool_dir(config);
     let spool_mount = container["volumeMounts"]
         .as_array()
         .expect("volumeMounts")
         .iter()
-        .find(|m| m["mountPath"].as_str().is_some_and(|p| spool.starts_with(&format!("{p}/"))))
+        .find(|m| {
+            m["mountPath"]
+                .as_str()
+                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
+        })
         .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
-    assert_ne!(spool_mount["readOnly"], true, "the spool volume is writable");
+    assert_ne!(
+        spool_mount["readOnly"], true,
+        "the spool volume is writable"
+    );
     let spool_volume = pod["volumes"]
         .as_array()
         .expect("volumes")
         .iter()
         .find(|v| v["name"] == spool_mount["name"])
         .expect("the spool volume");
-    let limit = spool_volume["emptyDir"]["sizeLimit"].as_str().expect("sizeLimit");
+    let limit = spool_volume["emptyDir"]["sizeLimit"]
+        .as_str()
+        .expect("sizeLimit");
     let limit_mib: u64 = limit.trim_end_matches("Mi").parse().expect("a size in Mi");
     let max_bytes: u64 = config
         .lines()
@@ -203,7 +234,9 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
         max_bytes + 8 * 1024 * 1024 <= limit_mib * 1024 * 1024,
         "spool_max_bytes ({max_bytes}) fits the volume's sizeLimit ({limit}) with room to spare"
     );
-    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("grace period");
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("grace period");
     assert!(
         drain_deadline(config) + Duration::from_secs(5) <= Duration::from_secs(grace),
         "the drain ends well before SIGKILL"
@@ -229,7 +262,10 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
 fn kubernetes_checker_refuses_broken_manifests() {
     let e = validate_mutated("k8s", K8S, "runAsNonRoot: true", "runAsNonRoot: \"yes\"")
         .expect_err("a string where a boolean belongs");
-    assert!(e.contains("runAsNonRoot: 'yes' is not of type 'boolean'"), "{e}");
+    assert!(
+        e.contains("runAsNonRoot: 'yes' is not of type 'boolean'"),
+        "{e}"
+    );
     let e = validate_mutated("k8s", K8S, "timeoutSeconds: 3", "timeoutSecs: 3")
         .expect_err("an unknown field (strict)");
     assert!(e.contains("'timeoutSecs' was unexpected"), "{e}");
@@ -243,14 +279,25 @@ fn ecs_task_definition_passes_botocore_and_keeps_the_hardening() {
     let docs = validate("ecs", &workspace_root().join(ECS)).unwrap_or_else(|e| panic!("{e}"));
     let task = &docs[0];
     let role = task["taskRoleArn"].as_str().unwrap_or_default();
-    assert!(role.starts_with("arn:aws:iam::") && role.contains(":role/"), "task role: {role:?}");
+    assert!(
+        role.starts_with("arn:aws:iam::") && role.contains(":role/"),
+        "task role: {role:?}"
+    );
     let container = &task["containerDefinitions"][0];
     assert_eq!(container["readonlyRootFilesystem"], true);
     assert_eq!(container["privileged"], false);
     assert_eq!(container["user"], format!("{IMAGE_UID}:{IMAGE_UID}"));
-    assert_eq!(container["linuxParameters"]["capabilities"]["drop"], json!(["ALL"]));
-    assert_eq!(container["command"], json!(["run", "/etc/cwpub/cwpub.toml"]));
-    let health = container["healthCheck"]["command"].as_array().expect("health check");
+    assert_eq!(
+        container["linuxParameters"]["capabilities"]["drop"],
+        json!(["ALL"])
+    );
+    assert_eq!(
+        container["command"],
+        json!(["run", "/etc/cwpub/cwpub.toml"])
+    );
+    let health = container["healthCheck"]["command"]
+        .as_array()
+        .expect("health check");
     assert_eq!(health[0], "CMD", "exec form: the image has no shell");
     assert_eq!(
         Value::from(health[1..].to_vec()),
@@ -297,8 +344,13 @@ fn ecs_checker_refuses_broken_task_definitions() {
     let e = validate_mutated("ecs", ECS, "\"family\": \"cwpub\",", "")
         .expect_err("a required field missing");
     assert!(e.contains("family"), "{e}");
-    let e = validate_mutated("ecs", ECS, "\"readonlyRootFilesystem\"", "\"readOnlyRootFilesystem\"")
-        .expect_err("a misspelt field");
+    let e = validate_mutated(
+        "ecs",
+        ECS,
+        "\"readonlyRootFilesystem\"",
+        "\"readOnlyRootFilesystem\"",
+    )
+    .expect_err("a misspelt field");
     assert!(e.contains("readOnlyRootFilesystem"), "{e}");
 }
 
@@ -310,5 +362,8 @@ fn image_config_passes_check_with_the_region_ecs_sets() {
     assert!(ok, "{IMAGE_CONFIG} fails `cwpub check`:\n{out}");
     assert!(out.contains("OK (2 jobs, sink cloudwatch)"), "{out}");
     let (ok, out) = cwpub_check(&config, &[]);
-    assert!(!ok && out.contains("region"), "without a region it says so: {out}");
+    assert!(
+        !ok && out.contains("region"),
+        "without a region it says so: {out}"
+    );
 }

@@ -124,7 +124,10 @@ fn health_follows_the_config_and_says_why_it_fails() {
             assert!(out.contains("/readyz answered 200 ready"), "{out}");
             break;
         }
-        assert!(err.contains("answered 503: not ready; - loading guests"), "{err}");
+        assert!(
+            err.contains("answered 503: not ready; - loading guests"),
+            "{err}"
+        );
         assert!(Instant::now() < deadline, "never ready: {err}");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -140,7 +143,9 @@ fn health_follows_the_config_and_says_why_it_fails() {
     let (code, out, err) = health(&["--addr", &format!("127.0.0.1:{closed}")], &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        err.starts_with(&format!("unhealthy: http://127.0.0.1:{closed}/healthz: cannot connect")),
+        err.starts_with(&format!(
+            "unhealthy: http://127.0.0.1:{closed}/healthz: cannot connect"
+        )),
         "{err}"
     );
     drop(daemon);
@@ -175,5 +180,8 @@ fn health_refuses_a_config_without_an_endpoint() {
     assert!(err.contains("the observe endpoint is disabled in"), "{err}");
     let (code, _, err) = health(&["--addr", "not an address"], &[]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("--addr \"not an address\": expected HOST:PORT"), "{err}");
+    assert!(
+        err.contains("--addr \"not an address\": expected HOST:PORT"),
+        "{err}"
+    );
 }

@@ -248,7 +248,11 @@ pub fn tar_listing(tar: &[u8], verbose: bool) -> String {
         .arg(&path)
         .output()
         .expect("tar");
-    assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -258,11 +262,22 @@ fn tar_paths(tar: &[u8]) -> Vec<String> {
 
 /// The files of an image, `tar -tv` style (from a created, never started container).
 pub fn image_listing(image: &str) -> String {
-    let name = format!("cwpub-test-files-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let name = format!(
+        "cwpub-test-files-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
     podman_ok(&["create", "--name", &name, image]);
-    let export = podman().args(["export", &name]).output().expect("podman export");
+    let export = podman()
+        .args(["export", &name])
+        .output()
+        .expect("podman export");
     let _ = podman().args(["rm", "-f", &name]).output();
-    assert!(export.status.success(), "podman export: {}", String::from_utf8_lossy(&export.stderr));
+    assert!(
+        export.status.success(),
+        "podman export: {}",
+        String::from_utf8_lossy(&export.stderr)
+    );
     tar_listing(&export.stdout, true)
 }
 

@@ -103,7 +103,11 @@ async fn forward(
 ) -> (Recorded, Response<Full<Bytes>>) {
     let at = SystemTime::now();
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let form = if parts.headers.contains_key("x-amz-target") {
         Vec::new()
     } else {

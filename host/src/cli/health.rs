@@ -105,8 +105,9 @@ async fn resolve_addr(args: &HealthArgs) -> anyhow::Result<SocketAddr> {
         "" => (config::DEFAULT_OBSERVE_LISTEN, "the default"),
         v => (v, config::ENV_OBSERVE_LISTEN),
     };
-    text.parse()
-        .map_err(|_| anyhow!("{source} {text:?}: expected an IP address and port like \"127.0.0.1:9464\""))
+    text.parse().map_err(|_| {
+        anyhow!("{source} {text:?}: expected an IP address and port like \"127.0.0.1:9464\"")
+    })
 }
 
 /// A daemon listening on every interface (`0.0.0.0`, `::`) is asked on loopback.
@@ -129,10 +130,16 @@ async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
     let conn = tokio::spawn(conn);
     let request = Request::get(path)
         .header(header::HOST, addr.to_string())
-        .header(header::USER_AGENT, concat!("cwpub-health/", env!("CARGO_PKG_VERSION")))
+        .header(
+            header::USER_AGENT,
+            concat!("cwpub-health/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::<Bytes>::new())
         .context("building the request")?;
-    let response = sender.send_request(request).await.context("no HTTP answer")?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("no HTTP answer")?;
     let status = response.status().as_u16();
     // A longer body is cut, not an error: the status is the answer.
     let mut body = Vec::new();
