@@ -68,19 +68,29 @@ def pid_of(name):
     return subprocess.run(podman("inspect", "--format", "{{.State.Pid}}", name), capture_output=True, text=True, check=True).stdout.strip()
 
 
-def cpu_seconds(pid):
-    """CPU time of the process's threads (scheduler statistics, ns precision), in seconds.
-
-    Threads that exited in between are not counted; cwpub's threads live as long as it does.
-    """
-    total = 0
+def thread_cpu(pid):
+    """CPU time of each thread, in ns (scheduler statistics), by thread id."""
+    times = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f:
-                total += int(f.read().split()[0])
+                times[task] = int(f.read().split()[0])
         except FileNotFoundError:
-            pass
-    return total / 1e9
+            pass  # exited meanwhile
+    return times
+
+
+def cpu_between(before, after):
+    """Seconds of CPU the threads alive at both samples used in between (the
+    threads that loaded the guests exit ~10 s after start, having done their work)."""
+    return sum(after[t] - before[t] for t in after if t in before) / 1e9
+
+
+def cpu_since_start(pid):
+    """utime + stime of the whole process, exited threads included (10 ms resolution)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid):
@@ -128,12 +138,12 @@ def main():
             if i == args.runs - 1:
                 pid = pid_of(name)
                 time.sleep(5)
-                start_cpu, start = cpu_seconds(pid), time.perf_counter()
+                before, start = thread_cpu(pid), time.perf_counter()
                 time.sleep(max(args.idle - 5, 1))
-                used = cpu_seconds(pid) - start_cpu
+                used = cpu_between(before, thread_cpu(pid))
                 results[case] = memory(pid)
                 results[case]["CPU ms/s while idle"] = 1000 * used / (time.perf_counter() - start)
-                results[case]["CPU s since start"] = cpu_seconds(pid)
+                results[case]["CPU s since start"] = cpu_since_start(pid)
             stop(name, proc)
         print(f"{case}: first event {summary(times)}; after {args.idle:.0f} s idle: "
               + ", ".join(f"{k} {v:.2f}" + (" MiB" if k.startswith(("Vm", "Rss")) else "") for k, v in results[case].items()))
