@@ -7,7 +7,9 @@
 //! keys (which must rotate), and an IRSA web-identity token file. A recording
 //! proxy in front of moto proves which keys signed each request. A hostile
 //! guest in the same container finds neither the token, the endpoint nor the
-//! environment. SIGTERM drains what is buffered and exits 0.
+//! environment. SIGTERM drains what is buffered and exits 0; after a SIGKILL
+//! the next container on the same spool volume sends what was buffered; a
+//! spool on the read-only root stops the start with the fix.
 
 use crate::support::container::{self, Container, Volume, env, mount_ro, podman_ok};
 use crate::support::fake_credentials::FakeCredentials;
@@ -629,5 +631,103 @@ fn a_read_only_spool_stops_the_start_with_the_fix() {
             && stderr.contains("a writable volume")
             && stderr.contains("remove spool_dir"),
         "names the directory, the cause and the fix: {stderr}"
+    );
+}
+
+/// A config with one heartbeat job and the spool on the image's volume.
+fn spool_config(endpoint: &str, max_batch_delay: &str, schedule: &str, at_start: bool) -> String {
+    format!(
+        r#"
+[sink]
+kind = "cloudwatch"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+
+[delivery]
+max_batch_delay = "{max_batch_delay}"
+spool_dir = "/var/lib/cwpub/spool"
+
+[observe]
+enabled = false
+
+[log]
+format = "human"
+
+[[jobs]]
+name = "heartbeat"
+guest = "builtin:heartbeat"
+schedule = "{schedule}"
+run_at_start = {at_start}
+log_group = "/cwpub/container"
+log_stream = "{{job}}"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_container_leaves_its_buffer_in_the_spool_for_the_next_start() {
+    container::image();
+    let moto = Moto::start();
+    let proxy = RecordingProxy::start(moto.addr, None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Volume::new("cwpub-test-spool");
+    let keys = [
+        env("AWS_ACCESS_KEY_ID", "AKIASPOOLTEST"),
+        env("AWS_SECRET_ACCESS_KEY", "spool-test-secret"),
+        env("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+
+    // Batches wait an hour; SIGKILL leaves no time for a drain.
+    let first = write(
+        dir.path(),
+        "first.toml",
+        &spool_config(&proxy.endpoint(), "1h", "@every 1s", true),
+    );
+    let mut args = vec![mount_ro(&first, CONFIG), spool.mount("/var/lib/cwpub")];
+    args.extend(keys.iter().cloned());
+    let mut c = Container::run(&unique("cwpub-test-killed"), &args, &["run", CONFIG]);
+    c.wait_for("cwpub started");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, stderr) = c.signal("KILL");
+    assert_eq!(status.code(), Some(137), "killed: {stderr}");
+    assert!(
+        puts(&proxy.requests()).is_empty(),
+        "nothing was sent before the kill"
+    );
+
+    // The next container on the same volume, with no job of its own to run,
+    // sends what the killed one had buffered.
+    let second = write(
+        dir.path(),
+        "second.toml",
+        &spool_config(&proxy.endpoint(), "1s", "@hourly", false),
+    );
+    let mut args = vec![mount_ro(&second, CONFIG), spool.mount("/var/lib/cwpub")];
+    args.extend(keys.iter().cloned());
+    let mut c = Container::run(&unique("cwpub-test-replay"), &args, &["run", CONFIG]);
+    c.wait_for("cwpub started");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while puts(&proxy.requests()).is_empty() {
+        assert!(Instant::now() < deadline, "the spool was not replayed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, stderr) = c.stop();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 on SIGTERM; stderr:\n{stderr}"
+    );
+
+    let all = read_group(&moto, "/cwpub/container").await;
+    let heartbeats = assert_each_tick_once(&messages(&all, "heartbeat"), "heartbeat");
+    assert!(
+        heartbeats >= 3,
+        "the killed container's ticks: {heartbeats}"
+    );
+    assert_eq!(all.len(), heartbeats, "only heartbeats: {all:?}");
+    assert!(
+        stderr.contains(&format!("{heartbeats} events delivered"))
+            && stderr.contains(&format!("{heartbeats} replayed at start")),
+        "the summary counts the replay: {stderr}"
     );
 }

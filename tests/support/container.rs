@@ -166,8 +166,14 @@ impl Container {
 
     /// Sends SIGTERM through podman and returns the container's exit status
     /// and its whole stderr; fails if the stop takes more than a minute.
-    pub fn stop(mut self) -> (ExitStatus, String) {
-        podman_ok(&["kill", "--signal", "TERM", &self.name]);
+    pub fn stop(self) -> (ExitStatus, String) {
+        self.signal("TERM")
+    }
+
+    /// Sends `signal` (e.g. "KILL") through podman and returns the container's
+    /// exit status and its whole stderr; fails if it runs on for a minute.
+    pub fn signal(mut self, signal: &str) -> (ExitStatus, String) {
+        podman_ok(&["kill", "--signal", signal, &self.name]);
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait for podman run") {
@@ -175,7 +181,7 @@ impl Container {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "container {} still running a minute after SIGTERM; stderr:\n{}",
+                "container {} still running a minute after SIG{signal}; stderr:\n{}",
                 self.name,
                 self.stderr
             );
