@@ -38,5 +38,8 @@ fi
 
 echo "==> building the container test image (podman, static musl cwpub)"
 scripts/build-image.sh --profile image-test --tag localhost/cwpub:test
+# The container tests use this image instead of building it again.
+CWPUB_TEST_IMAGE_ID="$(podman --runtime runc image inspect --format '{{.Id}}' localhost/cwpub:test)"
+export CWPUB_TEST_IMAGE_ID
 
 cargo test --workspace "$@"

@@ -1,9 +1,9 @@
 //! The container image under test and containers run from it with podman.
 //! The image is built once per test process by `scripts/build-image.sh
 //! --profile image-test` (a static musl cwpub on `scratch`, the same file tree
-//! and metadata as the release image, compiled faster). A missing podman,
-//! musl C compiler or a failed build fails the test with the fix; nothing is
-//! skipped.
+//! and metadata as the release image, compiled faster), unless
+//! `scripts/test.sh` has just built it. A missing podman, musl C compiler or
+//! a failed build fails the test with the fix; nothing is skipped.
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
@@ -51,6 +51,9 @@ pub fn image() -> &'static str {
         .get_or_init(|| Mutex::new(false))
         .lock()
         .unwrap_or_else(|e| e.into_inner());
+    if !*built && built_by_test_script() {
+        *built = true;
+    }
     if !*built {
         let script = workspace_root().join("scripts/build-image.sh");
         let out = Command::new(&script)
@@ -70,6 +73,21 @@ pub fn image() -> &'static str {
         *built = true;
     }
     TEST_IMAGE
+}
+
+/// Whether `scripts/test.sh` built the test image just before this run: it
+/// exports the image id as `CWPUB_TEST_IMAGE_ID`, and the tag still names
+/// that image. Spares the test process a second build (and its CPU burst
+/// beside timing-sensitive tests); any other run builds the image itself.
+fn built_by_test_script() -> bool {
+    let Ok(expected) = std::env::var("CWPUB_TEST_IMAGE_ID") else {
+        return false;
+    };
+    let out = podman()
+        .args(["image", "inspect", "--format", "{{.Id}}", TEST_IMAGE])
+        .output()
+        .unwrap_or_else(|e| panic!("running podman: {e}; {INSTALL}"));
+    out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == expected.trim()
 }
 
 /// The hardening every test container gets, as the deploy/ manifests ask for:
