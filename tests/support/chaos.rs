@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Default)]
 pub struct Chaos {
     throttle_percent: AtomicU32,
+    /// PutLogEvents requests seen, to spread the throttled share evenly.
+    puts: AtomicU64,
     down: AtomicBool,
     throttled: AtomicU64,
     refused: AtomicU64,
@@ -38,7 +40,9 @@ pub enum Weather {
 }
 
 impl Chaos {
-    /// Throttles this share (0–100) of PutLogEvents requests from now on.
+    /// Throttles this share (0–100) of PutLogEvents requests from now on,
+    /// spread evenly (60: three of every five) rather than drawn at random,
+    /// so that a short storm throttles as much as it says.
     pub fn set_throttle_percent(&self, p: u32) {
         self.throttle_percent.store(p.min(100), Ordering::SeqCst);
     }
@@ -64,8 +68,14 @@ impl Chaos {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Weather::Down;
         }
-        let p = self.throttle_percent.load(Ordering::SeqCst);
-        if op == "PutLogEvents" && p > 0 && rand::random_range(0..100) < p {
+        if op != "PutLogEvents" {
+            return Weather::Fair;
+        }
+        let p = u64::from(self.throttle_percent.load(Ordering::SeqCst));
+        let n = self.puts.fetch_add(1, Ordering::SeqCst);
+        // The n-th request is throttled when it carries the count of
+        // throttled requests, `⌊n·p/100⌋`, one further.
+        if (n + 1) * p / 100 > n * p / 100 {
             self.throttled.fetch_add(1, Ordering::SeqCst);
             return Weather::Throttle;
         }
