@@ -130,7 +130,8 @@ impl Daemon {
     }
 }
 
-fn signal(child: &Child, sig: &str) {
+/// Sends `sig` (e.g. `-TERM`) to `child` with kill(1).
+pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()

@@ -33,6 +33,7 @@ where
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .log_internal_errors(false)
                 .with_ansi(cwpub::observe::colour())
                 .with_filter(filter),
         )

@@ -66,12 +66,12 @@ async fn watch_signals(signals: std::io::Result<Signals>, shutdown: Cancellation
         let (signal, code) = signals.next().await;
         match first {
             None => {
+                shutdown.cancel();
+                first = Some(std::time::Instant::now());
                 tracing::info!(
                     signal,
                     "stopping gracefully (send it again to exit at once)"
                 );
-                shutdown.cancel();
-                first = Some(std::time::Instant::now());
             }
             Some(at) if at.elapsed() < SECOND_SIGNAL_AFTER => {}
             Some(_) => {

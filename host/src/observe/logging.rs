@@ -27,7 +27,11 @@ pub fn init_logging(cfg: &LogConfig, rust_log: Option<&str>) -> Result<(), Obser
     let filter = log_filter(&cfg.level, rust_log).map_err(ObserveError::Logging)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A failed write must not be reported with `eprintln!`, which panics
+        // when stderr is gone (a closed pipe): the daemon keeps running and
+        // still stops on SIGTERM.
+        .log_internal_errors(false);
     let result = match cfg.format {
         LogFormat::Json => builder
             .json()
