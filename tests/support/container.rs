@@ -6,12 +6,12 @@
 //! a failed build fails the test with the fix; nothing is skipped.
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use super::daemon::{collect_until, line_reader};
 use super::test_guests::workspace_root;
 
 /// The tag the tests build and run.
@@ -127,15 +127,7 @@ impl Container {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting podman run: {e}; {INSTALL}"));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = line_reader(child.stderr.take().expect("piped stderr"));
         Container {
             name: name.to_owned(),
             child,
@@ -146,20 +138,13 @@ impl Container {
 
     /// Waits (up to two minutes) until stderr has a line containing `needle`.
     pub fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.stderr.push_str(&line);
-                    self.stderr.push('\n');
-                    if found {
-                        return;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+        if collect_until(
+            &self.lines,
+            &mut self.stderr,
+            needle,
+            Duration::from_secs(120),
+        ) {
+            return;
         }
         panic!(
             "container {} never logged {needle:?}; stderr so far:\n{}",

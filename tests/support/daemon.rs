@@ -39,6 +39,45 @@ pub struct Daemon {
     pub stderr: String,
 }
 
+/// The lines of `from` (a child's piped stderr), read on a thread of their
+/// own so the pipe never fills up.
+pub fn line_reader(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Appends lines from `lines` to `seen` until one contains `needle` (true),
+/// `within` passes or the writer is gone (false).
+pub fn collect_until(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut String,
+    needle: &str,
+    within: Duration,
+) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    false
+}
+
 impl Daemon {
     /// Starts `cwpub run <config>`.
     pub fn start(config: &Path) -> Daemon {
@@ -48,15 +87,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start cwpub run");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = line_reader(child.stderr.take().expect("piped stderr"));
         Daemon {
             child,
             lines,
@@ -66,20 +97,13 @@ impl Daemon {
 
     /// Waits (up to a minute) until stderr has a line containing `needle`.
     pub fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.stderr.push_str(&line);
-                    self.stderr.push('\n');
-                    if found {
-                        return;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+        if collect_until(
+            &self.lines,
+            &mut self.stderr,
+            needle,
+            Duration::from_secs(60),
+        ) {
+            return;
         }
         panic!(
             "cwpub never logged {needle:?}; stderr so far:\n{}",
