@@ -36,6 +36,6 @@ pub mod harness;
 pub mod ledger;
 pub mod observe;
 pub mod schedule;
-pub mod sink;
+pub mod sinks;
 pub mod untrusted;
 pub mod validate;

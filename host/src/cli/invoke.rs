@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use clap::Args;
 use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
-use cwpub::delivery::check_region;
+use cwpub::sinks::cloudwatch::check_region;
 use cwpub::guest::{
     FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime, RuntimeOptions,
 };

@@ -132,7 +132,6 @@ pub(crate) struct HealthState {
     threshold: u32,
     open_max: Duration,
     breakers: Mutex<HashMap<Target, Breaker>>,
-    draining: std::sync::atomic::AtomicBool,
     credentials: Mutex<Option<CredentialProblem>>,
     last_loud_log: Mutex<Option<Instant>>,
 }
@@ -145,7 +144,6 @@ impl HealthState {
             threshold: threshold.max(1),
             open_max: open_max.max(Duration::from_millis(1)),
             breakers: Mutex::new(HashMap::new()),
-            draining: std::sync::atomic::AtomicBool::new(false),
             credentials: Mutex::new(None),
             last_loud_log: Mutex::new(None),
         }
@@ -153,10 +151,6 @@ impl HealthState {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Target, Breaker>> {
         self.breakers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn draining(&self) -> bool {
-        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a request to `target` may go now. A half-open circuit lets
@@ -198,8 +192,9 @@ impl HealthState {
 
     /// Records a non-throttle failure (5xx, timeout, connection error,
     /// unknown refusal). Opens the circuit after `threshold` in a row, and
-    /// again, for twice as long, when a probe fails.
-    pub fn failure(&self, target: &Target, error: &str) -> Tripped {
+    /// again, for twice as long, when a probe fails; while `draining`, for no
+    /// longer than the drain's wait cap.
+    pub fn failure(&self, target: &Target, error: &str, draining: bool) -> Tripped {
         let mut map = self.lock();
         let b = map.entry(target.clone()).or_insert(Breaker {
             failures: 0,
@@ -218,7 +213,7 @@ impl HealthState {
             return Tripped::No;
         }
         let mut period = b.open_for;
-        if self.draining() {
+        if draining {
             period = period.min(super::policy::DRAIN_WAIT_CAP);
         }
         b.state = State::Open {
@@ -229,11 +224,8 @@ impl HealthState {
     }
 
     /// For the shutdown drain: every open circuit becomes half-open at once
-    /// (one probe each, all in parallel), and from now on no circuit stays
-    /// open longer than the drain's wait cap.
+    /// (one probe each, all in parallel).
     pub fn probe_all_now(&self) {
-        self.draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         for b in self.lock().values_mut() {
             if matches!(b.state, State::Open { .. }) {
                 b.state = State::HalfOpen { probing: false };
@@ -350,19 +342,16 @@ mod tests {
     use super::*;
 
     fn t() -> Target {
-        Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        }
+        Target::new("cw", vec![("log_stream".into(), "s".into())])
     }
 
     #[test]
     fn breaker_opens_after_threshold_and_closes_on_success() {
         let h = HealthState::new(3, Duration::from_secs(60));
-        assert_eq!(h.failure(&t(), "e1"), Tripped::No);
-        assert_eq!(h.failure(&t(), "e2"), Tripped::No);
+        assert_eq!(h.failure(&t(), "e1", false), Tripped::No);
+        assert_eq!(h.failure(&t(), "e2", false), Tripped::No);
         assert_eq!(h.admit(&t()), Admit::Go);
-        assert_eq!(h.failure(&t(), "e3"), Tripped::Opened(FIRST_OPEN));
+        assert_eq!(h.failure(&t(), "e3", false), Tripped::Opened(FIRST_OPEN));
         assert!(matches!(h.admit(&t()), Admit::Wait(d) if d <= FIRST_OPEN));
         let snap = h.snapshot();
         assert_eq!(snap.open_circuits.len(), 1);
@@ -380,7 +369,7 @@ mod tests {
         let h = HealthState::new(1, Duration::from_millis(3_000));
         let open_times: Vec<Duration> = (0..4)
             .map(|_| {
-                let Tripped::Opened(d) = h.failure(&t(), "down") else {
+                let Tripped::Opened(d) = h.failure(&t(), "down", false) else {
                     panic!("a failure when closed or probing opens the circuit");
                 };
                 // Time passes: the circuit is due for a probe.
@@ -403,7 +392,7 @@ mod tests {
         assert_eq!(h.admit(&t()), Admit::Probe);
         assert!(h.success(&t()), "a good answer closes it");
         assert_eq!(
-            h.failure(&t(), "again"),
+            h.failure(&t(), "again", false),
             Tripped::Opened(FIRST_OPEN),
             "closed resets the open time"
         );
@@ -412,26 +401,23 @@ mod tests {
     #[test]
     fn drain_probes_every_open_circuit_at_once_and_caps_reopening() {
         let h = HealthState::new(1, Duration::from_secs(30));
-        let u = Target {
-            log_group: "g".into(),
-            log_stream: "u".into(),
-        };
+        let u = Target::new("cw", vec![("log_stream".into(), "u".into())]);
         for _ in 0..3 {
-            h.failure(&t(), "down");
+            h.failure(&t(), "down", false);
             h.expire_for_test();
             h.admit(&t());
         }
         assert_eq!(
-            h.failure(&t(), "down"),
+            h.failure(&t(), "down", false),
             Tripped::Opened(Duration::from_secs(8))
         );
-        h.failure(&u, "down");
+        h.failure(&u, "down", false);
         assert!(matches!(h.admit(&t()), Admit::Wait(_)));
         h.probe_all_now();
         assert_eq!(h.admit(&t()), Admit::Probe);
         assert_eq!(h.admit(&u), Admit::Probe);
         assert_eq!(
-            h.failure(&t(), "still down"),
+            h.failure(&t(), "still down", true),
             Tripped::Opened(super::super::policy::DRAIN_WAIT_CAP)
         );
     }

@@ -3,24 +3,79 @@
 //! that whatever sequence of appends and acks ran, reopening returns exactly
 //! the unacknowledged events in order.
 
+use super::io::{OsFs, Report, Writer};
 use super::*;
 use proptest::prelude::*;
 
 fn key(stream: &str) -> StreamKey {
     StreamKey {
-        target: Arc::new(Target {
-            log_group: "/cwpub/test".into(),
-            log_stream: stream.into(),
-        }),
+        target: Arc::new(Target::new(
+            "cw",
+            vec![
+                ("log_group".into(), "/cwpub/test".into()),
+                ("log_stream".into(), stream.into()),
+            ],
+        )),
         kind: PayloadKind::JsonLog,
     }
 }
 
 fn opts(dir: &Path) -> SpoolOptions {
     SpoolOptions {
+        sink: "cw".into(),
         dir: dir.to_path_buf(),
         max_bytes: 64 << 20,
         sync: SyncPolicy::Batch,
+    }
+}
+
+/// An open spool whose planned disk work is carried out at once, on the
+/// test's thread, after every change (and when it is dropped).
+struct Open {
+    s: Spool,
+    w: Writer,
+}
+
+impl Open {
+    fn apply(&mut self) {
+        let ops = self.s.take_ops();
+        self.w.run(ops, &|r| {
+            if !matches!(r, Report::Durable { .. }) {
+                panic!("disk work failed: {r:?}");
+            }
+        });
+    }
+    fn append(&mut self, k: &StreamKey, events: &[EventRef<'_>]) {
+        self.s.append(k, events);
+        self.apply();
+    }
+    fn ack(&mut self, k: &StreamKey, lo: u64, hi: u64) {
+        self.s.ack(k, lo, hi);
+        self.apply();
+    }
+    fn mark(&mut self, k: &StreamKey, lo: u64, hi: u64, refused: bool) {
+        self.s.mark(k, lo, hi, refused);
+        self.apply();
+    }
+    fn flush_acks(&mut self) {
+        self.apply();
+    }
+    fn retire_recovered(&mut self) {
+        self.s.retire_recovered();
+        self.apply();
+    }
+}
+
+impl std::ops::Deref for Open {
+    type Target = Spool;
+    fn deref(&self) -> &Spool {
+        &self.s
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.apply();
     }
 }
 
@@ -31,7 +86,7 @@ fn msg(seq: u64) -> String {
     )
 }
 
-fn append(spool: &mut Spool, k: &StreamKey, seqs: std::ops::Range<u64>) {
+fn append(spool: &mut Open, k: &StreamKey, seqs: std::ops::Range<u64>) {
     let msgs: Vec<String> = seqs.clone().map(msg).collect();
     let events: Vec<EventRef<'_>> = seqs
         .zip(&msgs)
@@ -42,11 +97,13 @@ fn append(spool: &mut Spool, k: &StreamKey, seqs: std::ops::Range<u64>) {
             message: m,
         })
         .collect();
-    spool.append(k, &events).expect("append");
+    spool.append(k, &events);
 }
 
-fn reopen(dir: &Path) -> (Spool, Recovered) {
-    Spool::open(opts(dir)).expect("open")
+fn reopen(dir: &Path) -> (Open, Recovered) {
+    let (s, r) = Spool::open(opts(dir), &OsFs).expect("open");
+    let w = Writer::new(dir.to_path_buf(), Arc::new(OsFs), SyncPolicy::Batch);
+    (Open { s, w }, r)
 }
 
 fn seqs_of(r: &Recovered, k: &StreamKey) -> Vec<u64> {
@@ -81,7 +138,6 @@ fn unacknowledged_events_come_back_in_order_with_their_content() {
         append(&mut s, &a, 0..5);
         append(&mut s, &b, 5..8);
         append(&mut s, &a, 8..10);
-        s.take_sync().run().expect("sync");
         s.ack(&a, 0, 2);
         assert_eq!(s.stats().events, 10 - 3);
     }
@@ -128,8 +184,7 @@ fn segments_roll_and_are_deleted_oldest_first() {
                 job: "j",
                 message: &big,
             }],
-        )
-        .expect("append");
+        );
     }
     let files = segment_files(dir.path());
     assert!(files.len() >= 3, "{files:?}");
@@ -170,8 +225,7 @@ fn replay_then_retire_leaves_only_the_new_generation() {
             message: &e.message,
         })
         .collect();
-    s.append(k, &refs).expect("append again");
-    s.take_sync().run().expect("sync");
+    s.append(k, &refs);
     s.retire_recovered();
     assert_eq!(segment_files(dir.path()).len(), 1);
     drop(s);
@@ -199,7 +253,7 @@ fn crash_between_replay_and_retire_replays_each_event_once() {
                 message: &e.message,
             })
             .collect();
-        s.append(&a, &refs).expect("append again");
+        s.append(&a, &refs);
         // Dropped without retire_recovered: old and new copies both exist.
     }
     let (_, r) = reopen(dir.path());
@@ -336,7 +390,7 @@ fn append_cost_is_exact_for_a_fresh_stream_and_an_open_head() {
 fn second_open_of_a_locked_spool_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_s, _) = reopen(dir.path());
-    let err = Spool::open(opts(dir.path())).unwrap_err();
+    let err = Spool::open(opts(dir.path()), &OsFs).unwrap_err();
     assert!(
         err.to_string().contains("cannot share one spool_dir"),
         "{err}"
