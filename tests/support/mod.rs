@@ -8,6 +8,7 @@
 pub mod chaos;
 pub mod cli;
 pub mod componentize;
+pub mod cw;
 pub mod container;
 pub mod daemon;
 pub mod fake_credentials;

@@ -167,7 +167,7 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> 
         jobs,
         delivery,
         max_event_bytes: base_cw.max_event_bytes,
-        region: host_region(&sinks, env),
+        region: sinks.region.clone(),
         sinks,
         observe,
         log,
@@ -222,17 +222,4 @@ fn route(jobs: &mut [JobConfig], sinks: &SinksConfig, problems: &mut Problems) {
             }
         }
     }
-}
-
-/// The region guests see as a host fact: the default sink's, else the
-/// first CloudWatch sink's, else the environment's.
-fn host_region(sinks: &SinksConfig, env: &Env) -> Option<String> {
-    sinks
-        .default
-        .as_ref()
-        .and_then(|d| sinks.get(d))
-        .and_then(SinkConfig::region)
-        .or_else(|| sinks.list.iter().find_map(SinkConfig::region))
-        .map(str::to_owned)
-        .or_else(|| region_from_env(env).ok().flatten())
 }

@@ -119,12 +119,17 @@ impl SinkConfig {
         })
     }
 
-    /// The AWS region of a CloudWatch sink.
-    pub fn region(&self) -> Option<&str> {
+    /// The region and endpoint of a CloudWatch sink.
+    pub fn aws(&self) -> Option<&AwsSettings> {
         match &self.settings {
-            SinkSettings::CloudWatch(cw) => cw.aws.region.as_deref(),
+            SinkSettings::CloudWatch(cw) => Some(&cw.aws),
             SinkSettings::Stdout => None,
         }
+    }
+
+    /// The AWS region of a CloudWatch sink.
+    pub fn region(&self) -> Option<&str> {
+        self.aws().and_then(|a| a.region.as_deref())
     }
 }
 
@@ -135,6 +140,10 @@ pub struct SinksConfig {
     pub list: Vec<SinkConfig>,
     /// Where jobs that name no sink send their events.
     pub default: Option<Arc<str>>,
+    /// The AWS region guests see as a host fact: the default sink's, else
+    /// the first CloudWatch sink's, else the `[sink]` table's (whatever its
+    /// kind), else the environment's.
+    pub region: Option<String>,
 }
 
 impl SinksConfig {
@@ -236,10 +245,12 @@ pub(super) fn read(
             None
         }
     };
+    let mut legacy_region = None;
     if let Some(t) = legacy
-        && let Some(s) = read_legacy(t, base, base_cw, env, problems)
+        && let Some((s, region)) = read_legacy(t, base, base_cw, env, problems)
     {
         list.push(s);
+        legacy_region = region;
     }
     if let Some(t) = sinks {
         for (name, value) in t {
@@ -282,17 +293,30 @@ pub(super) fn read(
         (false, [only]) => Some(only.name.clone()),
         _ => None,
     };
-    Some(SinksConfig { list, default })
+    let region = default
+        .as_ref()
+        .and_then(|d| list.iter().find(|s| s.name == *d))
+        .and_then(SinkConfig::region)
+        .or_else(|| list.iter().find_map(SinkConfig::region))
+        .map(str::to_owned)
+        .or(legacy_region)
+        .or_else(|| region_from_env(env).ok().flatten());
+    Some(SinksConfig {
+        list,
+        default,
+        region,
+    })
 }
 
 /// `[sink]`: kind, region and endpoint; the sink is named after its kind.
+/// Also returns the region it names (as a host fact, whatever the kind).
 fn read_legacy(
     t: &Table,
     base: &DeliveryConfig,
     base_cw: &CloudWatchConfig,
     env: &Env,
     problems: &mut Problems,
-) -> Option<SinkConfig> {
+) -> Option<(SinkConfig, Option<String>)> {
     let mut r = Reader::new(t, Scope::Section("sink".into()), problems);
     let kind_file = r.string("kind");
     let region_file = r.string("region");
@@ -319,6 +343,7 @@ fn read_legacy(
     };
     // Region and endpoint are checked whatever the kind, as they always were.
     let aws = aws_settings(region_file, endpoint_file, "sink", env, problems)?;
+    let region = aws.region.clone();
     let settings = match kind {
         SinkKind::Stdout => SinkSettings::Stdout,
         SinkKind::CloudWatch => {
@@ -330,11 +355,12 @@ fn read_legacy(
         }
     };
     let name: Arc<str> = kind.as_str().into();
-    Some(SinkConfig {
+    let sink = SinkConfig {
         delivery: own_spool(base.clone(), base, &name),
         name,
         settings,
-    })
+    };
+    Some((sink, region))
 }
 
 /// `[sinks.<name>]`: a kind and that kind's keys, and any `[delivery]` key.
@@ -464,7 +490,7 @@ fn require_region(aws: &AwsSettings, section: &str, problems: &mut Problems) -> 
         Some(&format!("{section}.region")),
         None,
         format!(
-            "a cloudwatch sink needs an AWS region; set [{section}] region = \"us-east-1\", or CWPUB_REGION or AWS_REGION in the environment"
+            "the cloudwatch sink needs an AWS region; set [{section}] region = \"us-east-1\", or CWPUB_REGION or AWS_REGION in the environment"
         ),
     );
     None

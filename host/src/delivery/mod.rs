@@ -7,9 +7,10 @@
 //! never delays or drops another's events.
 //!
 //! **One owner.** One task (`owner`) owns everything that changes: the
-//! buffer and the spool's bookkeeping. Jobs hand it submissions over a
-//! channel bounded in bytes ([`Delivery::submit`] never waits); senders and
-//! the spool's thread report back over the same channel. Disk work runs on
+//! buffer and the spool's bookkeeping. Jobs hand it submissions through an
+//! inbox bounded in bytes that applies the overflow policy itself
+//! ([`Delivery::submit`] never waits); senders and the spool's thread report
+//! back over a channel. Disk work runs on
 //! the spool's own thread ([`spool::io`]), never on an async worker and
 //! never under a lock; `/metrics` and `/readyz` read gauges the owner
 //! publishes, so a stalled disk stalls nothing but the spool.
@@ -21,6 +22,7 @@
 //!   release; invariants checked.
 //! * [`spool`] — the optional write-ahead log on disk (`spool_dir`) and its
 //!   thread: events survive crashes and restarts, and replay at start.
+//! * `inbox` — submissions waiting for the owner, bounded, overflow applied.
 //! * `owner` — the task that owns buffer and spool and runs the lifecycle.
 //! * `send` — executes the retry policy for one chunk: breaker, rate, sink.
 //! * `policy` — the retry policy as one pure function.
@@ -40,6 +42,7 @@ mod batch;
 mod buffer;
 pub mod config;
 pub mod health;
+mod inbox;
 pub mod lifecycle;
 mod observe;
 mod owner;
@@ -51,7 +54,7 @@ pub mod sink;
 pub mod spool;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -102,15 +105,11 @@ pub struct DrainReport {
     pub spool: Option<SpoolStats>,
 }
 
-/// What the owner task is told.
+/// What the owner task is told (submissions come through the inbox).
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// A submission's events, filtered and sized ([`Delivery::submit`]).
-    Submit {
-        key: BatchKey,
-        items: Vec<Item>,
-        bytes: usize,
-    },
+    /// Answer once every submission made before this is taken in.
+    Settle(oneshot::Sender<()>),
     /// A sender is done with its chunk of `key`: everything resolved but
     /// `undelivered`, which the drain's deadline cut short.
     Sent {
@@ -159,8 +158,8 @@ pub(crate) struct Shared {
     /// Cancelled at the drain deadline: senders give their events back.
     pub cancel: CancellationToken,
     pub gauges: Gauges,
-    /// Bytes submitted and not yet taken in by the owner.
-    pub pending_bytes: AtomicUsize,
+    /// Submissions not yet taken in by the owner.
+    pub inbox: inbox::Inbox,
     /// Whether send markers go to a spool, and must be durable before a send.
     pub marks: Marks,
 }
@@ -283,19 +282,14 @@ impl Delivery {
         let window = TimeWindow::of(&rules, SystemTime::now());
         let mut drops: BTreeMap<DropReason, u64> = BTreeMap::new();
         let mut items = Vec::with_capacity(events.len());
-        let mut bytes = 0;
         for ev in events {
             match prefilter(&ev.message, ev.timestamp_ms, rules.max_message_bytes, window) {
-                Ok(()) => {
-                    let it = Item {
-                        job: job.clone(),
-                        timestamp_ms: ev.timestamp_ms,
-                        message: ev.message,
-                        seq: 0,
-                    };
-                    bytes += it.size();
-                    items.push(it);
-                }
+                Ok(()) => items.push(Item {
+                    job: job.clone(),
+                    timestamp_ms: ev.timestamp_ms,
+                    message: ev.message,
+                    seq: 0,
+                }),
                 Err(r) => *drops.entry(r).or_default() += 1,
             }
         }
@@ -306,24 +300,20 @@ impl Delivery {
             return;
         }
         let n = items.len() as u64;
-        if sh.state.get() == Lifecycle::Stopped {
-            return sh.ledger.dropped(&job, &target, DropReason::Shutdown, n);
-        }
-        // The channel is bounded in bytes: what the owner has not taken in
-        // yet may not exceed the memory budget.
-        let before = sh.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before + bytes > sh.cfg.buffer_budget_bytes {
-            sh.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            tracing::warn!(sink = %sh.name, job = %job, events = n, "delivery is not keeping up: the submission queue is full, events dropped (overflow)");
-            return sh.ledger.dropped(&job, &target, DropReason::Overflow, n);
-        }
         let key = BatchKey {
             target: target.clone(),
             kind,
         };
-        if self.tx.send(Msg::Submit { key, items, bytes }).is_err() {
-            sh.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            sh.ledger.dropped(&job, &target, DropReason::Shutdown, n);
+        let put = sh.inbox.put(key, items);
+        if put.closed {
+            return sh.ledger.dropped(&job, &target, DropReason::Shutdown, n);
+        }
+        if !put.overflow.is_empty() {
+            let n: u64 = put.overflow.values().sum();
+            tracing::debug!(sink = %sh.name, job = %job, events = n, "submissions arrive faster than the core takes them in: oldest or newest dropped by the overflow policy");
+        }
+        for ((t, j), n) in put.overflow {
+            sh.ledger.dropped(&j, &t, DropReason::Overflow, n);
         }
     }
 
@@ -373,6 +363,15 @@ impl Delivery {
     /// Where the core is in its life.
     pub fn lifecycle(&self) -> Lifecycle {
         self.shared.state.get()
+    }
+
+    /// Resolves once the core has taken in every submission made before the
+    /// call: admitted to the buffer (and its spool), or dropped and counted.
+    pub async fn settle(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Msg::Settle(reply)).is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// Flushes everything buffered, waiting at most `deadline`, then stops.

@@ -139,7 +139,7 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
         state: super::lifecycle::State::new(),
         cancel: tokio_util::sync::CancellationToken::new(),
         gauges: Gauges::default(),
-        pending_bytes: Default::default(),
+        inbox: super::inbox::Inbox::new(cfg.buffer_budget_bytes, cfg.overflow),
         marks,
         name,
         sink,
@@ -166,6 +166,7 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
         kept: 0,
         io_log: IoLog::default(),
         gave_up: false,
+        settled: Vec::new(),
         stopped: false,
     };
     tokio::spawn(owner.run(recovered));
@@ -208,6 +209,8 @@ struct Owner {
     io_log: IoLog,
     /// Senders did not give their events back within [`CANCEL_GRACE`].
     gave_up: bool,
+    /// [`Msg::Settle`]s to answer after the next publish.
+    settled: Vec<oneshot::Sender<()>>,
     stopped: bool,
 }
 
@@ -219,6 +222,9 @@ impl Owner {
         loop {
             self.flush_io();
             self.publish();
+            for reply in self.settled.drain(..) {
+                let _ = reply.send(());
+            }
             if self.stopped {
                 break;
             }
@@ -226,15 +232,22 @@ impl Owner {
                 .drain
                 .as_ref()
                 .map(|d| d.cancelled_at.map_or(d.end, |at| at + CANCEL_GRACE));
+            let shared = self.shared.clone();
             let timers = &mut self.timers;
             tokio::select! {
+                biased;
                 msg = self.rx.recv() => match msg {
-                    Some(msg) => self.handle(msg),
+                    Some(msg) => {
+                        // Submissions made before a message are taken in first.
+                        self.take_in();
+                        self.handle(msg);
+                    }
                     None => {
                         self.abandoned().await;
                         break;
                     }
                 },
+                _ = shared.inbox.arrived.notified() => self.take_in(),
                 Some(expired) = std::future::poll_fn(|cx| timers.poll_expired(cx)), if !timers.is_empty() => {
                     let key = expired.into_inner();
                     self.timer_keys.remove(&key);
@@ -249,14 +262,18 @@ impl Owner {
         self.publish();
     }
 
+    /// Admits every submission waiting in the inbox.
+    fn take_in(&mut self) {
+        let now = Instant::now();
+        for w in self.shared.inbox.take() {
+            self.admit(w.key, w.items.into(), Origin::New(now));
+        }
+    }
+
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Submit { key, items, bytes } => {
-                self.shared
-                    .pending_bytes
-                    .fetch_sub(bytes, Ordering::AcqRel);
-                self.admit(key, items, Origin::New(Instant::now()));
-            }
+            // Answered once the gauges show what was taken in.
+            Msg::Settle(reply) => self.settled.push(reply),
             Msg::Sent { key, undelivered } => {
                 let mut unresolved: Vec<u64> = undelivered.iter().map(|i| i.seq).collect();
                 unresolved.sort_unstable();
@@ -567,10 +584,12 @@ impl Owner {
         let Some(d) = &self.drain else {
             return;
         };
-        let completed = self.buffer.is_empty();
-        let cut_short = d.cancelled_at.is_some() && self.buffer.busy() == 0;
-        if completed || cut_short || self.gave_up {
-            self.finish(completed).await;
+        if d.cancelled_at.is_none() {
+            if self.buffer.is_empty() {
+                self.finish(true).await;
+            }
+        } else if self.buffer.busy() == 0 || self.gave_up {
+            self.finish(false).await;
         }
     }
 
@@ -611,6 +630,12 @@ impl Owner {
     /// Closes the buffer (what is left stays in the spool, or is lost as
     /// `shutdown`) and makes the spool durable for the next start.
     async fn close_buffer(&mut self) {
+        // Never admitted, so never spooled: lost.
+        for w in self.shared.inbox.close() {
+            self.shared
+                .ledger
+                .drop_items(&w.key.target, DropReason::Shutdown, w.items.iter());
+        }
         for (target, items) in self.buffer.close() {
             self.give_back(&target, items);
         }

@@ -10,6 +10,7 @@ pub mod stdout;
 use std::sync::Arc;
 use std::time::Duration;
 
+
 use anyhow::Context as _;
 
 use crate::config::{SinkConfig, SinkSettings};
@@ -36,12 +37,15 @@ pub async fn start(cfg: &SinkConfig, ledger: &Ledger) -> anyhow::Result<Output> 
                 .await
                 .with_context(|| format!("sink {:?}: setting up the CloudWatch Logs client", cfg.name))?;
             cloudwatch::client::warn_without_credentials(&cfg.name).await;
-            let sink = cloudwatch::CloudWatch::new(client, cw.clone(), &cfg.delivery, ledger.clone());
-            let core = Delivery::builder(cfg.name.clone(), Arc::new(sink), cfg.delivery.clone())
-                .ledger(ledger.clone())
-                .start()
-                .await
-                .with_context(|| format!("sink {:?}", cfg.name))?;
+            let core = cloudwatch::start(
+                &cfg.name,
+                cfg.delivery.clone(),
+                cw.clone(),
+                client,
+                ledger.clone(),
+            )
+            .await
+            .with_context(|| format!("sink {:?}", cfg.name))?;
             Output::Core(core)
         }
     })

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::delivery::{
-    Answer, BatchLimits, DeliveryConfig, ErrorClass, EventRules, Failure, Item, Sink,
+    Answer, BatchLimits, Delivery, DeliveryConfig, ErrorClass, EventRules, Failure, Item, Sink,
 };
 use crate::event::{PayloadKind, Target};
 use crate::ledger::Ledger;
@@ -61,6 +61,22 @@ fn names(target: &Target) -> Result<(&str, &str), Failure> {
             &format!("{target} names no log group and stream"),
         )),
     }
+}
+
+/// Starts a CloudWatch sink named `name`: its delivery core set up by
+/// `core`, sending with `client` as `cw` says, counting into `ledger`.
+pub async fn start(
+    name: &str,
+    core: DeliveryConfig,
+    cw: CloudWatchConfig,
+    client: aws_sdk_cloudwatchlogs::Client,
+    ledger: Ledger,
+) -> anyhow::Result<Delivery> {
+    let sink = CloudWatch::new(client, cw, &core, ledger.clone());
+    Delivery::builder(name, Arc::new(sink), core)
+        .ledger(ledger)
+        .start()
+        .await
 }
 
 /// The CloudWatch Logs sink.
