@@ -176,7 +176,7 @@ fn only_durable_events_are_sent() {
         LIMITS,
     );
     assert!(matches!(b.take_due(&k, now, true), Step::WaitDurable));
-    assert_eq!(b.set_durable(11), [k.clone()]);
+    assert_eq!(b.set_durable(11), std::slice::from_ref(&k));
     let Step::Send(chunk) = b.take_due(&k, now, true) else {
         panic!("the durable event is due");
     };
