@@ -13,6 +13,8 @@ pub mod container;
 pub mod daemon;
 pub mod fake_credentials;
 pub mod fake_cwl;
+pub mod fake_sink;
+pub mod faulty_fs;
 pub mod moto;
 pub mod recording_proxy;
 pub mod test_guests;

@@ -161,6 +161,18 @@ impl Buffer {
         )
     }
 
+    /// The lowest sequence number held (queued or in a chunk being sent).
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.keys
+            .values()
+            .filter_map(|k| {
+                let queued = k.q.items.front().map(|i| i.seq);
+                let held = k.held.map(|h| h.lo);
+                queued.into_iter().chain(held).min()
+            })
+            .min()
+    }
+
     /// Chunks being sent (at most one per key).
     pub fn busy(&self) -> usize {
         self.keys.values().filter(|k| k.held.is_some()).count()

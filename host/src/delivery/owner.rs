@@ -164,6 +164,7 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
         tracker: TaskTracker::new(),
         drain: None,
         kept: 0,
+        memory_only: Vec::new(),
         io_log: IoLog::default(),
         gave_up: false,
         settled: Vec::new(),
@@ -206,6 +207,8 @@ struct Owner {
     drain: Option<Drain>,
     /// Events left in the spool by senders the deadline cut short.
     kept: u64,
+    /// Sequence ranges whose write ahead failed: held in memory only.
+    memory_only: Vec<(u64, u64)>,
     io_log: IoLog,
     /// Senders did not give their events back within [`CANCEL_GRACE`].
     gave_up: bool,
@@ -388,19 +391,26 @@ impl Owner {
         }
     }
 
-    /// Events a sender could not resolve before the deadline: they stay in
-    /// the spool for the next start, or without one are lost (`shutdown`).
+    /// Events a sender could not resolve before the deadline: those written
+    /// ahead stay in the spool for the next start; the others (no spool, or
+    /// their write failed) are lost (`shutdown`).
     fn give_back(&mut self, target: &Target, items: Vec<Item>) {
         if items.is_empty() {
             return;
         }
-        if self.spool.is_some() {
-            self.kept += items.len() as u64;
+        let (lost, kept): (Vec<Item>, Vec<Item>) = if self.spool.is_some() {
+            items.into_iter().partition(|i| {
+                self.memory_only
+                    .iter()
+                    .any(|(lo, hi)| (*lo..=*hi).contains(&i.seq))
+            })
         } else {
-            self.shared
-                .ledger
-                .drop_items(target, DropReason::Shutdown, items.iter());
-        }
+            (items, Vec::new())
+        };
+        self.kept += kept.len() as u64;
+        self.shared
+            .ledger
+            .drop_items(target, DropReason::Shutdown, lost.iter());
     }
 
     fn io_report(&mut self, report: Report) {
@@ -418,6 +428,9 @@ impl Owner {
                 if let Some(s) = &mut self.spool {
                     s.write_failed(&key, id, lo, hi);
                 }
+                let oldest = self.buffer.oldest_seq();
+                self.memory_only.retain(|(_, hi)| oldest.is_some_and(|o| *hi >= o));
+                self.memory_only.push((lo, hi));
                 self.buffer.set_durable_key(&key);
                 self.schedule(&key);
                 self.log_io("writing events ahead", &error, true);
