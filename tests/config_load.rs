@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cwpub::config::{self, Config, Env, LogFormat, SinkKind, SinkSettings};
-use cwpub::sinks::cloudwatch::CloudWatchConfig;
 use cwpub::guest::{Builtin, GuestSource, RunLimits};
+use cwpub::sinks::cloudwatch::CloudWatchConfig;
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,7 +65,10 @@ fn quickstart_example_loads() {
     for job in &cfg.jobs {
         assert!(job.run_at_start);
         assert_eq!(job.schedule.interval(), Some(Duration::from_secs(10)));
-        assert_eq!(job.log_group.as_deref().expect("log group"), "/cwpub/quickstart");
+        assert_eq!(
+            job.log_group.as_deref().expect("log group"),
+            "/cwpub/quickstart"
+        );
         assert_eq!(job.log_stream, format!("web-1-{}", job.name));
     }
     assert_eq!(
@@ -80,7 +83,10 @@ fn cloudwatch_example_loads_and_keeps_config_order() {
         config::load(&example("cloudwatch.toml"), &env(&[])).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.sinks.list[0].kind(), SinkKind::CloudWatch);
     assert_eq!(cfg.sinks.list[0].region(), Some("us-east-1"));
-    assert_eq!(cfg.sinks.list[0].aws().and_then(|a| a.endpoint_url.clone()), None);
+    assert_eq!(
+        cfg.sinks.list[0].aws().and_then(|a| a.endpoint_url.clone()),
+        None
+    );
     assert_eq!(cloudwatch(&cfg).retention_days, Some(30));
     assert_eq!(
         cloudwatch(&cfg).tags.get("team").map(String::as_str),
@@ -166,7 +172,9 @@ fn environment_overrides_the_sink_and_more() {
         "CWPUB_REGION beats the file"
     );
     assert_eq!(
-        cfg.sinks.list[0].aws().and_then(|a| a.endpoint_url.as_deref()),
+        cfg.sinks.list[0]
+            .aws()
+            .and_then(|a| a.endpoint_url.as_deref()),
         Some("http://127.0.0.1:4566")
     );
     let aws = cfg.sinks.list[0].aws().cloned().unwrap_or_default();
@@ -249,7 +257,10 @@ fn placeholders_expand_from_the_host_identity() {
         &text,
         &[("CWPUB_TASK_ID", "task-9"), ("CWPUB_INSTANCE_ID", "i-0abc")],
     );
-    assert_eq!(cfg.jobs[0].log_group.as_deref().expect("log group"), "/cwpub/hb");
+    assert_eq!(
+        cfg.jobs[0].log_group.as_deref().expect("log group"),
+        "/cwpub/hb"
+    );
     assert_eq!(cfg.jobs[0].log_stream, "task-9/i-0abc/{literal}");
 }
 

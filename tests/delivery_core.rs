@@ -65,7 +65,8 @@ async fn start(
     fs: &FaultyFs,
     ledger: Option<Ledger>,
 ) -> anyhow::Result<Delivery> {
-    let mut b = Delivery::builder("fake", Arc::new(sink.clone()), cfg).spool_fs(Arc::new(fs.clone()));
+    let mut b =
+        Delivery::builder("fake", Arc::new(sink.clone()), cfg).spool_fs(Arc::new(fs.clone()));
     if let Some(l) = ledger {
         b = b.ledger(l);
     }
@@ -123,7 +124,9 @@ async fn a_stalled_disk_stalls_only_the_spool() {
     let mut c = cfg(&dir.path().join("spool"), SyncPolicy::Batch);
     c.buffer_budget_bytes = 4 * 1024 * 1024;
     c.overflow = OverflowPolicy::DropOldest;
-    let d = start(c, &sink, &fs, Some(ledger.clone())).await.expect("start");
+    let d = start(c, &sink, &fs, Some(ledger.clone()))
+        .await
+        .expect("start");
     let health = d.clone();
     let state = ObserveState::new(ledger.metrics().clone()).with_readiness(move || {
         let h = health.health();
@@ -140,7 +143,11 @@ async fn a_stalled_disk_stalls_only_the_spool() {
     let addr = server.local_addr();
 
     d.submit(submission(0, 10));
-    assert_eq!(accepted(&sink, 10).await, expected(0..10), "delivers before the stall");
+    assert_eq!(
+        accepted(&sink, 10).await,
+        expected(0..10),
+        "delivers before the stall"
+    );
 
     fs.stall();
     // A job ticking every 20 ms for a second, and scrapes in between.
@@ -175,7 +182,11 @@ async fn a_stalled_disk_stalls_only_the_spool() {
     );
     fs.unstall();
     let got = accepted(&sink, 510).await;
-    assert_eq!(got, expected(0..510), "every event, in order, once the disk answers");
+    assert_eq!(
+        got,
+        expected(0..510),
+        "every event, in order, once the disk answers"
+    );
     let report = d.drain(Duration::from_secs(10)).await;
     assert!(report.completed, "{report:?}");
     assert_eq!(d.stats().totals.dropped_total(), 0);
@@ -188,9 +199,14 @@ async fn a_full_disk_and_io_errors_are_counted_and_events_go_from_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = Journal::default();
     let (sink, fs) = (FakeSink::new(journal.clone()), FaultyFs::new(journal));
-    let d = start(cfg(&dir.path().join("spool"), SyncPolicy::Batch), &sink, &fs, None)
-        .await
-        .expect("start");
+    let d = start(
+        cfg(&dir.path().join("spool"), SyncPolicy::Batch),
+        &sink,
+        &fs,
+        None,
+    )
+    .await
+    .expect("start");
     // The segment's creation and the first event write fail with ENOSPC,
     // a later write with EIO.
     fs.fail_next_writes(&[libc::ENOSPC, libc::ENOSPC]);
@@ -215,7 +231,10 @@ async fn a_failed_write_leaves_no_hole_for_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
     let journal = Journal::default();
-    let (sink, fs) = (FakeSink::new(journal.clone()), FaultyFs::new(journal.clone()));
+    let (sink, fs) = (
+        FakeSink::new(journal.clone()),
+        FaultyFs::new(journal.clone()),
+    );
     sink.fail_with(Some(cwpub::delivery::ErrorClass::Transient));
     {
         let d = start(cfg(&spool, SyncPolicy::Batch), &sink, &fs, None)
@@ -285,7 +304,11 @@ async fn an_unreadable_segment_is_skipped_and_counted_at_start() {
     assert!(report.completed);
     let st = d.spool_stats().expect("spool");
     assert_eq!(st.unreadable_segments, 1, "{st:?}");
-    assert_eq!(sink.accepted(), expected(5..10), "the readable stream is replayed");
+    assert_eq!(
+        sink.accepted(),
+        expected(5..10),
+        "the readable stream is replayed"
+    );
     assert!(
         spool.join("00000000000000000000.seg").exists(),
         "the unreadable segment is left in place"
@@ -301,10 +324,18 @@ fn is_marker(entry: &str) -> bool {
 async fn under_always_a_requests_marker_is_durable_before_it_goes_out() {
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = Journal::default();
-    let (sink, fs) = (FakeSink::new(journal.clone()), FaultyFs::new(journal.clone()));
-    let d = start(cfg(&dir.path().join("spool"), SyncPolicy::Always), &sink, &fs, None)
-        .await
-        .expect("start");
+    let (sink, fs) = (
+        FakeSink::new(journal.clone()),
+        FaultyFs::new(journal.clone()),
+    );
+    let d = start(
+        cfg(&dir.path().join("spool"), SyncPolicy::Always),
+        &sink,
+        &fs,
+        None,
+    )
+    .await
+    .expect("start");
     for round in 0..3 {
         d.submit(submission(round * 5, 5));
         accepted(&sink, (round + 1) * 5).await;

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy};
 use cw::Cfg;
+use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
 use cwpub::ledger::DropReason;
 use fake_cwl::{FakeCwl, Fault};
@@ -112,8 +112,7 @@ async fn delivers_json_and_emf_in_order_with_emf_header_only_on_emf() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 60_000;
     // Same-millisecond events must keep emission order; shuffled submissions get sorted.
     let mut json = json_events("a", 50, base + 100);
@@ -210,8 +209,7 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
 async fn throttled_and_failing_creation_is_retried_until_it_works() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/slow-create", "s");
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     // More failed creation calls than the replay budget for successful ones.
     fake.push_create_faults([
         Fault::Throttle,
@@ -238,8 +236,7 @@ async fn existing_group_gets_only_a_stream_and_already_exists_is_success() {
     let fake = FakeCwl::start().await;
     fake.create(G, "other-stream");
     let t = target(G, "fresh");
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let evs = json_events("e", 3, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-e", PayloadKind::JsonLog, &t, evs));
@@ -303,8 +300,7 @@ async fn invalid_parameter_is_isolated_to_the_bad_events() {
     fake.create(G, S);
     fake.poison("POISON");
     let t = target(G, S);
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 10_000;
     let evs: Vec<LogEvent> = (0..100)
         .map(|i| LogEvent {
@@ -335,8 +331,7 @@ async fn rejected_log_events_info_is_counted_per_job() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults([
         Fault::RejectTooOld(2),
         Fault::RejectTooNewFrom(8),
@@ -435,8 +430,7 @@ async fn max_size_events_and_a_span_of_days_make_only_valid_requests() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(10))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(10))).await;
     let now = now_ms();
     let mut evs = Vec::new();
     // Three maximum-size events: each must travel alone.
@@ -476,8 +470,7 @@ async fn auth_errors_keep_data_buffered_show_in_health_and_heal() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults(
         std::iter::repeat_n(Fault::Auth("ExpiredTokenException"), 4)
             .chain(std::iter::repeat_n(
@@ -607,8 +600,7 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
     let t = target(G, S);
     let t2 = target(G, "second");
     fake.create(G, "second");
-    let d =
-        cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults(std::iter::repeat_n(Fault::Throttle, 100_000));
     d.submit(submission(
         "job-x",

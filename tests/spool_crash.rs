@@ -288,7 +288,10 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
     let (status, stderr) = second.stop();
     assert!(status.success(), "{}\n{stderr}", summary(&stderr));
     assert_eq!(
-        metric(&metrics, "cwpub_spool_corrupt_records_total{sink=\"cloudwatch\"}"),
+        metric(
+            &metrics,
+            "cwpub_spool_corrupt_records_total{sink=\"cloudwatch\"}"
+        ),
         2.0,
         "{metrics}"
     );
@@ -298,7 +301,10 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
         "{metrics}"
     );
     assert!(
-        metric(&metrics, "cwpub_spool_replayed_events_total{sink=\"cloudwatch\"}") >= (kept - 2) as f64,
+        metric(
+            &metrics,
+            "cwpub_spool_replayed_events_total{sink=\"cloudwatch\"}"
+        ) >= (kept - 2) as f64,
         "{metrics}"
     );
     let old = got.iter().filter(|(t, _)| *t < restarted_at).count() as u64;

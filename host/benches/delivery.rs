@@ -57,9 +57,15 @@ fn process_cpu() -> f64 {
 
 async fn start(cfg: DeliveryConfig, client: &aws_sdk_cloudwatchlogs::Client) -> Delivery {
     let ledger = Ledger::new(cfg.drop_log_interval);
-    cloudwatch::start("bench", cfg, CloudWatchConfig::default(), client.clone(), ledger)
-        .await
-        .expect("start delivery")
+    cloudwatch::start(
+        "bench",
+        cfg,
+        CloudWatchConfig::default(),
+        client.clone(),
+        ledger,
+    )
+    .await
+    .expect("start delivery")
 }
 
 struct Endpoint {
@@ -140,7 +146,13 @@ fn now_ms() -> i64 {
 
 fn make_submissions(events: usize, msg_len: usize, per_sub: usize) -> Vec<Submission> {
     let targets: Vec<Arc<Target>> = (0..TARGETS)
-        .map(|i| Arc::new(cloudwatch::target("bench", "/cwpub/bench", &format!("stream-{i}"))))
+        .map(|i| {
+            Arc::new(cloudwatch::target(
+                "bench",
+                "/cwpub/bench",
+                &format!("stream-{i}"),
+            ))
+        })
         .collect();
     let job: Arc<str> = Arc::from("bench");
     let base = now_ms() - 60_000;

@@ -6,9 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cwpub::delivery::{
-    Answer, BatchLimits, ErrorClass, EventRules, Failure, Item, Sink,
-};
+use cwpub::delivery::{Answer, BatchLimits, ErrorClass, EventRules, Failure, Item, Sink};
 use cwpub::event::{PayloadKind, Target};
 
 /// A shared, ordered record of what happened, written by the fake sink and
@@ -92,8 +90,11 @@ impl Sink for FakeSink {
 
     async fn send(&self, _target: &Target, _kind: PayloadKind, batch: &[Item]) -> Answer {
         let messages: Vec<String> = batch.iter().map(|i| i.message.clone()).collect();
-        self.journal
-            .note(format!("send {}..{}", batch[0].seq, batch[batch.len() - 1].seq));
+        self.journal.note(format!(
+            "send {}..{}",
+            batch[0].seq,
+            batch[batch.len() - 1].seq
+        ));
         let mut s = self.lock();
         match s.failing {
             Some(class) => Answer::Failed(Failure::new(class, "scripted", "the script says so")),

@@ -133,7 +133,13 @@ impl SpoolFile for File {
 
 impl SpoolFs for FaultyFs {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        let unreadable = self.shared.faults.lock().expect("faults").unreadable.clone();
+        let unreadable = self
+            .shared
+            .faults
+            .lock()
+            .expect("faults")
+            .unreadable
+            .clone();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if let (Some(part), Some(name)) = (unreadable, name)
             && name.contains(&part)

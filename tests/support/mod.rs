@@ -8,8 +8,8 @@
 pub mod chaos;
 pub mod cli;
 pub mod componentize;
-pub mod cw;
 pub mod container;
+pub mod cw;
 pub mod daemon;
 pub mod fake_credentials;
 pub mod fake_cwl;

@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use clap::Args;
 use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
-use cwpub::sinks::cloudwatch::check_region;
 use cwpub::guest::{
     FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime, RuntimeOptions,
 };
 use cwpub::harness::{checks, context};
+use cwpub::sinks::cloudwatch::check_region;
 use cwpub::untrusted::GuestText;
 
 /// Arguments of `cwpub invoke`.

@@ -158,7 +158,8 @@ fn log_summary(summary: &Summary) {
     let message = if spools.is_empty() {
         message
     } else {
-        let sum = |f: fn(&(u64, cwpub::delivery::SpoolStats)) -> u64| spools.iter().map(f).sum::<u64>();
+        let sum =
+            |f: fn(&(u64, cwpub::delivery::SpoolStats)) -> u64| spools.iter().map(f).sum::<u64>();
         format!(
             "{message}; spool: {} kept for the next start ({} bytes on disk), {} replayed at start, {} corrupt records skipped, {} possible duplicates",
             sum(|(kept, _)| *kept),

@@ -54,7 +54,9 @@ pub use names::{
 };
 pub use observe::{DEFAULT_OBSERVE_LISTEN, ObserveConfig};
 pub use shutdown::{DEFAULT_DRAIN_DEADLINE, ShutdownConfig};
-pub use sinks::{SinkConfig, SinkKind, SinkSettings, SinksConfig, check_sink_name, region_from_env};
+pub use sinks::{
+    SinkConfig, SinkKind, SinkSettings, SinksConfig, check_sink_name, region_from_env,
+};
 
 use reader::{Reader, Scope};
 

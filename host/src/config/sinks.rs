@@ -27,7 +27,9 @@ use toml::{Table, Value};
 use crate::delivery::DeliveryConfig;
 use crate::env::{AWS_REGION_VARS, ENV_ENDPOINT_URL, ENV_REGION, ENV_SINK_KIND, Env, get};
 use crate::event::Target;
-use crate::sinks::cloudwatch::{self, AwsSettings, CloudWatchConfig, check_endpoint_url, check_region};
+use crate::sinks::cloudwatch::{
+    self, AwsSettings, CloudWatchConfig, check_endpoint_url, check_region,
+};
 
 use super::delivery::{read_cloudwatch, read_core};
 use super::error::Problems;
@@ -154,7 +156,11 @@ impl SinksConfig {
 
     /// The names, for messages: `"cw", "dd"`.
     pub fn names(&self) -> String {
-        let names: Vec<String> = self.list.iter().map(|s| format!("{:?}", &*s.name)).collect();
+        let names: Vec<String> = self
+            .list
+            .iter()
+            .map(|s| format!("{:?}", &*s.name))
+            .collect();
         names.join(", ")
     }
 }

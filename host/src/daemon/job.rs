@@ -199,11 +199,12 @@ impl JobRunner {
                     }
                 }
                 let mut events = output.events;
-                for refused in
-                    shared
-                        .validator
-                        .check(&self.name, output.kind, &mut events, now.timestamp_millis())
-                {
+                for refused in shared.validator.check(
+                    &self.name,
+                    output.kind,
+                    &mut events,
+                    now.timestamp_millis(),
+                ) {
                     shared
                         .ledger
                         .dropped_before_sinks(&self.name, refused.reason, 1);

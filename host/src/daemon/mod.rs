@@ -248,7 +248,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     })
 }
 
-
 /// Waits for every job driver, logging any that ended abnormally.
 async fn join_all(drivers: &mut tokio::task::JoinSet<crate::schedule::DriveStatsSnapshot>) {
     while let Some(result) = drivers.join_next().await {

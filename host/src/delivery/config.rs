@@ -214,7 +214,10 @@ mod tests {
         let errs = cfg.validate().unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:#?}");
         assert!(errs.iter().any(|e| e.starts_with("max_in_flight = 0")));
-        assert!(errs.iter().any(|e| e.starts_with("buffer_budget_bytes = 10")));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("buffer_budget_bytes = 10"))
+        );
         assert!(errs.iter().any(|e| e.starts_with("backoff_base = 60s")));
     }
 }

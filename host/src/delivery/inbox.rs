@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
+use super::BatchKey;
 use super::batch::Item;
 use super::config::OverflowPolicy;
-use super::BatchKey;
 use crate::event::Target;
 
 /// One submission waiting for the owner.
@@ -94,16 +94,14 @@ impl Inbox {
                     let size = it.size();
                     s.bytes -= size;
                     over = over.saturating_sub(size);
-                    *out
-                        .overflow
+                    *out.overflow
                         .entry((front.key.target.clone(), it.job))
                         .or_default() += 1;
                 }
                 while over > 0 {
                     let Some(it) = items.pop_front() else { break };
                     over = over.saturating_sub(it.size());
-                    *out
-                        .overflow
+                    *out.overflow
                         .entry((key.target.clone(), it.job))
                         .or_default() += 1;
                 }
@@ -117,8 +115,7 @@ impl Inbox {
                         room -= size;
                         kept.push_back(it);
                     } else {
-                        *out
-                            .overflow
+                        *out.overflow
                             .entry((key.target.clone(), it.job))
                             .or_default() += 1;
                     }

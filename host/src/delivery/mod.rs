@@ -72,8 +72,8 @@ pub use sink::{Answer, BatchLimits, ErrorClass, EventRules, Failure, Sink};
 pub use spool::{SpoolStats, SyncPolicy};
 
 pub(crate) use batch::{TimeWindow, prefilter};
-pub(crate) use policy::full_jitter;
 use health::HealthState;
+pub(crate) use policy::full_jitter;
 use rate::AdaptiveRate;
 use spool::io::{OsFs, SpoolFs};
 
@@ -283,7 +283,12 @@ impl Delivery {
         let mut drops: BTreeMap<DropReason, u64> = BTreeMap::new();
         let mut items = Vec::with_capacity(events.len());
         for ev in events {
-            match prefilter(&ev.message, ev.timestamp_ms, rules.max_message_bytes, window) {
+            match prefilter(
+                &ev.message,
+                ev.timestamp_ms,
+                rules.max_message_bytes,
+                window,
+            ) {
                 Ok(()) => items.push(Item {
                     job: job.clone(),
                     timestamp_ms: ev.timestamp_ms,

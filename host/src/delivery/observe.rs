@@ -113,7 +113,11 @@ impl Collector for Collect {
         let spools: Vec<(Labels<'_>, SpoolStats)> = cores
             .iter()
             .filter_map(|s| {
-                let stats = *s.gauges.spool.lock().unwrap_or_else(PoisonError::into_inner);
+                let stats = *s
+                    .gauges
+                    .spool
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 stats.map(|st| (sink_label(s), st))
             })
             .collect();

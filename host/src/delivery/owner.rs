@@ -429,7 +429,8 @@ impl Owner {
                     s.write_failed(&key, id, lo, hi);
                 }
                 let oldest = self.buffer.oldest_seq();
-                self.memory_only.retain(|(_, hi)| oldest.is_some_and(|o| *hi >= o));
+                self.memory_only
+                    .retain(|(_, hi)| oldest.is_some_and(|o| *hi >= o));
                 self.memory_only.push((lo, hi));
                 self.buffer.set_durable_key(&key);
                 self.schedule(&key);

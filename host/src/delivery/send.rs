@@ -164,10 +164,7 @@ async fn send_once(
 /// One request, within the in-flight bound and the adaptive rate; `None`
 /// when the core is shutting down.
 async fn send(shared: &Shared, key: &BatchKey, batch: &[Item]) -> Option<Answer> {
-    debug_assert_eq!(
-        check_request(batch, &shared.sink.limits(key.kind)),
-        Ok(())
-    );
+    debug_assert_eq!(check_request(batch, &shared.sink.limits(key.kind)), Ok(()));
     let _permit = shared.in_flight.acquire().await.ok()?;
     shared.rate.acquire().await;
     Some(shared.sink.send(&key.target, key.kind, batch).await)
@@ -278,7 +275,8 @@ fn observe(
         _ => {}
     }
     if let (
-        Outcome::PutFailed(ErrorClass::Credentials) | Outcome::CreateFailed(ErrorClass::Credentials),
+        Outcome::PutFailed(ErrorClass::Credentials)
+        | Outcome::CreateFailed(ErrorClass::Credentials),
         Some(f),
     ) = (outcome, failure)
     {

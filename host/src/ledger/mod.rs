@@ -115,7 +115,12 @@ impl Book {
         StatsSnapshot {
             totals: g.totals.clone(),
             per_job: Arc::new(g.jobs.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            per_sink: Arc::new(g.sinks.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            per_sink: Arc::new(
+                g.sinks
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             per_target: Arc::new(
                 g.targets
                     .iter()
@@ -469,7 +474,11 @@ mod tests {
         assert_eq!(s.job("a").dropped(emf), 2);
         assert_eq!(s.job("b").dropped(emf), 1);
         assert_eq!(s.totals.dropped(emf), 3);
-        assert_eq!(s.sink("cw").dropped(emf), 2, "drops before any sink are no sink's");
+        assert_eq!(
+            s.sink("cw").dropped(emf),
+            2,
+            "drops before any sink are no sink's"
+        );
         assert_eq!(s.job("a").throttles, 1);
         assert_eq!(s.job("b").retries, 0);
         assert_eq!(s.target(&tgt()).dropped_total(), 4);

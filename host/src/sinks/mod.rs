@@ -10,7 +10,6 @@ pub mod stdout;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use anyhow::Context as _;
 
 use crate::config::{SinkConfig, SinkSettings};
@@ -35,7 +34,9 @@ pub async fn start(cfg: &SinkConfig, ledger: &Ledger) -> anyhow::Result<Output> 
         SinkSettings::CloudWatch(cw) => {
             let client = cloudwatch::client_from_settings(&cw.aws, cfg.delivery.request_timeout)
                 .await
-                .with_context(|| format!("sink {:?}: setting up the CloudWatch Logs client", cfg.name))?;
+                .with_context(|| {
+                    format!("sink {:?}: setting up the CloudWatch Logs client", cfg.name)
+                })?;
             cloudwatch::client::warn_without_credentials(&cfg.name).await;
             let core = cloudwatch::start(
                 &cfg.name,

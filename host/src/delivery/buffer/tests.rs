@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 fn key(i: u8) -> BatchKey {
     BatchKey {
-        target: Arc::new(Target::new("sink", vec![("stream".into(), format!("s{i}"))])),
+        target: Arc::new(Target::new(
+            "sink",
+            vec![("stream".into(), format!("s{i}"))],
+        )),
         kind: PayloadKind::JsonLog,
     }
 }

@@ -363,7 +363,10 @@ mod tests {
         // frame | tag kind n | (len name len value)×n; the 0.1 frame had no names.
         assert_eq!(key_len(&labels), 8 + 3 + (2 + 9 + 2 + 2) + (2 + 10 + 2 + 3));
         assert_eq!(key_len(&[]), 8 + 3);
-        assert_eq!(out.len(), key_len(&labels) + (8 + 2 + 2 + 2 + 2 + 3) + key_len(&[]));
+        assert_eq!(
+            out.len(),
+            key_len(&labels) + (8 + 2 + 2 + 2 + 2 + 3) + key_len(&[])
+        );
         let before = out.len();
         encode_event(
             &mut out,

@@ -82,10 +82,7 @@ impl SpoolFs for OsFs {
         std::fs::read(path)
     }
     fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn SpoolFile>> {
-        let file = segment::options()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+        let file = segment::options().write(true).create_new(true).open(path)?;
         Ok(Box::new(OsFile(file)))
     }
     fn remove(&self, path: &Path) -> std::io::Result<()> {
@@ -294,9 +291,9 @@ impl Writer {
         report: &dyn Fn(Report),
     ) {
         let result = match self.files.get_mut(&id) {
-            _ if self.broken.contains(&id) => Err(
-                "the segment takes no more writes after an earlier failure".to_string(),
-            ),
+            _ if self.broken.contains(&id) => {
+                Err("the segment takes no more writes after an earlier failure".to_string())
+            }
             None => Err("the segment is not open".to_string()),
             Some(f) => match f.write_at(bytes, offset) {
                 Ok(()) => Ok(()),

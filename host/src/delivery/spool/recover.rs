@@ -208,7 +208,8 @@ pub(super) fn open(opts: SpoolOptions, fs: &dyn SpoolFs) -> std::io::Result<(Spo
             .into_values()
             .filter(|e| !acked_sweep.covers(e.seq))
             .collect();
-        report.possible_duplicates += live.iter().filter(|e| open_sweep.covers(e.seq)).count() as u64;
+        report.possible_duplicates +=
+            live.iter().filter(|e| open_sweep.covers(e.seq)).count() as u64;
         report.events += live.len() as u64;
         if !live.is_empty() {
             out.push((key, live));

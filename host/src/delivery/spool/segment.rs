@@ -113,7 +113,11 @@ mod tests {
 
     fn image(n: u64) -> Vec<u8> {
         let mut out = frame::header().to_vec();
-        encode_key(&mut out, PayloadKind::JsonLog, &[("stream".into(), "s".into())]);
+        encode_key(
+            &mut out,
+            PayloadKind::JsonLog,
+            &[("stream".into(), "s".into())],
+        );
         for seq in 0..n {
             encode_event(
                 &mut out,

@@ -466,3 +466,111 @@ proptest! {
         prop_assert_eq!(r.report.corrupt_records, 0);
     }
 }
+
+/// A file layer that notes syncs, over the real one.
+#[derive(Clone, Default)]
+struct Syncs(Arc<std::sync::Mutex<Vec<String>>>);
+
+struct SyncFile(Box<dyn io::SpoolFile>, Syncs);
+
+impl io::SpoolFile for SyncFile {
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.1.0.lock().expect("syncs").push("write".into());
+        self.0.write_at(buf, offset)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        self.1.0.lock().expect("syncs").push("sync".into());
+        self.0.sync_data()
+    }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+impl io::SpoolFs for Syncs {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        OsFs.read(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn io::SpoolFile>> {
+        Ok(Box::new(SyncFile(OsFs.create_new(path)?, self.clone())))
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        OsFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        OsFs.sync_dir(dir)
+    }
+}
+
+/// Under `always`, an acknowledgement is a durable write, synced in the
+/// same run of the spool's thread — not only after the next event append.
+#[test]
+fn under_always_acknowledgements_are_synced_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let always = SpoolOptions {
+        sync: SyncPolicy::Always,
+        ..opts(dir.path())
+    };
+    let syncs = Syncs::default();
+    let (mut s, _) = Spool::open(always, &syncs).expect("open");
+    let mut w = Writer::new(
+        dir.path().to_path_buf(),
+        Arc::new(syncs.clone()),
+        SyncPolicy::Always,
+    );
+    let a = key("a");
+    let msgs: Vec<String> = (0..4).map(msg).collect();
+    let refs: Vec<EventRef<'_>> = (0..4)
+        .map(|i| EventRef {
+            seq: i,
+            timestamp_ms: 1,
+            job: "j",
+            message: &msgs[i as usize],
+        })
+        .collect();
+    s.append(&a, &refs);
+    w.run(s.take_ops(), &|_| {});
+    syncs.0.lock().expect("syncs").clear();
+    s.ack(&a, 0, 1);
+    let ops = s.take_ops();
+    assert!(
+        ops.iter().any(|op| matches!(
+            op,
+            io::Op::Write {
+                events: None,
+                durable: true,
+                ..
+            }
+        )),
+        "the ACK frame is a durable write: {ops:?}"
+    );
+    w.run(ops, &|_| {});
+    assert_eq!(*syncs.0.lock().expect("syncs"), ["write", "sync"]);
+    // Under `batch` it is written, not synced of its own.
+    let batch = SpoolOptions {
+        sync: SyncPolicy::Batch,
+        ..opts(dir.path())
+    };
+    drop((s, w));
+    let (mut s, r) = Spool::open(batch, &syncs).expect("reopen");
+    assert_eq!(seqs_of(&r, &a), [2, 3]);
+    let mut w = Writer::new(
+        dir.path().to_path_buf(),
+        Arc::new(syncs.clone()),
+        SyncPolicy::Batch,
+    );
+    let refs: Vec<EventRef<'_>> = (10..14)
+        .map(|i| EventRef {
+            seq: i,
+            timestamp_ms: 1,
+            job: "j",
+            message: "m",
+        })
+        .collect();
+    s.append(&a, &refs);
+    w.run(s.take_ops(), &|_| {});
+    syncs.0.lock().expect("syncs").clear();
+    s.ack(&a, 10, 11);
+    w.run(s.take_ops(), &|_| {});
+    assert_eq!(*syncs.0.lock().expect("syncs"), ["write"]);
+}

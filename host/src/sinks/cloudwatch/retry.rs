@@ -200,7 +200,10 @@ mod tests {
             "no providers in chain provided credentials",
         )));
         let f = classify(&no_credentials);
-        assert_eq!((f.class, f.code.to_string()), (ErrorClass::Credentials, "credentials".to_string()));
+        assert_eq!(
+            (f.class, f.code.to_string()),
+            (ErrorClass::Credentials, "credentials".to_string())
+        );
 
         let signing = dispatch("failed to sign the request".into());
         assert_eq!(classify(&signing).class, ErrorClass::Transient);

@@ -7,8 +7,8 @@
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::error::SdkError;
 use aws_sdk_cloudwatchlogs::operation::put_log_events::{PutLogEventsError, PutLogEventsOutput};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::delivery::{Answer, Item};
 use crate::event::PayloadKind;

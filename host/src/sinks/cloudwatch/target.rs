@@ -209,12 +209,7 @@ impl Targets {
                         );
                         return;
                     }
-                    tokio::time::sleep(full_jitter(
-                        self.backoff.0,
-                        self.backoff.1,
-                        attempt,
-                    ))
-                    .await;
+                    tokio::time::sleep(full_jitter(self.backoff.0, self.backoff.1, attempt)).await;
                 }
             }
         }

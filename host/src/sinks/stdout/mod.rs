@@ -150,7 +150,11 @@ impl StdoutSink {
             None => self.inner.wake.notify_one(),
             Some(reason) => {
                 if reason == DropReason::Overflow {
-                    tracing::warn!(job = &*job, events = sent, "stdout is not keeping up: events dropped (overflow)");
+                    tracing::warn!(
+                        job = &*job,
+                        events = sent,
+                        "stdout is not keeping up: events dropped (overflow)"
+                    );
                 }
                 ledger.dropped(&job, &target, reason, sent);
             }
@@ -181,8 +185,11 @@ impl StdoutSink {
             let mut q = inner.lock();
             q.stop = true;
             q.abandoned = !completed;
-            let mut left: Vec<(Arc<str>, Arc<Target>, u64)> =
-                q.batches.drain(..).map(|b| (b.job, b.target, b.events)).collect();
+            let mut left: Vec<(Arc<str>, Arc<Target>, u64)> = q
+                .batches
+                .drain(..)
+                .map(|b| (b.job, b.target, b.events))
+                .collect();
             q.bytes = 0;
             if !completed {
                 left.extend(q.writing.take());
