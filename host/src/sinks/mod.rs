@@ -1,0 +1,3 @@
+//! Destinations that are not CloudWatch Logs, each in its own folder.
+
+pub mod datadog;
