@@ -12,6 +12,7 @@ pub mod container;
 pub mod daemon;
 pub mod fake_credentials;
 pub mod fake_cwl;
+pub mod fake_datadog;
 pub mod moto;
 pub mod recording_proxy;
 pub mod test_guests;

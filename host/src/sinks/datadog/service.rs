@@ -192,3 +192,145 @@ impl DatadogService {
 
 /// `cwpub/<version>`.
 const USER_AGENT_VALUE: &str = concat!("cwpub/", env!("CARGO_PKG_VERSION"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use crate::env::from_pairs;
+    use crate::event::LogEvent;
+    use crate::http::HttpConfig;
+    use crate::sinks::datadog::encode::{LogLimits, encode_logs};
+    use crate::sinks::datadog::logs::LogDefaults;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// A server that answers one request with `answer` and hands back the
+    /// request's head.
+    async fn once(answer: String) -> (SocketAddr, oneshot::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+        (addr, rx)
+    }
+
+    fn service(addr: SocketAddr, source: KeySource, env: &crate::env::Env) -> DatadogService {
+        DatadogService::new(
+            HttpClient::new(HttpConfig::default()).unwrap(),
+            Endpoints::for_base_url(&format!("http://{addr}")).unwrap(),
+            Arc::new(ApiKeyStore::load(source, env).unwrap()),
+        )
+    }
+
+    fn payload() -> Payload {
+        let events = [LogEvent {
+            timestamp_ms: 1,
+            message: "hello".into(),
+        }];
+        encode_logs(&events, &LogDefaults::default(), 1, LogLimits::DATADOG)
+            .payloads
+            .remove(0)
+    }
+
+    #[tokio::test]
+    async fn requests_carry_the_key_and_the_encoding() {
+        let (addr, head) = once(
+            "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".into(),
+        )
+        .await;
+        let env = from_pairs(&[("DD_API_KEY", KEY)]);
+        let svc = service(addr, KeySource::Env("DD_API_KEY".into()), &env);
+        let outcome = svc.send(&payload()).await;
+        assert_eq!(outcome.class, Class::Accepted, "{outcome:?}");
+        assert_eq!(outcome.status, Some(202));
+        let head = head.await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("post /api/v2/logs http/1.1\r\n"), "{head}");
+        for header in [
+            format!("dd-api-key: {KEY}"),
+            "content-type: application/json".into(),
+            "content-encoding: gzip".into(),
+            "user-agent: cwpub/".into(),
+        ] {
+            assert!(head.contains(&header), "{header} missing in {head}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_never_echoed_and_a_key_file_is_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, format!("{KEY}\n")).unwrap();
+        // The endpoint echoes the key back in its error.
+        let body = format!("{{\"errors\":[\"Forbidden: key {KEY} is invalid\"]}}");
+        let (addr, _head) = once(format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        let svc = service(addr, KeySource::File(path.clone()), &crate::env::Env::new());
+        std::fs::write(&path, "rotated-key").unwrap();
+        let outcome = svc.send(&payload()).await;
+        assert_eq!(outcome.class, Class::Credentials);
+        assert!(outcome.key_reloaded, "{outcome:?}");
+        let shown = format!("{outcome:?}");
+        assert!(!shown.contains(KEY), "{shown}");
+        assert_eq!(outcome.reason, "Forbidden: key [redacted] is invalid");
+        assert!(
+            outcome.message.contains("api_key_file"),
+            "{}",
+            outcome.message
+        );
+        assert!(outcome.message.contains("new key"), "{}", outcome.message);
+        assert_eq!(svc.key().current().header_value(), "rotated-key");
+    }
+
+    #[tokio::test]
+    async fn throttling_carries_the_wait_and_a_dead_endpoint_is_transient() {
+        let (addr, _head) = once(
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 2\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                .into(),
+        )
+        .await;
+        let env = from_pairs(&[("DD_API_KEY", KEY)]);
+        let outcome = service(addr, KeySource::Env("DD_API_KEY".into()), &env)
+            .send(&payload())
+            .await;
+        assert_eq!(outcome.class, Class::Throttled);
+        assert_eq!(outcome.retry_after, Some(Duration::from_secs(2)));
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let outcome = service(addr, KeySource::Env("DD_API_KEY".into()), &env)
+            .send(&payload())
+            .await;
+        assert_eq!(outcome.class, Class::Transient);
+        assert_eq!(outcome.status, None);
+        assert!(
+            outcome.message.contains("could not be reached"),
+            "{}",
+            outcome.message
+        );
+    }
+}
