@@ -14,7 +14,9 @@ use cwpub::guest::{
     Builtin, DeliveryStats, GuestSource, HostFacts, RunLimits, RunRequest, Runtime,
 };
 use cwpub::http::{HttpClient, HttpConfig};
-use cwpub::sinks::datadog::encode::{LogLimits, Plan, SeriesLimits, encode_logs, encode_series};
+use cwpub::sinks::datadog::encode::{
+    LogLimits, Payload, Plan, SeriesLimits, encode_logs, encode_series,
+};
 use cwpub::sinks::datadog::key::{ApiKeyStore, KeySource};
 use cwpub::sinks::datadog::logs::LogDefaults;
 use cwpub::sinks::datadog::retry::Class;
@@ -78,6 +80,19 @@ fn log_event(ts: i64, message: &str) -> LogEvent {
         timestamp_ms: ts,
         message: message.to_string(),
     }
+}
+
+/// A request holding one log line, dated now.
+fn one_line() -> Payload {
+    let now = now_ms();
+    encode_logs(
+        &[log_event(now, "one line")],
+        &LogDefaults::default(),
+        now,
+        LogLimits::DATADOG,
+    )
+    .payloads
+    .remove(0)
 }
 
 #[tokio::test]
@@ -180,27 +195,6 @@ async fn datadog_log_batches_split_within_the_limits_and_arrive_once_in_order() 
     fake.assert_no_violations();
 }
 
-fn facts(hostname: &str) -> HostFacts {
-    HostFacts {
-        hostname: hostname.into(),
-        task_id: None,
-        region: Some("eu-west-1".into()),
-        host_version: "9.8.7".into(),
-        uptime_ms: 90_500,
-        delivery: DeliveryStats {
-            events_delivered: 41,
-            bytes_delivered: 4096,
-            events_dropped: 2,
-            events_pending: 3,
-            requests: 7,
-            retries: 1,
-            throttled: 1,
-            runs_succeeded: 40,
-            runs_failed: 1,
-        },
-    }
-}
-
 #[tokio::test]
 async fn datadog_series_from_the_builtin_emf_guest() {
     let guest = Runtime::new()
@@ -219,7 +213,17 @@ async fn datadog_series_from_the_builtin_emf_guest() {
             "metric.QueueDepth".to_string(),
             "17 Count".to_string(),
         )]),
-        facts: facts("ip-10-0-0-7"),
+        facts: HostFacts {
+            hostname: "ip-10-0-0-7".into(),
+            uptime_ms: 90_500,
+            delivery: DeliveryStats {
+                events_delivered: 41,
+                bytes_delivered: 4096,
+                requests: 7,
+                ..DeliveryStats::default()
+            },
+            ..HostFacts::default()
+        },
     };
     let out = guest
         .run(&request, &RunLimits::default())
@@ -256,13 +260,13 @@ async fn datadog_series_from_the_builtin_emf_guest() {
             ("cwpub.UptimeSeconds".into(), 90.5, unit("second")),
             ("cwpub.EventsDelivered".into(), 41.0, None),
             ("cwpub.BytesDelivered".into(), 4096.0, unit("byte")),
-            ("cwpub.EventsDropped".into(), 2.0, None),
-            ("cwpub.EventsPending".into(), 3.0, None),
+            ("cwpub.EventsDropped".into(), 0.0, None),
+            ("cwpub.EventsPending".into(), 0.0, None),
             ("cwpub.Requests".into(), 7.0, None),
-            ("cwpub.Retries".into(), 1.0, None),
-            ("cwpub.Throttled".into(), 1.0, None),
-            ("cwpub.RunsSucceeded".into(), 40.0, None),
-            ("cwpub.RunsFailed".into(), 1.0, None),
+            ("cwpub.Retries".into(), 0.0, None),
+            ("cwpub.Throttled".into(), 0.0, None),
+            ("cwpub.RunsSucceeded".into(), 0.0, None),
+            ("cwpub.RunsFailed".into(), 0.0, None),
             ("cwpub.QueueDepth".into(), 17.0, None),
         ]
     );
@@ -328,14 +332,7 @@ async fn datadog_series_split_under_512000_bytes_and_arrive_once_in_order() {
 #[tokio::test]
 async fn datadog_every_answer_maps_to_its_class() {
     let fake = FakeDatadog::start(KEY).await;
-    let now = now_ms();
-    let plan = encode_logs(
-        &[log_event(now, "one")],
-        &LogDefaults::default(),
-        now,
-        LogLimits::DATADOG,
-    );
-    let payload = &plan.payloads[0];
+    let payload = one_line();
     let svc = service_with(
         &fake,
         KeySource::Env("DD_API_KEY".into()),
@@ -367,7 +364,7 @@ async fn datadog_every_answer_maps_to_its_class() {
     ];
     for (fault, class, status) in table {
         fake.push_faults([fault.clone()]);
-        let outcome = svc.send(payload).await;
+        let outcome = svc.send(&payload).await;
         assert_eq!(
             (outcome.class, outcome.status),
             (class, status),
@@ -381,10 +378,10 @@ async fn datadog_every_answer_maps_to_its_class() {
 
     // The 400's reason is DataDog's text, escaped.
     fake.push_faults([Fault::BadRequest("Invalid \"ddtags\"\nsecond line")]);
-    let outcome = svc.send(payload).await;
+    let outcome = svc.send(&payload).await;
     assert_eq!(outcome.reason, "Invalid \"ddtags\"\\nsecond line");
 
-    let outcome = svc.send(payload).await;
+    let outcome = svc.send(&payload).await;
     assert_eq!(outcome.class, Class::Accepted, "{}", outcome.message);
     assert_eq!(fake.logs().len(), 1, "accepted once");
     fake.assert_no_violations();
@@ -402,15 +399,9 @@ async fn datadog_a_refused_key_is_reread_from_its_file() {
         &Env::new(),
         HttpConfig::default(),
     );
-    let now = now_ms();
-    let plan = encode_logs(
-        &[log_event(now, "x")],
-        &LogDefaults::default(),
-        now,
-        LogLimits::DATADOG,
-    );
+    let payload = one_line();
 
-    let outcome = svc.send(&plan.payloads[0]).await;
+    let outcome = svc.send(&payload).await;
     assert_eq!(
         (outcome.class, outcome.status),
         (Class::Credentials, Some(403))
@@ -425,10 +416,10 @@ async fn datadog_a_refused_key_is_reread_from_its_file() {
 
     // The secret is rotated: the next refusal re-reads it, the retry passes.
     std::fs::write(&path, "new-key-0000000000000000000000000\n").expect("rotate");
-    let outcome = svc.send(&plan.payloads[0]).await;
+    let outcome = svc.send(&payload).await;
     assert_eq!(outcome.class, Class::Credentials);
     assert!(outcome.key_reloaded, "{}", outcome.message);
-    let outcome = svc.send(&plan.payloads[0]).await;
+    let outcome = svc.send(&payload).await;
     assert_eq!(outcome.class, Class::Accepted, "{}", outcome.message);
     assert_eq!(fake.logs().len(), 1);
     fake.assert_no_violations();
@@ -438,43 +429,31 @@ async fn datadog_a_refused_key_is_reread_from_its_file() {
 async fn datadog_a_60_percent_storm_throttles_three_of_every_five() {
     let fake = FakeDatadog::start(KEY).await;
     let svc = service(&fake);
-    let now = now_ms();
-    let plan = encode_logs(
-        &[log_event(now, "x")],
-        &LogDefaults::default(),
-        now,
-        LogLimits::DATADOG,
-    );
+    let payload = one_line();
     fake.set_throttle_percent(60);
     let mut classes = Vec::new();
     for _ in 0..10 {
-        classes.push(svc.send(&plan.payloads[0]).await.class);
+        classes.push(svc.send(&payload).await.class);
     }
     let throttled = classes.iter().filter(|c| **c == Class::Throttled).count();
     assert_eq!(throttled, 6, "{classes:?}");
     assert_eq!(fake.throttled(), 6);
     assert_eq!(fake.logs().len(), 4);
     fake.set_throttle_percent(0);
-    assert_eq!(svc.send(&plan.payloads[0]).await.class, Class::Accepted);
+    assert_eq!(svc.send(&payload).await.class, Class::Accepted);
 }
 
 #[tokio::test]
 async fn datadog_outages_are_transient_and_end() {
     let fake = FakeDatadog::start(KEY).await;
     let svc = service(&fake);
-    let now = now_ms();
-    let plan = encode_logs(
-        &[log_event(now, "x")],
-        &LogDefaults::default(),
-        now,
-        LogLimits::DATADOG,
-    );
+    let payload = one_line();
     // A pooled connection first, so the outage has one to break.
-    assert_eq!(svc.send(&plan.payloads[0]).await.class, Class::Accepted);
+    assert_eq!(svc.send(&payload).await.class, Class::Accepted);
     for outage in [Outage::Reset, Outage::Refused] {
         fake.set_down(Some(outage));
         for _ in 0..2 {
-            let outcome = svc.send(&plan.payloads[0]).await;
+            let outcome = svc.send(&payload).await;
             assert_eq!(
                 (outcome.class, outcome.status),
                 (Class::Transient, None),
@@ -482,7 +461,7 @@ async fn datadog_outages_are_transient_and_end() {
             );
         }
         fake.set_down(None);
-        let outcome = svc.send(&plan.payloads[0]).await;
+        let outcome = svc.send(&payload).await;
         assert_eq!(
             outcome.class,
             Class::Accepted,

@@ -609,6 +609,33 @@ fn refused(
     }
 }
 
+/// 400 with `errors` (recorded as violations) if there are any, else 202
+/// storing `store`.
+fn verdict(
+    path: &str,
+    violations: &mut Vec<String>,
+    errors: Vec<String>,
+    items: usize,
+    uncompressed: usize,
+    received: Received,
+    store: Store,
+) -> Checked {
+    violations.extend(errors.iter().map(|e| format!("{path}: {e}")));
+    let (status, store) = if errors.is_empty() {
+        (202, store)
+    } else {
+        (400, Store::Nothing)
+    };
+    Checked {
+        status,
+        errors,
+        items,
+        uncompressed,
+        store,
+        received: Some(received),
+    }
+}
+
 /// Checks one request's method, path, headers and body.
 fn check(
     method: &hyper::Method,
@@ -751,25 +778,16 @@ fn check_logs(path: &str, raw: &[u8], violations: &mut Vec<String>) -> Checked {
             }
         }
     }
-    if !errors.is_empty() {
-        violations.extend(errors.iter().map(|e| format!("{path}: {e}")));
-        return Checked {
-            status: 400,
-            errors,
-            items: items.len(),
-            uncompressed: raw.len(),
-            store: Store::Nothing,
-            received: Some(Received::Logs(Value::Array(items))),
-        };
-    }
-    Checked {
-        status: 202,
-        errors: Vec::new(),
-        items: items.len(),
-        uncompressed: raw.len(),
-        received: Some(Received::Logs(Value::Array(items.clone()))),
-        store: Store::Logs(items),
-    }
+    let count = items.len();
+    verdict(
+        path,
+        violations,
+        errors,
+        count,
+        raw.len(),
+        Received::Logs(Value::Array(items.clone())),
+        Store::Logs(items),
+    )
 }
 
 fn check_series(path: &str, raw: &[u8], violations: &mut Vec<String>) -> Checked {
@@ -936,25 +954,15 @@ fn check_series(path: &str, raw: &[u8], violations: &mut Vec<String>) -> Checked
             kept.push(s.clone());
         }
     }
-    if !errors.is_empty() {
-        violations.extend(errors.iter().map(|e| format!("{path}: {e}")));
-        return Checked {
-            status: 400,
-            errors,
-            items: series.len(),
-            uncompressed: raw.len(),
-            store: Store::Nothing,
-            received: Some(Received::Series(payload)),
-        };
-    }
-    Checked {
-        status: 202,
-        errors: Vec::new(),
-        items: series.len(),
-        uncompressed: raw.len(),
-        store: Store::Series(kept, points),
-        received: Some(Received::Series(payload)),
-    }
+    verdict(
+        path,
+        violations,
+        errors,
+        series.len(),
+        raw.len(),
+        Received::Series(payload),
+        Store::Series(kept, points),
+    )
 }
 
 /// The byte length of each top-level item of the JSON array `raw` (which
@@ -1014,17 +1022,14 @@ fn trimmed_len(bytes: &[u8]) -> usize {
         .map_or(0, |p| p + 1)
 }
 
-/// `len` characters from `[a-z0-9]` that no compressor can shrink much,
-/// the same for the same `seed`.
+/// `len` random letters and digits, the same for the same `seed`: text no
+/// compressor can shrink much.
 pub fn noise(seed: u64, len: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize])
-        })
+    use rand::{Rng, SeedableRng};
+    rand::rngs::StdRng::seed_from_u64(seed)
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
         .collect()
 }
 

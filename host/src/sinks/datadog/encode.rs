@@ -32,9 +32,10 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::logs::{self, LogDefaults, LogRefusal};
-use super::series::{self, MapError, PointRefusal, Series};
+use super::logs::{self, ItemTooLarge, LogDefaults};
+use super::series::{self, MapError, Series};
 use super::site::Intake;
+use super::window::TimeRefusal;
 use crate::event::LogEvent;
 
 /// Per-request limits of the logs intake.
@@ -100,10 +101,10 @@ pub struct Skipped {
 /// Why an event is not sent; the caller drops and counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
-    /// A log event refused by `logs` (size or time window).
-    Log(LogRefusal),
-    /// A document outside DataDog's point window.
-    Points(PointRefusal),
+    /// A log item over DataDog's item limit.
+    ItemTooLarge(ItemTooLarge),
+    /// Outside DataDog's time window (logs or metric points).
+    OutOfWindow(TimeRefusal),
     /// A document that does not map to series.
     Unmappable(MapError),
     /// A document without any metric: nothing to send.
@@ -119,8 +120,8 @@ impl SkipReason {
     /// A stable label for counters.
     pub fn label(&self) -> &'static str {
         match self {
-            SkipReason::Log(r) => r.label(),
-            SkipReason::Points(r) => r.label(),
+            SkipReason::ItemTooLarge(_) => "too_large",
+            SkipReason::OutOfWindow(r) => r.label(),
             SkipReason::Unmappable(e) => e.label(),
             SkipReason::NoSeries => "no_series",
             SkipReason::SeriesTooLarge { .. } => "too_large",
@@ -131,8 +132,8 @@ impl SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SkipReason::Log(r) => r.fmt(f),
-            SkipReason::Points(r) => r.fmt(f),
+            SkipReason::ItemTooLarge(r) => r.fmt(f),
+            SkipReason::OutOfWindow(r) => write!(f, "the event is {r}"),
             SkipReason::Unmappable(e) => e.fmt(f),
             SkipReason::NoSeries => f.write_str("the EMF document has no metric; nothing to send"),
             SkipReason::SeriesTooLarge { uncompressed_bytes } => write!(
@@ -154,7 +155,7 @@ pub struct Plan {
 }
 
 /// The log requests for `events` (checked against `now_ms`, see
-/// [`logs::check_time`]), each event one item with `defaults` filled in.
+/// [`logs::WINDOW`]), each event one item with `defaults` filled in.
 pub fn encode_logs(
     events: &[LogEvent],
     defaults: &LogDefaults,
@@ -164,17 +165,22 @@ pub fn encode_logs(
     let mut plan = Plan::default();
     let mut open: Option<Open> = None;
     for (index, event) in events.iter().enumerate() {
-        let item = logs::check_time(event.timestamp_ms, now_ms)
-            .and_then(|()| logs::encode_item(event, defaults));
+        let item = logs::WINDOW
+            .check(event.timestamp_ms, now_ms)
+            .map_err(SkipReason::OutOfWindow)
+            .and_then(|()| logs::encode_item(event, defaults).map_err(SkipReason::ItemTooLarge))
+            .and_then(|item| {
+                // `[` + item + `]` must fit a request on its own.
+                if item.len() + 2 <= limits.bytes {
+                    Ok(item)
+                } else {
+                    Err(SkipReason::ItemTooLarge(ItemTooLarge { bytes: item.len() }))
+                }
+            });
         let item = match item {
-            Ok(item) if item.len() + 2 <= limits.bytes => item,
-            Ok(item) => {
-                let refusal = LogRefusal::TooLarge { bytes: item.len() };
-                skip(&mut plan, &mut open, index, SkipReason::Log(refusal));
-                continue;
-            }
-            Err(refusal) => {
-                skip(&mut plan, &mut open, index, SkipReason::Log(refusal));
+            Ok(item) => item,
+            Err(reason) => {
+                skip(&mut plan, &mut open, index, reason);
                 continue;
             }
         };
@@ -182,15 +188,13 @@ pub fn encode_logs(
             // `,` + item + the closing `]`.
             o.items < limits.items && o.raw + item.len() + 2 <= limits.bytes
         });
-        if !fits && let Some(o) = open.take() {
-            plan.payloads.push(o.finish());
+        if !fits {
+            close(&mut plan, &mut open);
         }
         let o = open.get_or_insert_with(|| Open::new(Intake::Logs, index, b"["));
         o.push(&item);
     }
-    if let Some(o) = open {
-        plan.payloads.push(o.finish());
-    }
+    close(&mut plan, &mut open);
     plan
 }
 
@@ -211,7 +215,7 @@ pub fn encode_series(
             Ok(doc) if doc.series.is_empty() => Err(SkipReason::NoSeries),
             Ok(doc) => series::check_time(doc.timestamp_ms, now_ms)
                 .map(|()| fragment(&doc.series))
-                .map_err(SkipReason::Points),
+                .map_err(SkipReason::OutOfWindow),
         };
         let fragment = match fragment {
             Ok(f) => f,
@@ -222,9 +226,7 @@ pub fn encode_series(
         };
         let admitted = open.as_mut().is_some_and(|o| o.admit(&fragment, limits));
         if !admitted {
-            if let Some(o) = open.take() {
-                plan.payloads.push(o.finish());
-            }
+            close(&mut plan, &mut open);
             let mut fresh = Open::new(Intake::Series, index, SERIES_OPEN);
             if fresh.admit(&fragment, limits) {
                 open = Some(fresh);
@@ -238,9 +240,7 @@ pub fn encode_series(
             }
         }
     }
-    if let Some(o) = open {
-        plan.payloads.push(o.finish());
-    }
+    close(&mut plan, &mut open);
     plan
 }
 
@@ -287,12 +287,17 @@ const fn deflate_bound(n: usize) -> usize {
     n + (n >> 10) + 64
 }
 
-/// Records `index` as skipped, closing the open payload so that runs stay
-/// contiguous.
-fn skip(plan: &mut Plan, open: &mut Option<Open>, index: usize, reason: SkipReason) {
+/// Finishes the open payload, if any.
+fn close(plan: &mut Plan, open: &mut Option<Open>) {
     if let Some(o) = open.take() {
         plan.payloads.push(o.finish());
     }
+}
+
+/// Records `index` as skipped, closing the open payload so that runs stay
+/// contiguous.
+fn skip(plan: &mut Plan, open: &mut Option<Open>, index: usize, reason: SkipReason) {
+    close(plan, open);
     plan.skipped.push(Skipped {
         event: index,
         reason,
@@ -517,14 +522,14 @@ mod tests {
         let events = vec![
             log("a"),
             LogEvent {
-                timestamp_ms: NOW - logs::MAX_AGE_MS - 1,
+                timestamp_ms: NOW - logs::WINDOW.max_age_ms - 1,
                 message: "old".into(),
             },
             log("b"),
             log(&"z".repeat(logs::MAX_ITEM_BYTES)),
             log("c"),
             LogEvent {
-                timestamp_ms: NOW + logs::MAX_AHEAD_MS + 1,
+                timestamp_ms: NOW + logs::WINDOW.max_ahead_ms + 1,
                 message: "future".into(),
             },
         ];
@@ -614,16 +619,13 @@ mod tests {
             .collect()
     }
 
-    /// A tag no compressor can shrink.
+    /// A tag no compressor can shrink much.
     fn noise(seed: u64, len: usize) -> String {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize])
-            })
+        use rand::{Rng, SeedableRng};
+        let rng = rand::rngs::StdRng::seed_from_u64(seed);
+        rng.sample_iter(rand::distr::Alphanumeric)
+            .take(len)
+            .map(char::from)
             .collect()
     }
 
@@ -739,7 +741,7 @@ mod tests {
         let mut old = emf(1, "x");
         old.message = old.message.replace(
             &NOW.to_string(),
-            &(NOW - series::MAX_AGE_MS - 1000).to_string(),
+            &(NOW - series::WINDOW.max_age_ms - 1000).to_string(),
         );
         let events = vec![emf(1, "a"), log("not emf"), old, emf(1, "b")];
         let plan = encode_series(&events, None, NOW, SeriesLimits::DATADOG);

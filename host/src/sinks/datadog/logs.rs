@@ -26,13 +26,14 @@
 //! (the smaller): an item over 1,000,000 bytes, counted as encoded, is not
 //! sent — [`encode_item`] says so and the caller drops and counts it — and a
 //! request holds at most 5,000,000 bytes uncompressed. Events more than 18 h
-//! old or 2 h ahead are not accepted by DataDog ([`check_time`]).
+//! old or 2 h ahead are not accepted by DataDog ([`WINDOW`]).
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::window::Window;
 use crate::event::LogEvent;
 
 /// Largest item sent, in bytes as encoded (DataDog: "1MB", truncated above).
@@ -41,10 +42,12 @@ pub const MAX_ITEM_BYTES: usize = 1_000_000;
 pub const MAX_ITEMS_PER_REQUEST: usize = 1_000;
 /// Largest request body before compression (DataDog: "5MB" uncompressed).
 pub const MAX_REQUEST_BYTES: usize = 5_000_000;
-/// Oldest accepted event (DataDog: "up to 18 hours in the past").
-pub const MAX_AGE_MS: i64 = 18 * 3_600_000;
-/// Furthest accepted event ahead of now (DataDog: "two hours in the future").
-pub const MAX_AHEAD_MS: i64 = 2 * 3_600_000;
+/// Logs DataDog accepts: "up to 18 hours in the past and two hours in the future".
+pub const WINDOW: Window = Window {
+    what: "logs",
+    max_age_ms: 18 * 3_600_000,
+    max_ahead_ms: 2 * 3_600_000,
+};
 
 /// Attributes DataDog reads a log's date from, in its documented order.
 pub const DATE_ATTRIBUTES: [&str; 6] = [
@@ -69,70 +72,21 @@ pub struct LogDefaults {
     pub hostname: Option<String>,
 }
 
-/// Why an event cannot be sent as a log item.
+/// An item over [`MAX_ITEM_BYTES`]: not sent, never truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogRefusal {
-    /// The encoded item is over [`MAX_ITEM_BYTES`].
-    TooLarge {
-        /// Its encoded size.
-        bytes: usize,
-    },
-    /// The event is more than [`MAX_AGE_MS`] old.
-    TooOld {
-        /// How old, in ms.
-        age_ms: i64,
-    },
-    /// The event is more than [`MAX_AHEAD_MS`] ahead of now.
-    TooNew {
-        /// How far ahead, in ms.
-        ahead_ms: i64,
-    },
+pub struct ItemTooLarge {
+    /// Its encoded size.
+    pub bytes: usize,
 }
 
-impl LogRefusal {
-    /// A stable label for counters.
-    pub const fn label(self) -> &'static str {
-        match self {
-            LogRefusal::TooLarge { .. } => "too_large",
-            LogRefusal::TooOld { .. } => "too_old",
-            LogRefusal::TooNew { .. } => "too_new",
-        }
-    }
-}
-
-impl fmt::Display for LogRefusal {
+impl fmt::Display for ItemTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            LogRefusal::TooLarge { bytes } => write!(
-                f,
-                "the log item is {bytes} bytes; DataDog truncates items over {MAX_ITEM_BYTES} bytes, \
-                 so it is not sent (make the guest's messages smaller)"
-            ),
-            LogRefusal::TooOld { age_ms } => write!(
-                f,
-                "the event is {} s old; DataDog accepts logs up to 18 h old",
-                age_ms / 1000
-            ),
-            LogRefusal::TooNew { ahead_ms } => write!(
-                f,
-                "the event is {} s in the future; DataDog accepts logs up to 2 h ahead \
-                 (check the host's clock)",
-                ahead_ms / 1000
-            ),
-        }
-    }
-}
-
-/// Whether DataDog accepts a log event dated `timestamp_ms` at `now_ms`.
-pub fn check_time(timestamp_ms: i64, now_ms: i64) -> Result<(), LogRefusal> {
-    let age_ms = now_ms.saturating_sub(timestamp_ms);
-    let ahead_ms = timestamp_ms.saturating_sub(now_ms);
-    if age_ms > MAX_AGE_MS {
-        Err(LogRefusal::TooOld { age_ms })
-    } else if ahead_ms > MAX_AHEAD_MS {
-        Err(LogRefusal::TooNew { ahead_ms })
-    } else {
-        Ok(())
+        write!(
+            f,
+            "the log item is {} bytes; DataDog truncates items over {MAX_ITEM_BYTES} bytes, \
+             so it is not sent (make the guest's messages smaller)",
+            self.bytes
+        )
     }
 }
 
@@ -199,8 +153,8 @@ fn as_item(message: &str) -> Option<(Probe, &str)> {
 
 /// The encoded log item of `event`, with `defaults` filled in (see the
 /// module docs), or why it cannot be sent. The time window is not checked
-/// here (see [`check_time`]).
-pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, LogRefusal> {
+/// here (see [`WINDOW`]).
+pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, ItemTooLarge> {
     let mut out = Vec::with_capacity(event.message.len() + 128);
     out.push(b'{');
     let mut first = true;
@@ -238,7 +192,7 @@ pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, 
         }
     }
     if out.len() > MAX_ITEM_BYTES {
-        return Err(LogRefusal::TooLarge { bytes: out.len() });
+        return Err(ItemTooLarge { bytes: out.len() });
     }
     Ok(out)
 }
@@ -455,11 +409,10 @@ mod tests {
         let refusal = encode_item(&event(&over), &LogDefaults::default()).unwrap_err();
         assert_eq!(
             refusal,
-            LogRefusal::TooLarge {
+            ItemTooLarge {
                 bytes: MAX_ITEM_BYTES + 1
             }
         );
-        assert_eq!(refusal.label(), "too_large");
         assert!(refusal.to_string().contains("1000001 bytes"), "{refusal}");
         // Escaping counts: 1 control character is 6 bytes encoded.
         let escaped = "\u{1}".repeat((MAX_ITEM_BYTES - overhead) / 6 + 1);
@@ -469,26 +422,15 @@ mod tests {
     #[test]
     fn the_time_window_is_18_hours_back_and_2_ahead() {
         let now = T;
-        assert_eq!(check_time(now - MAX_AGE_MS, now), Ok(()));
-        assert_eq!(
-            check_time(now - MAX_AGE_MS - 1, now),
-            Err(LogRefusal::TooOld {
-                age_ms: MAX_AGE_MS + 1
-            })
-        );
-        assert_eq!(check_time(now + MAX_AHEAD_MS, now), Ok(()));
-        let refusal = check_time(now + MAX_AHEAD_MS + 1, now).unwrap_err();
-        assert_eq!(
-            refusal,
-            LogRefusal::TooNew {
-                ahead_ms: MAX_AHEAD_MS + 1
-            }
-        );
-        assert!(refusal.to_string().contains("clock"), "{refusal}");
-        assert_eq!(check_time(i64::MIN, now).unwrap_err().label(), "too_old");
-        assert_eq!(
-            check_time(i64::MAX, i64::MIN).unwrap_err().label(),
-            "too_new"
+        assert_eq!(WINDOW.check(now - 18 * 3_600_000, now), Ok(()));
+        assert!(WINDOW.check(now - 18 * 3_600_000 - 1, now).is_err());
+        assert_eq!(WINDOW.check(now + 2 * 3_600_000, now), Ok(()));
+        let refusal = WINDOW.check(now + 2 * 3_600_000 + 1, now).unwrap_err();
+        assert!(
+            refusal
+                .to_string()
+                .ends_with("DataDog accepts logs up to 2 h ahead (check the host's clock)"),
+            "{refusal}"
         );
     }
 }

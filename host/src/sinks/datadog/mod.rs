@@ -3,7 +3,8 @@
 //! become log items ([`logs`]) and `emf` documents become metric series
 //! ([`series`]), how a batch becomes requests within DataDog's limits
 //! ([`encode`]), how one request is sent ([`service`]) and how its answer is
-//! classified ([`retry`]).
+//! classified ([`retry`]); [`window`] is the rule for the time windows
+//! DataDog accepts data in.
 
 pub mod encode;
 pub mod key;
@@ -12,3 +13,4 @@ pub mod retry;
 pub mod series;
 pub mod service;
 pub mod site;
+pub mod window;

@@ -59,16 +59,21 @@ use std::fmt;
 use cwpub_emf::{ExtractedMetric, Unit, read_metrics};
 use serde::Serialize;
 
+use super::window::{TimeRefusal, Window};
+
 /// The series `type` of every mapped series: gauge.
 pub const GAUGE: u8 = 3;
 /// Longest metric name DataDog accepts, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest tag DataDog accepts, in characters.
 pub const MAX_TAG_CHARS: usize = 200;
-/// Furthest a point may be ahead of now (DataDog: 10 minutes).
-pub const MAX_AHEAD_MS: i64 = 10 * 60_000;
-/// Oldest a point may be (DataDog: 1 hour).
-pub const MAX_AGE_MS: i64 = 60 * 60_000;
+/// Points DataDog accepts: not "more than ten minutes in the future or more
+/// than one hour in the past".
+pub const WINDOW: Window = Window {
+    what: "metric points",
+    max_age_ms: 60 * 60_000,
+    max_ahead_ms: 10 * 60_000,
+};
 
 /// One series of a `/api/v2/series` payload, serialised as DataDog's
 /// `MetricSeries` (fields in this order; empty ones left out).
@@ -229,62 +234,10 @@ impl fmt::Display for MapError {
 
 impl std::error::Error for MapError {}
 
-/// A document's time outside DataDog's window for points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointRefusal {
-    /// More than [`MAX_AGE_MS`] old.
-    TooOld {
-        /// How old, in ms.
-        age_ms: i64,
-    },
-    /// More than [`MAX_AHEAD_MS`] ahead.
-    TooNew {
-        /// How far ahead, in ms.
-        ahead_ms: i64,
-    },
-}
-
-impl PointRefusal {
-    /// A stable label for counters.
-    pub const fn label(self) -> &'static str {
-        match self {
-            PointRefusal::TooOld { .. } => "too_old",
-            PointRefusal::TooNew { .. } => "too_new",
-        }
-    }
-}
-
-impl fmt::Display for PointRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            PointRefusal::TooOld { age_ms } => write!(
-                f,
-                "the metrics are {} s old; DataDog accepts points up to 1 h old",
-                age_ms / 1000
-            ),
-            PointRefusal::TooNew { ahead_ms } => write!(
-                f,
-                "the metrics are {} s in the future; DataDog accepts points up to 10 min ahead \
-                 (check the host's clock)",
-                ahead_ms / 1000
-            ),
-        }
-    }
-}
-
 /// Whether DataDog accepts points of a document dated `timestamp_ms` at
-/// `now_ms`, judged on the second that is sent.
-pub fn check_time(timestamp_ms: i64, now_ms: i64) -> Result<(), PointRefusal> {
-    let sent_ms = timestamp_ms.div_euclid(1000).saturating_mul(1000);
-    let age_ms = now_ms.saturating_sub(sent_ms);
-    let ahead_ms = sent_ms.saturating_sub(now_ms);
-    if age_ms > MAX_AGE_MS {
-        Err(PointRefusal::TooOld { age_ms })
-    } else if ahead_ms > MAX_AHEAD_MS {
-        Err(PointRefusal::TooNew { ahead_ms })
-    } else {
-        Ok(())
-    }
+/// `now_ms` ([`WINDOW`]), judged on the second that is sent.
+pub fn check_time(timestamp_ms: i64, now_ms: i64) -> Result<(), TimeRefusal> {
+    WINDOW.check(timestamp_ms.div_euclid(1000).saturating_mul(1000), now_ms)
 }
 
 /// DataDog's name for `unit`, where it has the same unit (table in the module docs).
@@ -698,18 +651,24 @@ mod tests {
     #[test]
     fn the_point_window_is_10_minutes_ahead_and_1_hour_back() {
         let now = 1_767_225_600_000;
-        assert_eq!(check_time(now - MAX_AGE_MS, now), Ok(()));
+        let hour = 3_600_000;
+        assert_eq!(check_time(now - hour, now), Ok(()));
         assert_eq!(
-            check_time(now - MAX_AGE_MS - 1, now),
-            Err(PointRefusal::TooOld {
-                age_ms: MAX_AGE_MS + 1000
+            check_time(now - hour - 1, now),
+            Err(TimeRefusal::TooOld {
+                age_ms: hour + 1000,
+                window: WINDOW
             }),
             "judged on the second sent"
         );
-        assert_eq!(check_time(now + MAX_AHEAD_MS + 999, now), Ok(()));
-        let refusal = check_time(now + MAX_AHEAD_MS + 1000, now).unwrap_err();
-        assert_eq!(refusal.label(), "too_new");
-        assert!(refusal.to_string().contains("clock"), "{refusal}");
+        assert_eq!(check_time(now + 600_000 + 999, now), Ok(()));
+        let refusal = check_time(now + 601_000, now).unwrap_err();
+        assert!(
+            refusal
+                .to_string()
+                .contains("metric points up to 10 min ahead"),
+            "{refusal}"
+        );
         assert_eq!(
             check_time(i64::MIN, i64::MAX).unwrap_err().label(),
             "too_old"
