@@ -185,6 +185,12 @@ impl HttpClient {
     /// answer, within the request timeout and the body cap. Redirects are
     /// not followed.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<HttpResponse, HttpError> {
+        if let Err(reason) = allowed(request.uri()) {
+            return Err(HttpError::InvalidUrl {
+                url: request.uri().to_string(),
+                reason,
+            });
+        }
         let host = authority(request.uri());
         let https = request.uri().scheme_str() == Some("https");
         let exchange = async {
@@ -249,7 +255,6 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
         "not a URL; expected https://host[:port][/path], e.g. \"https://proxy.internal:8443\""
             .to_string()
     })?;
-    let scheme = uri.scheme_str().unwrap_or("");
     let Some(authority) = uri.authority() else {
         return Err("no host; expected https://host[:port][/path]".into());
     };
@@ -262,10 +267,19 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
     if uri.query().is_some() || url.contains('#') {
         return Err("a query or fragment is not supported; give a base URL only".into());
     }
-    match scheme {
-        "https" => Ok(uri),
-        "http" if is_loopback(authority.host()) => Ok(uri),
-        "http" => Err(format!(
+    allowed(&uri).map(|()| uri)
+}
+
+/// The scheme rule of [`check_url`], which [`HttpClient::send`] applies to
+/// every request too.
+fn allowed(uri: &Uri) -> Result<(), String> {
+    let Some(authority) = uri.authority() else {
+        return Err("no host; expected https://host[:port][/path]".into());
+    };
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback(authority.host()) => Ok(()),
+        Some("http") => Err(format!(
             "plain http:// is accepted only for a loopback host (localhost, 127.0.0.1, [::1]) because \
              the API key would cross the network unencrypted; use https://{authority}"
         )),
@@ -477,6 +491,33 @@ mod tests {
         let addr = server(Vec::new()).await;
         let err = client(1024, 5_000).send(post(addr)).await.unwrap_err();
         assert!(matches!(err, HttpError::Io { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn plain_http_to_another_host_is_never_sent() {
+        let request = Request::post("http://198.51.100.7:9/api/v2/logs")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let err = client(1024, 5_000).send(request).await.unwrap_err();
+        assert!(
+            matches!(&err, HttpError::InvalidUrl { reason, .. } if reason.contains("loopback")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn https_goes_through_tls() {
+        // A plain HTTP server where TLS is expected: the handshake fails and
+        // says so, typed as a connection failure.
+        let addr = server(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_vec()).await;
+        let request = Request::post(format!("https://{addr}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let err = client(1024, 5_000).send(request).await.unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Connect { message, .. } if message.contains("corrupt message")),
+            "{err:?}"
+        );
     }
 
     #[test]
