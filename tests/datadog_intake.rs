@@ -444,7 +444,7 @@ async fn datadog_a_60_percent_storm_throttles_three_of_every_five() {
 }
 
 #[tokio::test]
-async fn datadog_outages_are_transient_and_end() {
+async fn datadog_outages_and_failing_spells_are_transient_and_end() {
     let fake = FakeDatadog::start(KEY).await;
     let svc = service(&fake);
     let payload = one_line();
@@ -469,7 +469,19 @@ async fn datadog_outages_are_transient_and_end() {
             outcome.message
         );
     }
-    assert_eq!(fake.logs().len(), 3);
+    // A spell of 503s: every request while it lasts.
+    fake.set_failing(Some(Fault::Status(503)));
+    for _ in 0..3 {
+        let outcome = svc.send(&payload).await;
+        assert_eq!(
+            (outcome.class, outcome.status),
+            (Class::Transient, Some(503))
+        );
+    }
+    fake.set_failing(None);
+    assert_eq!(svc.send(&payload).await.class, Class::Accepted);
+    assert_eq!(fake.logs().len(), 4);
+    fake.assert_no_violations();
 }
 
 /// Sends `body` (gzip-compressed unless `plain`) to the fake with `key`.
