@@ -33,6 +33,7 @@ pub mod env;
 pub mod event;
 pub mod guest;
 pub mod harness;
+pub mod http;
 pub mod ledger;
 pub mod observe;
 pub mod schedule;

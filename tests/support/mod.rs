@@ -13,6 +13,7 @@ pub mod cw;
 pub mod daemon;
 pub mod fake_credentials;
 pub mod fake_cwl;
+pub mod fake_datadog;
 pub mod fake_sink;
 pub mod faulty_fs;
 pub mod moto;

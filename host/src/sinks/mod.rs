@@ -5,6 +5,7 @@
 //! handle for every kind ([`Output`]).
 
 pub mod cloudwatch;
+pub mod datadog;
 pub mod stdout;
 
 use std::sync::Arc;
