@@ -32,11 +32,10 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::logs::{self, ItemTooLarge, LogDefaults};
+use super::logs::{self, Dated, ItemTooLarge, LogDefaults};
 use super::series::{self, MapError, Series};
 use super::site::Intake;
 use super::window::TimeRefusal;
-use crate::event::LogEvent;
 
 /// Per-request limits of the logs intake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +156,7 @@ pub struct Plan {
 /// The log requests for `events` (checked against `now_ms`, see
 /// [`logs::WINDOW`]), each event one item with `defaults` filled in.
 pub fn encode_logs(
-    events: &[LogEvent],
+    events: &[impl Dated],
     defaults: &LogDefaults,
     now_ms: i64,
     limits: LogLimits,
@@ -166,7 +165,7 @@ pub fn encode_logs(
     let mut open: Option<Open> = None;
     for (index, event) in events.iter().enumerate() {
         let item = logs::WINDOW
-            .check(event.timestamp_ms, now_ms)
+            .check(event.timestamp_ms(), now_ms)
             .map_err(SkipReason::OutOfWindow)
             .and_then(|()| logs::encode_item(event, defaults).map_err(SkipReason::ItemTooLarge))
             .and_then(|item| {
@@ -202,7 +201,7 @@ pub fn encode_logs(
 /// ([`series::map_document`], `host` as the host resource) and checked
 /// against `now_ms` ([`series::check_time`]).
 pub fn encode_series(
-    events: &[LogEvent],
+    events: &[impl Dated],
     host: Option<&str>,
     now_ms: i64,
     limits: SeriesLimits,
@@ -210,7 +209,7 @@ pub fn encode_series(
     let mut plan = Plan::default();
     let mut open: Option<Open> = None;
     for (index, event) in events.iter().enumerate() {
-        let fragment = match series::map_document(&event.message, host) {
+        let fragment = match series::map_document(event.message(), host) {
             Err(e) => Err(SkipReason::Unmappable(e)),
             Ok(doc) if doc.series.is_empty() => Err(SkipReason::NoSeries),
             Ok(doc) => series::check_time(doc.timestamp_ms, now_ms)
@@ -422,6 +421,7 @@ impl Open {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::LogEvent;
 
     use std::io::Read;
 
@@ -558,7 +558,7 @@ mod tests {
     #[test]
     fn an_empty_batch_makes_no_request() {
         assert_eq!(
-            encode_logs(&[], &LogDefaults::default(), NOW, LogLimits::DATADOG),
+            encode_logs(&[] as &[LogEvent], &LogDefaults::default(), NOW, LogLimits::DATADOG),
             Plan::default()
         );
         assert_eq!(

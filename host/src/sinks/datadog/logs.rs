@@ -34,7 +34,35 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::window::Window;
+use crate::delivery::Item;
 use crate::event::LogEvent;
+
+/// An event as the encoders read it: its time and its message (a guest's
+/// [`LogEvent`], or a delivery core's buffered [`Item`], without a copy).
+pub trait Dated {
+    /// Milliseconds since the Unix epoch.
+    fn timestamp_ms(&self) -> i64;
+    /// The message, as the guest wrote it.
+    fn message(&self) -> &str;
+}
+
+impl Dated for LogEvent {
+    fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Dated for Item {
+    fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// Largest item sent, in bytes as encoded (DataDog: "1MB", truncated above).
 pub const MAX_ITEM_BYTES: usize = 1_000_000;
@@ -154,8 +182,11 @@ fn as_item(message: &str) -> Option<(Probe, &str)> {
 /// The encoded log item of `event`, with `defaults` filled in (see the
 /// module docs), or why it cannot be sent. The time window is not checked
 /// here (see [`WINDOW`]).
-pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, ItemTooLarge> {
-    let mut out = Vec::with_capacity(event.message.len() + 128);
+pub fn encode_item(
+    event: &impl Dated,
+    defaults: &LogDefaults,
+) -> Result<Vec<u8>, ItemTooLarge> {
+    let mut out = Vec::with_capacity(event.message().len() + 128);
     out.push(b'{');
     let mut first = true;
     let mut field = |out: &mut Vec<u8>, name: &str, value: &dyn erased::Json| {
@@ -168,13 +199,13 @@ pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, 
         out.extend_from_slice(b"\":");
         value.write(out);
     };
-    match as_item(&event.message) {
+    match as_item(event.message()) {
         Some((probe, rest)) => {
             if probe.message.is_none() {
                 field(&mut out, "message", &"");
             }
             if !probe.has_date() {
-                field(&mut out, "timestamp", &event.timestamp_ms);
+                field(&mut out, "timestamp", &event.timestamp_ms());
             }
             add_defaults(&mut out, &mut field, defaults, &probe);
             let rest = rest.trim_start();
@@ -184,8 +215,8 @@ pub fn encode_item(event: &LogEvent, defaults: &LogDefaults) -> Result<Vec<u8>, 
             out.extend_from_slice(rest.as_bytes());
         }
         None => {
-            field(&mut out, "message", &event.message.as_str());
-            field(&mut out, "timestamp", &event.timestamp_ms);
+            field(&mut out, "message", &event.message());
+            field(&mut out, "timestamp", &event.timestamp_ms());
             let none = Probe::default();
             add_defaults(&mut out, &mut field, defaults, &none);
             out.push(b'}');
