@@ -562,7 +562,7 @@ mod tests {
             Plan::default()
         );
         assert_eq!(
-            encode_series(&[], None, NOW, SeriesLimits::DATADOG),
+            encode_series(&[] as &[LogEvent], None, NOW, SeriesLimits::DATADOG),
             Plan::default()
         );
     }
