@@ -36,7 +36,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals, shutdown.clone()));
-    let summary = match daemon::run(config, shutdown).await {
+    let summary = match daemon::run(config, &env, shutdown).await {
         Ok(summary) => summary,
         Err(e) => match e.downcast_ref::<config::ConfigError>() {
             Some(problems) => return Ok(super::check::report(problems)),

@@ -30,6 +30,7 @@ use crate::event::Target;
 use crate::sinks::cloudwatch::{
     self, AwsSettings, CloudWatchConfig, check_endpoint_url, check_region,
 };
+use crate::sinks::datadog::{DataDogConfig, key, site};
 
 use super::delivery::{read_cloudwatch, read_core};
 use super::error::Problems;
@@ -41,18 +42,21 @@ use super::reader::{Reader, Scope};
 pub enum SinkKind {
     /// CloudWatch Logs (PutLogEvents) through a delivery core.
     CloudWatch,
+    /// DataDog's logs and metrics intakes through a delivery core.
+    DataDog,
     /// One message per line on stdout, exactly as it would be sent.
     Stdout,
 }
 
 impl SinkKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [SinkKind; 2] = [SinkKind::CloudWatch, SinkKind::Stdout];
+    pub const ALL: [SinkKind; 3] = [SinkKind::CloudWatch, SinkKind::DataDog, SinkKind::Stdout];
 
-    /// The name used in config (`"cloudwatch"` / `"stdout"`).
+    /// The name used in config (`"cloudwatch"`, `"datadog"`, `"stdout"`).
     pub fn as_str(self) -> &'static str {
         match self {
             SinkKind::CloudWatch => "cloudwatch",
+            SinkKind::DataDog => "datadog",
             SinkKind::Stdout => "stdout",
         }
     }
@@ -68,7 +72,7 @@ impl SinkKind {
             .iter()
             .map(|k| format!("\"{}\"", k.as_str()))
             .collect();
-        names.join(" or ")
+        names.join(", ")
     }
 }
 
@@ -79,6 +83,8 @@ pub enum SinkSettings {
     Stdout,
     /// A CloudWatch Logs sink.
     CloudWatch(CloudWatchConfig),
+    /// A DataDog sink.
+    DataDog(DataDogConfig),
 }
 
 impl SinkSettings {
@@ -87,6 +93,7 @@ impl SinkSettings {
         match self {
             SinkSettings::Stdout => SinkKind::Stdout,
             SinkSettings::CloudWatch(_) => SinkKind::CloudWatch,
+            SinkSettings::DataDog(_) => SinkKind::DataDog,
         }
     }
 }
@@ -125,7 +132,7 @@ impl SinkConfig {
     pub fn aws(&self) -> Option<&AwsSettings> {
         match &self.settings {
             SinkSettings::CloudWatch(cw) => Some(&cw.aws),
-            SinkSettings::Stdout => None,
+            SinkSettings::Stdout | SinkSettings::DataDog(_) => None,
         }
     }
 
@@ -359,6 +366,15 @@ fn read_legacy(
                 ..base_cw.clone()
             })
         }
+        SinkKind::DataDog => {
+            problems.push(
+                None,
+                Some(&kind_key),
+                Some("datadog"),
+                "a DataDog sink is declared as [sinks.<name>] with kind = \"datadog\" (its site and API key have no place in [sink])",
+            );
+            return None;
+        }
     };
     let name: Arc<str> = kind.as_str().into();
     let sink = SinkConfig {
@@ -409,6 +425,11 @@ fn read_named(
                 Some(SinkSettings::CloudWatch(cw))
             })
         }
+        Some(SinkKind::DataDog) => {
+            let dd = read_datadog(t, &mut r);
+            read_core(&mut r, &mut core);
+            dd.map(SinkSettings::DataDog)
+        }
     };
     r.finish();
     if problems.len() != before {
@@ -431,6 +452,47 @@ fn read_named(
         name,
         settings,
     })
+}
+
+/// A DataDog sink's keys. The API key itself is refused wherever it is
+/// written, and no message shows a value that may be a key.
+fn read_datadog(t: &Table, r: &mut Reader<'_, '_>) -> Option<DataDogConfig> {
+    let before = r.problems.len();
+    let mut dd = DataDogConfig::default();
+    if let Some(s) = r.string("site") {
+        match site::check_site(s) {
+            Ok(canonical) => dd.site = canonical.to_string(),
+            Err(e) => r.problem("site", Some(s.trim()), e),
+        }
+    }
+    if let Some(url) = r.string("endpoint_url") {
+        let url = url.trim();
+        match site::check_endpoint_url(url) {
+            Ok(()) => dd.endpoint_url = Some(url.to_string()),
+            Err(e) => r.problem("endpoint_url", Some(url), e),
+        }
+    }
+    let env_name = r.string("api_key_env");
+    let file: Option<PathBuf> = r.value("api_key_file");
+    match key::KeySource::from_config(env_name, file.as_deref()) {
+        Ok(source) => dd.key = source,
+        Err(e) => r.problem("api_key_env", None, e),
+    }
+    for name in key::LITERAL_KEY_NAMES {
+        if t.contains_key(name) {
+            if let Some(refusal) = key::literal_key_refusal(name) {
+                r.problem(name, None, refusal);
+            }
+            r.allow(&[name]);
+        }
+    }
+    dd.service = r.string("service").map(str::to_owned);
+    dd.ddsource = r.string("ddsource").map(str::to_owned);
+    dd.ddtags = r.string("ddtags").map(str::to_owned);
+    if let Some(b) = r.bool("send_hostname") {
+        dd.send_hostname = b;
+    }
+    (r.problems.len() == before).then_some(dd)
 }
 
 /// The sink's delivery settings with its own spool directory: the

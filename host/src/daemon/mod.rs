@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Env};
 use crate::delivery::DrainReport;
 use crate::guest::{HostFacts, Runtime};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
@@ -61,10 +61,10 @@ struct Outputs {
 
 impl Outputs {
     /// Starts every configured sink, counting into `ledger`.
-    async fn start(config: &Config, ledger: &Ledger) -> anyhow::Result<Outputs> {
+    async fn start(config: &Config, env: &Env, ledger: &Ledger) -> anyhow::Result<Outputs> {
         let mut list = Vec::with_capacity(config.sinks.list.len());
         for cfg in &config.sinks.list {
-            list.push(Arc::new(sinks::start(cfg, ledger).await?));
+            list.push(Arc::new(sinks::start(cfg, ledger, env, &config.host).await?));
         }
         Ok(Outputs { list })
     }
@@ -126,8 +126,9 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-/// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
+/// Runs the daemon until `shutdown` is cancelled; returns the summary after
+/// the drain. Secrets the sinks need (a DataDog API key) are read from `env`.
+pub async fn run(config: Config, env: &Env, shutdown: CancellationToken) -> anyhow::Result<Summary> {
     let started = Instant::now();
     // One ledger counts every event, whichever stage or sink; its registry
     // holds every metric /metrics shows.
@@ -155,7 +156,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let runtime = Runtime::with_options(&config.runtime)?;
     let jobs = prepare(&config, &runtime).await?;
-    let outputs = Arc::new(Outputs::start(&config, &ledger).await?);
+    let outputs = Arc::new(Outputs::start(&config, env, &ledger).await?);
     let _ = live.set(outputs.clone());
     let facts = HostFacts::new(&config.host, config.region.clone());
     let abort = CancellationToken::new();

@@ -107,6 +107,13 @@ pub(crate) fn backoff(
     ceiling.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
+/// The wait before a retry: the policy's, or longer when the service asked
+/// for longer (`Retry-After`), but never over [`DRAIN_WAIT_CAP`] while draining.
+pub(crate) fn at_least(wait: Duration, asked: Option<Duration>, draining: bool) -> Duration {
+    let wait = asked.map_or(wait, |a| wait.max(a));
+    if draining { wait.min(DRAIN_WAIT_CAP) } else { wait }
+}
+
 /// [`backoff`] with a fresh random draw (outside a batch's retry loop:
 /// creation jitter, retention retries).
 pub(crate) fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
@@ -359,6 +366,15 @@ mod tests {
         assert!(refused_for_sure(O::PutFailed(C::Rejected)));
         assert!(!refused_for_sure(O::PutFailed(C::Transient)));
         assert!(!refused_for_sure(O::Accepted));
+    }
+
+    #[test]
+    fn a_service_asking_for_longer_is_heard_within_the_drain_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(at_least(MS(200), None, false), MS(200));
+        assert_eq!(at_least(MS(200), Some(s(5)), false), s(5));
+        assert_eq!(at_least(s(9), Some(s(5)), false), s(9));
+        assert_eq!(at_least(MS(200), Some(s(5)), true), DRAIN_WAIT_CAP);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub struct Failure {
     pub code: GuestText,
     /// What went wrong, for logs and `/readyz`.
     pub message: GuestText,
+    /// How long the service asked to wait before the next attempt, if it
+    /// said (a retry waits at least this long, within the drain's caps).
+    pub retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -111,6 +114,7 @@ impl Failure {
             class,
             code: GuestText::new(code),
             message: GuestText::new(message),
+            retry_after: None,
         }
     }
 }

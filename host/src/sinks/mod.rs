@@ -15,6 +15,7 @@ use anyhow::Context as _;
 
 use crate::config::{SinkConfig, SinkSettings};
 use crate::delivery::{Delivery, DrainReport, Health};
+use crate::env::{Env, HostIdentity};
 use crate::event::Submission;
 use crate::ledger::Ledger;
 
@@ -28,8 +29,14 @@ pub enum Output {
     Core(Delivery),
 }
 
-/// Starts the sink `cfg`, counting into `ledger`.
-pub async fn start(cfg: &SinkConfig, ledger: &Ledger) -> anyhow::Result<Output> {
+/// Starts the sink `cfg`, counting into `ledger`; secrets it needs (a
+/// DataDog API key) are read from `env` now, the host's name from `host`.
+pub async fn start(
+    cfg: &SinkConfig,
+    ledger: &Ledger,
+    env: &Env,
+    host: &HostIdentity,
+) -> anyhow::Result<Output> {
     Ok(match &cfg.settings {
         SinkSettings::Stdout => Output::Stdout(StdoutSink::new(cfg.name.clone(), ledger.clone())),
         SinkSettings::CloudWatch(cw) => {
@@ -44,6 +51,19 @@ pub async fn start(cfg: &SinkConfig, ledger: &Ledger) -> anyhow::Result<Output> 
                 cfg.delivery.clone(),
                 cw.clone(),
                 client,
+                ledger.clone(),
+            )
+            .await
+            .with_context(|| format!("sink {:?}", cfg.name))?;
+            Output::Core(core)
+        }
+        SinkSettings::DataDog(dd) => {
+            let core = datadog::start(
+                &cfg.name,
+                cfg.delivery.clone(),
+                dd,
+                env,
+                Some(&host.hostname),
                 ledger.clone(),
             )
             .await

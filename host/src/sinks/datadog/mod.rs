@@ -1,11 +1,13 @@
-//! The DataDog destination's parts that do not depend on the delivery core:
-//! where to send ([`site`]), with which key ([`key`]), how `json-log` events
-//! become log items ([`logs`]) and `emf` documents become metric series
-//! ([`series`]), how a batch becomes requests within DataDog's limits
+//! The DataDog sink: `json-log` events to the logs intake, `emf` documents
+//! to the metrics intake as series. The adapter itself is [`sink`]; its
+//! parts say where to send ([`site`]), with which key ([`key`]), how events
+//! become log items ([`logs`]) and documents become metric series
+//! ([`series`]), how a batch becomes a request within DataDog's limits
 //! ([`encode`]), how one request is sent ([`service`]) and how its answer is
 //! classified ([`retry`]); [`window`] is the rule for the time windows
-//! DataDog accepts data in.
+//! DataDog accepts data in; [`config`] the sink's settings.
 
+pub mod config;
 pub mod encode;
 pub mod key;
 pub mod logs;
@@ -13,4 +15,58 @@ pub mod retry;
 pub mod series;
 pub mod service;
 pub mod site;
+pub mod sink;
 pub mod window;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::delivery::{Delivery, DeliveryConfig};
+use crate::env::Env;
+use crate::http::{HttpClient, HttpConfig};
+use crate::ledger::Ledger;
+
+pub use config::DataDogConfig;
+pub use sink::DataDog;
+
+/// Starts a DataDog sink named `name`: its delivery core set up by `core`,
+/// sending as `dd` says with the key read now (from `env` or its file),
+/// host facts from `hostname`, counting into `ledger`.
+pub async fn start(
+    name: &str,
+    core: DeliveryConfig,
+    dd: &DataDogConfig,
+    env: &Env,
+    hostname: Option<&str>,
+    ledger: Ledger,
+) -> anyhow::Result<Delivery> {
+    let endpoints = site::Endpoints::from_config(Some(&dd.site), dd.endpoint_url.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let source = dd.key.clone();
+    let env = env.clone();
+    // Reading a key file is disk work: off the runtime's workers.
+    let store = tokio::task::spawn_blocking(move || key::ApiKeyStore::load(source, &env))
+        .await
+        .context("reading the API key")?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let http = HttpClient::new(HttpConfig {
+        request_timeout: core.request_timeout,
+        connect_timeout: core.request_timeout.min(std::time::Duration::from_secs(5)),
+        ..HttpConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = service::DatadogService::new(http, endpoints, Arc::new(store));
+    let hostname = dd.send_hostname.then(|| hostname.map(str::to_owned)).flatten();
+    let defaults = logs::LogDefaults {
+        service: dd.service.clone(),
+        ddsource: dd.ddsource.clone(),
+        ddtags: dd.ddtags.clone(),
+        hostname: hostname.clone(),
+    };
+    let sink = DataDog::new(name.into(), service, defaults, hostname, &ledger);
+    Delivery::builder(name, Arc::new(sink), core)
+        .ledger(ledger)
+        .start()
+        .await
+}
