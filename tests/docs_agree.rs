@@ -67,7 +67,9 @@ fn docs_tables_hold_every_variable_reason_and_metric() {
 
 #[test]
 fn docs_links_resolve() {
-    let findings = check_links(&Doc::all(), &workspace_root());
+    let root = workspace_root();
+    let mut findings = check_links(&Doc::all(), &root);
+    findings.extend(check_citations(&root));
     assert!(
         findings.is_empty(),
         "broken links in the docs:\n{}",
@@ -398,6 +400,7 @@ impl Code {
             names.extend(sdk_names(&root.join("sdk/src")));
             names.extend(sdk_names(&root.join("emf/src")));
             names.extend(builtin_event_fields());
+            names.extend(target_names(&root));
             Code {
                 commands: commands(),
                 metrics: metric_families(),
@@ -673,6 +676,33 @@ fn builtin_event_fields() -> BTreeSet<String> {
         }
     }
     fields
+}
+
+/// The names of the benchmarks, integration test modules and examples, as
+/// `cargo bench --bench …`, `cargo test -- …` and `--example …` take them.
+fn target_names(root: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let manifest: toml::Table = std::fs::read_to_string(root.join("host/Cargo.toml"))
+        .expect("host/Cargo.toml")
+        .parse()
+        .expect("host/Cargo.toml is TOML");
+    if let Some(toml::Value::Array(benches)) = manifest.get("bench") {
+        names.extend(
+            benches
+                .iter()
+                .filter_map(|b| b.get("name")?.as_str().map(str::to_owned)),
+        );
+    }
+    let mut files = Vec::new();
+    collect_files(&root.join("tests"), &mut files);
+    collect_files(&root.join("emf/examples"), &mut files);
+    names.extend(
+        files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+            .filter_map(|f| f.file_stem()?.to_str().map(str::to_owned)),
+    );
+    names
 }
 
 /// The `cwpub test` case files in the repository.
@@ -1101,6 +1131,8 @@ fn command_lines(text: &str) -> Vec<(usize, String)> {
 /// command, or a flag the command does not have.
 fn check_command_line(line: &str, code: &Code) -> Vec<String> {
     let mut findings = Vec::new();
+    // A shell comment (` # …`) is prose, not arguments.
+    let line = line.find(" #").map_or(line, |i| &line[..i]);
     for segment in line.split(['|', ';', '&', '(', ')']) {
         let tokens: Vec<&str> = segment
             .split_whitespace()
@@ -1113,7 +1145,7 @@ fn check_command_line(line: &str, code: &Code) -> Vec<String> {
         let args: Vec<&str> = tokens[start..]
             .iter()
             .copied()
-            .take_while(|t| !t.starts_with('#') && !t.starts_with('>') && !t.starts_with("2>"))
+            .take_while(|t| !t.starts_with('>') && !t.starts_with("2>"))
             .collect();
         let Some(first) = args.first() else {
             continue;
@@ -1330,6 +1362,68 @@ fn check_links(docs: &[Doc], root: &Path) -> Vec<String> {
                     "{}: `{link}`: no heading makes the anchor #{anchor}",
                     doc.at(*line)
                 ));
+            }
+        }
+    }
+    findings
+}
+
+/// Comments and messages elsewhere in the repository that cite a document
+/// (`docs/delivery.md`, or `docs/benchmarks.md, "A heading"`) that does not
+/// exist, or a heading it does not have.
+fn check_citations(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root).expect("workspace root").flatten() {
+        let name = entry.file_name();
+        let skip = [".git", "target", ".venv", "docs", "README.md"];
+        if !skip.iter().any(|s| name == *s) {
+            collect_files(&entry.path(), &mut files);
+        }
+    }
+    let this_file = file!().rsplit('/').next().unwrap_or(file!());
+    let mut findings = Vec::new();
+    for file in files {
+        if file.file_name().is_some_and(|n| n == this_file) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue; // not text
+        };
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (offset, _) in text.match_indices("docs/") {
+            let rest = &text[offset..];
+            let Some(end) = rest.find(".md") else {
+                continue;
+            };
+            let cited = &rest[..end + 3];
+            if cited.contains(|c: char| !(c.is_ascii_alphanumeric() || "/-_.".contains(c))) {
+                continue;
+            }
+            let line = text[..offset].matches('\n').count() + 1;
+            let target = root.join(cited);
+            if !target.exists() {
+                findings.push(format!(
+                    "{shown}:{line}: cites {cited}, which does not exist"
+                ));
+                continue;
+            }
+            // `docs/x.md, "Heading"` names a section.
+            if let Some(quoted) = rest[end + 3..].strip_prefix(", \"")
+                && let Some((heading, _)) = quoted.split_once('"')
+            {
+                let text = std::fs::read_to_string(&target).unwrap_or_default();
+                if !parse(&Doc::new(cited, &text))
+                    .anchors
+                    .contains(&slug(heading))
+                {
+                    findings.push(format!(
+                        "{shown}:{line}: cites the section \"{heading}\" of {cited}, which has no such heading"
+                    ));
+                }
             }
         }
     }
