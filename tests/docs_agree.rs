@@ -12,16 +12,19 @@
 //! | drop reasons | code spans | `DropReason::all()` |
 //!
 //! Any other `snake_case` code span must be a name the code defines (a WIT
-//! field, a field of a built-in guest's event, an SDK function); a name from
-//! outside cwpub is written with its context (`opt-level = "s"`,
-//! `malloc_trim()`), so a misspelt key cannot pass as a foreign word.
+//! field, a field of a built-in guest's event, a function of the SDK or of
+//! cwpub-emf, a benchmark, test or example); a name from outside cwpub is
+//! written with its context (`opt-level = "s"`, `malloc_trim()`) or without
+//! backticks, so a misspelt key cannot pass as a foreign word. Another tool's
+//! flag is written with its command (`cargo build --target wasm32-wasip2`).
 //!
 //! The other way round, the one table of each kind holds everything the
 //! code has: every `CWPUB_*` variable (the table headed "environment
 //! variable"), every drop reason ("drop reason", and "EMF violation" for the
 //! `invalid_emf:<violation>` reasons) and every metric family ("metric");
 //! no other table lists them. Links between the documents resolve, anchors
-//! included.
+//! included, and so do the documents (and quoted sections) that comments and
+//! messages elsewhere in the repository cite.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
