@@ -825,6 +825,23 @@ impl Tables {
             .then(|| !self.unknown(path, key, "{}"))
     }
 
+    /// The checked table a docs pattern names: `delivery`, or `sinks.<name>`
+    /// where `<…>` stands for any one name.
+    fn matching(&self, pattern: &str) -> Option<String> {
+        let wanted: Vec<&str> = pattern.split('.').collect();
+        self.closed
+            .iter()
+            .find(|path| {
+                let parts: Vec<&str> = path.split('.').collect();
+                parts.len() == wanted.len()
+                    && parts
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(p, w)| p == w || (w.starts_with('<') && w.ends_with('>')))
+            })
+            .cloned()
+    }
+
     fn accepts_anywhere(&self, key: &str) -> bool {
         self.closed
             .iter()
@@ -1003,7 +1020,7 @@ fn check_span(span: &str, code: &Code) -> Option<String> {
     // `[table] key` or `[table] key = value`
     if let Some(rest) = span.strip_prefix('[') {
         let (table, rest) = rest.split_once(']')?;
-        let table = table.trim_start_matches('[').replace("<name>", "x");
+        let pattern = table.trim_start_matches('[');
         let setting = rest.trim_start_matches(']').trim();
         if setting.is_empty() {
             return None;
@@ -1016,14 +1033,16 @@ fn check_span(span: &str, code: &Code) -> Option<String> {
             return None;
         }
         for tables in [&code.config, &code.cases] {
-            match tables.accepts(&table, key) {
-                Some(true) => return value.and_then(|v| check_value(tables, &table, key, v, span)),
-                Some(false) => return Some(format!("`{span}`: [{table}] has no key `{key}`")),
-                None => {}
-            }
+            let Some(table) = tables.matching(pattern) else {
+                continue;
+            };
+            return match tables.accepts(&table, key) {
+                Some(true) => value.and_then(|v| check_value(tables, &table, key, v, span)),
+                _ => Some(format!("`{span}`: [{table}] has no key `{key}`")),
+            };
         }
         return Some(format!(
-            "`{span}`: [{table}] is not a table of the config file or of a case file \
+            "`{span}`: [{pattern}] is not a table of the config file or of a case file \
              (write another file's tables in a ```toml block)"
         ));
     }
