@@ -142,7 +142,7 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
             // Reset reused slots by rewriting only the pages a run dirtied
             // (PAGEMAP_SCAN, Linux ≥ 6.7; a plain memset elsewhere) instead of
             // unmapping them: measured 2-3x cheaper per run for the reference
-            // guests (docs/performance.md).
+            // guests (docs/benchmarks.md).
             .linear_memory_keep_resident(4 << 20)
             .table_keep_resident(64 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto);
