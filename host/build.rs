@@ -202,33 +202,30 @@ fn ensure_target_installed(root: &Path, tty: &mut Terminal) {
     if installed() {
         return;
     }
-    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
-    let adding = format!(
-        "the Rust target {TARGET} is not installed{}; the built-in guests need it, so running `rustup target add {TARGET}`",
-        toolchain
-            .as_deref()
-            .map(|t| format!(" for toolchain {t}"))
-            .unwrap_or_default()
-    );
-    if tty.is_some() {
-        tty.line(&format!("cwpub: {adding}"));
-    } else {
-        println!("cargo::warning={adding}");
-    }
-    // The rustup proxies set RUSTUP_TOOLCHAIN, so the target goes to the
-    // toolchain this build uses, whatever the directory's override says.
-    let mut cmd = Command::new("rustup");
-    cmd.current_dir(root).args(["target", "add", TARGET]);
-    let result = run_streamed(&mut cmd, "cwpub rustup", tty);
-    let (status, log) = match result {
-        Ok(done) => done,
+    match Command::new("rustup").arg("--version").output() {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(&format!(
             "the Rust target {TARGET} is not installed and rustup is not on PATH to add it; install the {TARGET} standard library for this compiler (with rustup: `rustup target add {TARGET}`), or build the guests elsewhere and set CWPUB_PREBUILT_GUESTS"
         )),
         Err(e) => fail(&format!(
-            "cannot run rustup to add the Rust target {TARGET}: {e}; run `rustup target add {TARGET}` yourself"
+            "the Rust target {TARGET} is not installed and rustup cannot run ({e}); run `rustup target add {TARGET}` yourself"
         )),
-    };
+    }
+    let toolchain = env::var("RUSTUP_TOOLCHAIN")
+        .map(|t| format!(" to toolchain {t}"))
+        .unwrap_or_default();
+    tty.line(&format!(
+        "cwpub: the Rust target {TARGET} is not installed and the built-in guests need it: running `rustup target add {TARGET}`"
+    ));
+    // The rustup proxies set RUSTUP_TOOLCHAIN, so the target goes to the
+    // toolchain this build uses, whatever the directory's override says.
+    let mut cmd = Command::new("rustup");
+    cmd.current_dir(root).args(["target", "add", TARGET]);
+    let (status, log) = run_streamed(&mut cmd, "cwpub rustup", tty).unwrap_or_else(|e| {
+        fail(&format!(
+            "cannot run rustup to add the Rust target {TARGET}: {e}; run `rustup target add {TARGET}` yourself"
+        ))
+    });
     if !status.success() {
         show_failure_output(&log, tty);
         fail(&format!(
@@ -241,7 +238,15 @@ fn ensure_target_installed(root: &Path, tty: &mut Terminal) {
             sysroot.display()
         ));
     }
-    tty.line(&format!("cwpub: added the Rust target {TARGET}"));
+    // Cargo replays a warning on every later build, so it says what was done.
+    let added = format!(
+        "added the Rust target {TARGET}{toolchain} with `rustup target add {TARGET}` (the built-in guests need it)"
+    );
+    if tty.is_some() {
+        tty.line(&format!("cwpub: {added}"));
+    } else {
+        println!("cargo::warning={added}");
+    }
 }
 
 /// The sysroot of the compiler cargo builds with.
