@@ -271,7 +271,7 @@ fn run_streamed(
     let mut log = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            tty.line(&format!("{prefix}: {}", line.trim_start()));
+            tty.line(&format!("{prefix}: {line}"));
             log.push(line);
         }
     }
