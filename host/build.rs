@@ -24,7 +24,7 @@ use std::env;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const GUESTS: [&str; 2] = ["guest-heartbeat", "guest-emf"];
@@ -173,17 +173,13 @@ fn build_guests(root: &Path, tty: &mut Terminal) -> PathBuf {
         "cwpub: building the reference guests for {TARGET} (into {})",
         target_dir.display()
     ));
-    let (status, log) = run_streamed(&mut cmd, "cwpub guests", tty).unwrap_or_else(|e| {
-        fail(&format!(
-            "cannot run cargo to build the reference guests: {e}"
-        ))
-    });
-    if !status.success() {
-        show_failure_output(&log, tty);
-        fail(&format!(
-            "building the reference guests for {TARGET} failed ({status}; its errors are above); fix what they name and build again"
-        ));
-    }
+    run_or_fail(
+        &mut cmd,
+        "cwpub guests",
+        tty,
+        &format!("the build of the reference guests for {TARGET}"),
+        "fix what it names, then build again",
+    );
     tty.line(&format!(
         "cwpub: reference guests ready ({:.0?})",
         started.elapsed()
@@ -221,17 +217,13 @@ fn ensure_target_installed(root: &Path, tty: &mut Terminal) {
     // toolchain this build uses, whatever the directory's override says.
     let mut cmd = Command::new("rustup");
     cmd.current_dir(root).args(["target", "add", TARGET]);
-    let (status, log) = run_streamed(&mut cmd, "cwpub rustup", tty).unwrap_or_else(|e| {
-        fail(&format!(
-            "cannot run rustup to add the Rust target {TARGET}: {e}; run `rustup target add {TARGET}` yourself"
-        ))
-    });
-    if !status.success() {
-        show_failure_output(&log, tty);
-        fail(&format!(
-            "`rustup target add {TARGET}` failed ({status}, output above); run it yourself and build again"
-        ));
-    }
+    run_or_fail(
+        &mut cmd,
+        "cwpub rustup",
+        tty,
+        &format!("`rustup target add {TARGET}`"),
+        "run it yourself, then build again",
+    );
     if !installed() {
         fail(&format!(
             "rustup added {TARGET}, but the compiler in use (sysroot {}) is not rustup's; install the {TARGET} standard library for it",
@@ -260,14 +252,14 @@ fn sysroot() -> Option<PathBuf> {
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
 }
 
-/// Runs `cmd`, copying its stderr to the terminal line by line (prefixed
-/// with `prefix`); returns its status and the lines, for a failure message.
-fn run_streamed(
-    cmd: &mut Command,
-    prefix: &str,
-    tty: &mut Terminal,
-) -> std::io::Result<(ExitStatus, Vec<String>)> {
-    let mut child = cmd.stderr(Stdio::piped()).spawn()?;
+/// Runs `what` (`cmd`), copying its stderr to the terminal line by line
+/// (prefixed with `prefix`); when it cannot start or fails, ends the build
+/// with one line naming `fix`, after the command's own diagnostics.
+fn run_or_fail(cmd: &mut Command, prefix: &str, tty: &mut Terminal, what: &str, fix: &str) {
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("cannot run {what}: {e}; {fix}")));
     let mut log = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -275,7 +267,15 @@ fn run_streamed(
             log.push(line);
         }
     }
-    Ok((child.wait()?, log))
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| fail(&format!("cannot wait for {what}: {e}; {fix}")));
+    if !status.success() {
+        show_failure_output(&log, tty);
+        fail(&format!(
+            "{what} failed ({status}; its output is above); {fix}"
+        ));
+    }
 }
 
 /// Makes a failed command's output visible: the terminal already shows it;

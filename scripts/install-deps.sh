@@ -27,24 +27,22 @@ if ! command -v rustup >/dev/null; then
   fail "rustup is not on PATH; install it (https://rustup.rs), then run $0 again"
 fi
 arch="$(uname -m)"
-targets=()
-installed_targets="$(rustup target list --installed)"
-for target in wasm32-wasip2 "$arch-unknown-linux-musl"; do
-  grep -qx "$target" <<<"$installed_targets" || targets+=("$target")
-done
-if [ "${#targets[@]}" -gt 0 ]; then
-  echo "==> adding the Rust targets ${targets[*]} (rustup target add)"
-  rustup --quiet target add "${targets[@]}"
-fi
-components=()
-installed_components="$(rustup component list --installed)"
-for component in rustfmt clippy; do
-  grep -q "^$component" <<<"$installed_components" || components+=("$component")
-done
-if [ "${#components[@]}" -gt 0 ]; then
-  echo "==> adding the Rust components ${components[*]} (rustup component add)"
-  rustup --quiet component add "${components[@]}"
-fi
+# add_missing target|component NAME...: rustup adds the ones not installed.
+add_missing() {
+  local kind="$1" installed missing=()
+  shift
+  installed="$(rustup "$kind" list --installed)"
+  for name in "$@"; do
+    # Components are listed with their host triple: rustfmt-x86_64-unknown-linux-gnu.
+    grep -qE "^$name(-|\$)" <<<"$installed" || missing+=("$name")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> adding the Rust ${kind}s ${missing[*]} (rustup $kind add)"
+    rustup --quiet "$kind" add "${missing[@]}"
+  fi
+}
+add_missing target wasm32-wasip2 "$arch-unknown-linux-musl"
+add_missing component rustfmt clippy
 
 # ---- system packages ----
 packages=()
