@@ -217,6 +217,8 @@ fn ensure_target_installed(root: &Path, tty: &mut Terminal) {
     // toolchain this build uses, whatever the directory's override says.
     let mut cmd = Command::new("rustup");
     cmd.current_dir(root).args(["target", "add", TARGET]);
+    // A failing rustup prints a stack backtrace when these ask for one.
+    cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
     run_or_fail(
         &mut cmd,
         "cwpub rustup",
