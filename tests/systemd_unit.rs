@@ -354,7 +354,9 @@ fn memory_deny_write_execute_stops_every_guest_from_loading() {
             .expect("run the unit's command line");
         let stderr = text(&out.stderr);
         assert!(
-            !out.status.success() && stderr.contains("unable to make memory executable"),
+            !out.status.success()
+                && stderr.contains("forbids executable memory")
+                && stderr.contains("MemoryDenyWriteExecute=yes"),
             "{mdwe}: {}\n{stderr}",
             out.status
         );
