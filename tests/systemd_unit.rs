@@ -325,10 +325,22 @@ fn the_units_command_line_runs_under_its_syscall_filter_and_stops_cleanly() {
 fn the_sandbox_enforces_the_units_syscall_filter() {
     // chroot(2) is outside @system-service: the process is killed with SIGSYS
     // (as root, it would succeed without the filter; as a user, fail with EPERM).
-    let out = sandboxed(&read(UNIT), None)
-        .args(["python3", "-c", "import os; os.chroot('/')"])
-        .output()
-        .expect("run the sandbox");
+    let unit = read(UNIT);
+    let python = |code: &str| {
+        sandboxed(&unit, None)
+            .args(["python3", "-c", code])
+            .output()
+            .expect("run the sandbox")
+    };
+    let out = python("import os; print('started')");
+    assert!(
+        out.status.success() && text(&out.stdout) == "started\n",
+        "python runs under the filter: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = python("import os; print('started', flush=True); os.chroot('/')");
+    assert_eq!(text(&out.stdout), "started\n");
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGSYS),
