@@ -218,7 +218,8 @@ fn ensure_target_installed(root: &Path, tty: &mut Terminal) {
     let mut cmd = Command::new("rustup");
     cmd.current_dir(root).args(["target", "add", TARGET]);
     // A failing rustup prints a stack backtrace when these ask for one.
-    cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     run_or_fail(
         &mut cmd,
         "cwpub rustup",
