@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what a fresh machine lacks first:
-# the wasm32-wasip2 Rust target, a Python venv with moto (the local
-# CloudWatch Logs endpoint the delivery tests talk to over loopback),
-# componentize-py (builds the Python example guest the tests run) and the
-# offline manifest checkers for deploy/ (kubernetes-validate with its bundled
-# Kubernetes schemas, botocore's ECS model). The container tests build the
+# Rust targets and system packages (scripts/install-deps.sh, which stops with
+# the command to run when it cannot install them), then a Python venv with
+# moto (the local CloudWatch Logs endpoint the delivery tests talk to over
+# loopback), componentize-py (builds the Python example guest the tests run)
+# and the offline manifest checkers for deploy/ (kubernetes-validate with its
+# bundled Kubernetes schemas, botocore's ECS model). The container tests build the
 # image first (scripts/build-image.sh --profile image-test), so the long
 # static build does not run beside timing-sensitive tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  echo "==> installing the wasm32-wasip2 Rust target"
-  rustup target add wasm32-wasip2
-fi
+scripts/install-deps.sh
 
 if [ ! -x .venv/bin/pip ]; then
   python3 -m venv .venv
