@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::chaos;
-use crate::support::daemon::{Daemon, runs_ok, summary, tick_of, write_config};
+use crate::support::cli::run_in;
+use crate::support::daemon::{Daemon, http_get, runs_ok, summary, tick_of, write_config};
 use crate::support::fake_datadog::{FakeDatadog, Outage};
 use crate::support::moto::Moto;
 
@@ -82,7 +83,10 @@ fn now_ms() -> i64 {
 }
 
 /// Everything moto holds for `stream`: (timestamp, ingestion time, message).
-async fn cloudwatch(client: &aws_sdk_cloudwatchlogs::Client, stream: &str) -> Vec<(i64, i64, String)> {
+async fn cloudwatch(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    stream: &str,
+) -> Vec<(i64, i64, String)> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -127,10 +131,17 @@ fn ids_once(what: &str, messages: impl IntoIterator<Item = String>) -> BTreeSet<
 fn datadog_heartbeats(dd: &FakeDatadog) -> Vec<String> {
     dd.logs()
         .into_iter()
-        .filter(|item| item["event_id"].as_str().is_some_and(|id| id.starts_with("heartbeat")))
+        .filter(|item| {
+            item["event_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("heartbeat"))
+        })
         .map(|item| {
             // The sink fills what the guest left out, and only that.
-            assert_eq!(item["service"], "heartbeat", "the guest's own service: {item}");
+            assert_eq!(
+                item["service"], "heartbeat",
+                "the guest's own service: {item}"
+            );
             assert_eq!(item["ddsource"], "cwpub-test", "the sink's default: {item}");
             item.to_string()
         })
@@ -167,15 +178,24 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
     // CloudWatch kept up throughout: every heartbeat of the trouble arrived
     // within seconds of its run.
     let cw = rt.block_on(cloudwatch(&client, "heartbeat"));
-    let during: Vec<&(i64, i64, String)> =
-        cw.iter().filter(|(ts, ..)| *ts >= trouble_started).collect();
-    assert!(during.len() >= 15, "CloudWatch got {} heartbeats in 20 s", during.len());
+    let during: Vec<&(i64, i64, String)> = cw
+        .iter()
+        .filter(|(ts, ..)| *ts >= trouble_started)
+        .collect();
+    assert!(
+        during.len() >= 15,
+        "CloudWatch got {} heartbeats in 20 s",
+        during.len()
+    );
     let late: Vec<i64> = during
         .iter()
         .map(|(ts, ingested, _)| ingested - ts)
         .filter(|lag| *lag > ON_TIME)
         .collect();
-    assert!(late.is_empty(), "CloudWatch events late while DataDog was in trouble: {late:?} ms");
+    assert!(
+        late.is_empty(),
+        "CloudWatch events late while DataDog was in trouble: {late:?} ms"
+    );
     // DataDog catches up with everything the jobs ran.
     let caught_up = until(Duration::from_secs(60), || {
         let cw = rt.block_on(cloudwatch(&client, "heartbeat"));
@@ -185,11 +205,16 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
     let (status, stderr) = daemon.stop();
     let line = summary(&stderr);
     assert!(status.success(), "{line}\n{stderr}");
-    assert!(line.contains("; 0 dropped; 0 undelivered at shutdown"), "{line}");
+    assert!(
+        line.contains("; 0 dropped; 0 undelivered at shutdown"),
+        "{line}"
+    );
     // Exactly once at each destination.
     let cw_ids = ids_once(
         "CloudWatch",
-        rt.block_on(cloudwatch(&client, "heartbeat")).into_iter().map(|(.., m)| m),
+        rt.block_on(cloudwatch(&client, "heartbeat"))
+            .into_iter()
+            .map(|(.., m)| m),
     );
     let dd_ids = ids_once("DataDog", datadog_heartbeats(&dd));
     assert_eq!(cw_ids, dd_ids, "both destinations hold the same heartbeats");
@@ -202,7 +227,9 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
     // Every EMF document became points at DataDog, each once.
     let mut per_metric: BTreeMap<(String, i64), u32> = BTreeMap::new();
     for p in dd.points() {
-        *per_metric.entry((p.metric.clone(), p.timestamp)).or_default() += 1;
+        *per_metric
+            .entry((p.metric.clone(), p.timestamp))
+            .or_default() += 1;
     }
     let metrics: BTreeSet<&String> = per_metric.keys().map(|(m, _)| m).collect();
     assert!(!metrics.is_empty(), "DataDog received no series");
@@ -219,18 +246,16 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
 
 #[test]
 fn datadog_down_for_20s_delays_nothing_at_cloudwatch_and_catches_up() {
-    fan_out_through(
-        &|dd| dd.set_down(Some(Outage::Refused)),
-        &|dd| dd.set_down(None),
-    );
+    fan_out_through(&|dd| dd.set_down(Some(Outage::Refused)), &|dd| {
+        dd.set_down(None)
+    });
 }
 
 #[test]
 fn datadog_throttling_60_percent_for_20s_delays_nothing_at_cloudwatch() {
-    fan_out_through(
-        &|dd| dd.set_throttle_percent(60),
-        &|dd| dd.set_throttle_percent(0),
-    );
+    fan_out_through(&|dd| dd.set_throttle_percent(60), &|dd| {
+        dd.set_throttle_percent(0)
+    });
 }
 
 #[test]
@@ -269,7 +294,9 @@ fn sigterm_during_a_datadog_outage_keeps_its_events_for_the_next_start() {
     assert!(datadog_heartbeats(&dd).is_empty(), "DataDog was down");
     let first_run = ids_once(
         "CloudWatch",
-        rt.block_on(cloudwatch(&client, "heartbeat")).into_iter().map(|(.., m)| m),
+        rt.block_on(cloudwatch(&client, "heartbeat"))
+            .into_iter()
+            .map(|(.., m)| m),
     );
     assert!(first_run.len() >= 4, "{first_run:?}");
     assert!(
@@ -289,7 +316,187 @@ fn sigterm_during_a_datadog_outage_keeps_its_events_for_the_next_start() {
     });
     let (status, stderr) = second.stop();
     assert!(status.success(), "{}\n{stderr}", summary(&stderr));
-    assert!(all_there, "DataDog did not get every event of the first run");
+    assert!(
+        all_there,
+        "DataDog did not get every event of the first run"
+    );
     ids_once("DataDog", datadog_heartbeats(&dd));
     dd.assert_no_violations();
+}
+
+/// The port the daemon's observability endpoint bound (`listen = "127.0.0.1:0"`).
+fn observe_port(daemon: &mut Daemon) -> u16 {
+    daemon.wait_for("observability endpoint");
+    daemon
+        .stderr
+        .lines()
+        .find(|l| l.contains("observability endpoint"))
+        .and_then(|l| l.split("address=127.0.0.1:").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no bound address logged:\n{}", daemon.stderr))
+}
+
+#[test]
+fn the_api_key_never_shows_and_a_rotated_key_file_takes_effect() {
+    // A refused key, as the operator mistyped it.
+    const OLD: &str = "feedfacefeedfacefeedfacefeedface";
+    let rt = chaos::background();
+    let dd = rt.block_on(FakeDatadog::start(KEY));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("dd-api-key");
+    std::fs::write(&key_file, format!("{OLD}\n")).expect("key file");
+    let text = format!(
+        r#"
+[sinks.dd]
+kind = "datadog"
+endpoint_url = "{dd}"
+api_key_file = "{file}"
+
+[delivery]
+max_batch_delay = "200ms"
+credential_backoff_base = "200ms"
+credential_backoff_cap = "1s"
+
+[observe]
+listen = "127.0.0.1:0"
+
+[[jobs]]
+name = "heartbeat"
+guest = "builtin:heartbeat"
+schedule = "@every 1s"
+run_at_start = true
+"#,
+        dd = dd.endpoint(),
+        file = key_file.display()
+    );
+    let path = write_config(dir.path(), &text);
+    let mut daemon = Daemon::start(&path);
+    let port = observe_port(&mut daemon);
+    let refused = until(Duration::from_secs(30), || {
+        let (status, body) = http_get(port, "/readyz");
+        status == 503 && body.contains("credential")
+    });
+    let (_, readyz) = http_get(port, "/readyz");
+    let (_, metrics) = http_get(port, "/metrics");
+    assert!(refused, "a refused key shows on /readyz: {readyz}");
+    // The secret is rotated in place, as a mounted secret is.
+    std::fs::write(&key_file, format!("{KEY}\n")).expect("rotate");
+    let delivered = until(Duration::from_secs(30), || {
+        !datadog_heartbeats_any(&dd).is_empty()
+    });
+    let (ready, _) = http_get(port, "/readyz");
+    let (status, stderr) = daemon.stop();
+    assert!(delivered, "the rotated key was not used:\n{stderr}");
+    assert_eq!(ready, 200, "ready again once the key works");
+    assert!(status.success(), "{}", summary(&stderr));
+    assert!(stderr.contains("refused our credentials"), "{stderr}");
+    for (what, text) in [
+        ("the log", &stderr),
+        ("/readyz", &readyz),
+        ("/metrics", &metrics),
+    ] {
+        for key in [OLD, KEY] {
+            assert!(!text.contains(key), "{what} shows an API key:\n{text}");
+            assert!(
+                !text.contains(&key[..12]),
+                "{what} shows part of an API key:\n{text}"
+            );
+        }
+    }
+
+    // A key written into the config file is refused, and not repeated.
+    let literal = text.replace(
+        &format!("api_key_file = \"{}\"", key_file.display()),
+        &format!("api_key = \"{OLD}\""),
+    );
+    let path = write_config(dir.path(), &literal);
+    let out = run_in(dir.path(), &["check", path.to_str().expect("utf-8")]);
+    assert_eq!(out.code, Some(1), "{}", out.both());
+    assert!(out.stderr.contains("api_key"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DD_API_KEY"),
+        "names the fix: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(OLD),
+        "the refusal repeats the key: {}",
+        out.stderr
+    );
+}
+
+/// Any heartbeat item DataDog accepted.
+fn datadog_heartbeats_any(dd: &FakeDatadog) -> Vec<serde_json::Value> {
+    dd.logs()
+        .into_iter()
+        .filter(|i| i["event"] == "heartbeat")
+        .collect()
+}
+
+#[test]
+fn invoke_shows_what_a_datadog_sink_would_send() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_in(dir.path(), &["invoke", "builtin:emf", "--sink", "datadog"]);
+    assert_eq!(out.code, Some(0), "{}", out.both());
+    let payload: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).expect("one series payload");
+    let series = payload["series"].as_array().expect("series");
+    assert!(
+        series.iter().all(|s| s["metric"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("cwpub."))
+            && s["type"] == 3),
+        "{payload}"
+    );
+    // A sink of a config: its defaults fill what the guest left out.
+    let config = write_config(
+        dir.path(),
+        r#"
+[sinks.dd]
+kind = "datadog"
+ddsource = "cwpub"
+ddtags = "team:obs"
+
+[[jobs]]
+name = "hb"
+guest = "builtin:heartbeat"
+schedule = "@every 1m"
+"#,
+    );
+    let out = run_in(
+        dir.path(),
+        &[
+            "invoke",
+            "builtin:heartbeat",
+            "--sink",
+            "dd",
+            "--from",
+            config.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.both());
+    let item: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one log item");
+    assert_eq!(
+        (item["ddsource"].as_str(), item["ddtags"].as_str()),
+        (Some("cwpub"), Some("team:obs"))
+    );
+    assert_eq!(item["event"], "heartbeat");
+    let out = run_in(
+        dir.path(),
+        &[
+            "invoke",
+            "builtin:heartbeat",
+            "--sink",
+            "cw",
+            "--from",
+            config.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("its sinks are \"dd\""),
+        "{}",
+        out.both()
+    );
 }

@@ -64,7 +64,9 @@ impl Outputs {
     async fn start(config: &Config, env: &Env, ledger: &Ledger) -> anyhow::Result<Outputs> {
         let mut list = Vec::with_capacity(config.sinks.list.len());
         for cfg in &config.sinks.list {
-            list.push(Arc::new(sinks::start(cfg, ledger, env, &config.host).await?));
+            list.push(Arc::new(
+                sinks::start(cfg, ledger, env, &config.host).await?,
+            ));
         }
         Ok(Outputs { list })
     }
@@ -128,7 +130,11 @@ fn first_line(s: &str) -> &str {
 
 /// Runs the daemon until `shutdown` is cancelled; returns the summary after
 /// the drain. Secrets the sinks need (a DataDog API key) are read from `env`.
-pub async fn run(config: Config, env: &Env, shutdown: CancellationToken) -> anyhow::Result<Summary> {
+pub async fn run(
+    config: Config,
+    env: &Env,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     // One ledger counts every event, whichever stage or sink; its registry
     // holds every metric /metrics shows.

@@ -111,7 +111,11 @@ pub(crate) fn backoff(
 /// for longer (`Retry-After`), but never over [`DRAIN_WAIT_CAP`] while draining.
 pub(crate) fn at_least(wait: Duration, asked: Option<Duration>, draining: bool) -> Duration {
     let wait = asked.map_or(wait, |a| wait.max(a));
-    if draining { wait.min(DRAIN_WAIT_CAP) } else { wait }
+    if draining {
+        wait.min(DRAIN_WAIT_CAP)
+    } else {
+        wait
+    }
 }
 
 /// [`backoff`] with a fresh random draw (outside a batch's retry loop:

@@ -87,7 +87,11 @@ async fn deliver(
                 Action::Done => break,
                 Action::Resend | Action::CreateTarget => {}
                 Action::RetryAfter(d) | Action::HoldForCredentials(d) => {
-                    let d = policy::at_least(d, failure.as_ref().and_then(|f| f.retry_after), shared.draining());
+                    let d = policy::at_least(
+                        d,
+                        failure.as_ref().and_then(|f| f.retry_after),
+                        shared.draining(),
+                    );
                     if !pause(shared, d).await {
                         return Err(cancelled(b, work));
                     }

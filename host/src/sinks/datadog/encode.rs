@@ -558,7 +558,12 @@ mod tests {
     #[test]
     fn an_empty_batch_makes_no_request() {
         assert_eq!(
-            encode_logs(&[] as &[LogEvent], &LogDefaults::default(), NOW, LogLimits::DATADOG),
+            encode_logs(
+                &[] as &[LogEvent],
+                &LogDefaults::default(),
+                NOW,
+                LogLimits::DATADOG
+            ),
             Plan::default()
         );
         assert_eq!(

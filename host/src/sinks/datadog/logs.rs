@@ -182,10 +182,7 @@ fn as_item(message: &str) -> Option<(Probe, &str)> {
 /// The encoded log item of `event`, with `defaults` filled in (see the
 /// module docs), or why it cannot be sent. The time window is not checked
 /// here (see [`WINDOW`]).
-pub fn encode_item(
-    event: &impl Dated,
-    defaults: &LogDefaults,
-) -> Result<Vec<u8>, ItemTooLarge> {
+pub fn encode_item(event: &impl Dated, defaults: &LogDefaults) -> Result<Vec<u8>, ItemTooLarge> {
     let mut out = Vec::with_capacity(event.message().len() + 128);
     out.push(b'{');
     let mut first = true;

@@ -22,9 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use crate::delivery::{
-    Answer, BatchLimits, ErrorClass, EventRules, Failure, Item, Sink,
-};
+use crate::delivery::{Answer, BatchLimits, ErrorClass, EventRules, Failure, Item, Sink};
 use crate::event::{PayloadKind, Target};
 use crate::ledger::{DropReason, Ledger, Metrics};
 
@@ -99,7 +97,7 @@ impl DataDog {
 }
 
 /// How an event DataDog cannot take is counted.
-fn drop_reason(reason: &SkipReason) -> DropReason {
+pub(crate) fn drop_reason(reason: &SkipReason) -> DropReason {
     match reason {
         SkipReason::ItemTooLarge(_) | SkipReason::SeriesTooLarge { .. } => DropReason::Oversize,
         SkipReason::OutOfWindow(TimeRefusal::TooOld { .. }) => DropReason::TooOld,
@@ -223,7 +221,11 @@ struct Rejections {
 impl Rejections {
     fn count(&self, reason: &str) {
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let reason = if reason.is_empty() { "(none given)" } else { reason };
+        let reason = if reason.is_empty() {
+            "(none given)"
+        } else {
+            reason
+        };
         let key = if c.contains_key(reason) || c.len() < MAX_REASONS {
             reason.to_string()
         } else {
