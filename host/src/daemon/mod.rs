@@ -162,6 +162,23 @@ pub async fn run(
 
     let runtime = Runtime::with_options(&config.runtime)?;
     let jobs = prepare(&config, &runtime).await?;
+    let _spool_root = match config.delivery.spool_dir.clone() {
+        Some(base) => {
+            let default = config
+                .sinks
+                .default
+                .as_ref()
+                .and_then(|d| config.sinks.get(d))
+                .cloned();
+            let lock = tokio::task::spawn_blocking(move || {
+                sinks::prepare_spool_root(&base, default.as_ref())
+                    .map_err(|e| crate::delivery::spool::unusable_dir(&base, &e))
+            })
+            .await??;
+            Some(lock)
+        }
+        None => None,
+    };
     let outputs = Arc::new(Outputs::start(&config, env, &ledger).await?);
     let _ = live.set(outputs.clone());
     let facts = HostFacts::new(&config.host, config.region.clone());

@@ -90,7 +90,7 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
             let opened = tokio::task::spawn_blocking(move || Spool::open(opts, &*fs))
                 .await
                 .map_err(|e| anyhow!("spool_dir {}: opening failed: {e}", dir.display()))?;
-            Some(opened.map_err(|e| spool_open_error(dir, &e))?)
+            Some(opened.map_err(|e| super::spool::unusable_dir(dir, &e))?)
         }
         None => None,
     };
@@ -719,18 +719,4 @@ fn report_between(
         }
     }
     r
-}
-
-/// Why the spool could not be opened, with the fix when it is a matter of
-/// permissions or a read-only file system (a container without a volume).
-fn spool_open_error(dir: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
-    let fix = match e.kind() {
-        PermissionDenied | ReadOnlyFilesystem => {
-            "; give cwpub a directory it can write there (in a container: a writable volume \
-             owned by its user), or remove spool_dir to keep events in memory only"
-        }
-        _ => "",
-    };
-    anyhow!("spool_dir {}: {e}{fix}", dir.display())
 }

@@ -73,6 +73,21 @@ impl SyncPolicy {
     }
 }
 
+/// Why a spool directory could not be used, with the fix when it is a
+/// matter of permissions or a read-only file system (a container without a
+/// volume).
+pub fn unusable_dir(dir: &Path, e: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    let fix = match e.kind() {
+        PermissionDenied | ReadOnlyFilesystem => {
+            "; give cwpub a directory it can write there (in a container: a writable volume \
+             owned by its user), or remove spool_dir to keep events in memory only"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("spool_dir {}: {e}{fix}", dir.display())
+}
+
 /// One stream of the spool: where its events go and how they are read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
