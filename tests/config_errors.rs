@@ -377,7 +377,7 @@ fn bad_environment_overrides_name_the_variable() {
     assert_eq!(
         p,
         vec![
-            "environment variable CWPUB_SINK_KIND \"kafka\": unknown sink kind; use \"cloudwatch\" or \"stdout\"",
+            "environment variable CWPUB_SINK_KIND \"kafka\": unknown sink kind; use \"cloudwatch\", \"datadog\" or \"stdout\"",
             "environment variable CWPUB_OBSERVE_LISTEN \"localhost\": expected an IP address and port like \"127.0.0.1:9464\" (\"0.0.0.0:9464\" listens on every interface)",
             "environment variable CWPUB_LOG_LEVEL \"loud\": \"loud\" is not a level; expected a level (trace, debug, info, warn, error, off) or directives like \"info,cwpub=debug\"",
         ]

@@ -72,7 +72,10 @@ impl SinkKind {
             .iter()
             .map(|k| format!("\"{}\"", k.as_str()))
             .collect();
-        names.join(", ")
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
     }
 }
 

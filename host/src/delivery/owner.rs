@@ -637,6 +637,7 @@ impl Owner {
                 "drain deadline passed: undelivered events stay in the spool and are sent after the next start"
             );
         }
+        self.publish();
         let _ = d.reply.send(report);
         self.stopped = true;
     }
