@@ -136,6 +136,8 @@ pub(crate) struct Buffer {
     held_bytes: usize,
     next_seq: u64,
     closed: bool,
+    /// Bytes held over a budget made smaller by a reload (they stay).
+    over_budget_since_retune: usize,
 }
 
 impl Buffer {
@@ -150,7 +152,21 @@ impl Buffer {
             held_bytes: 0,
             next_seq: first_seq,
             closed: false,
+            over_budget_since_retune: 0,
         }
+    }
+
+    /// New limits from a reload; whether events are journaled stays as it
+    /// was. Events over a smaller budget stay: the budget applies to what
+    /// comes next.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = Limits {
+            journaled: self.limits.journaled,
+            ..limits
+        };
+        let held = self.queued_bytes + self.held_bytes;
+        self.over_budget_since_retune = held.saturating_sub(self.limits.budget);
+        self.check();
     }
 
     /// Events and bytes held (queued and in requests).
@@ -540,7 +556,8 @@ impl Buffer {
         assert_eq!((qe, qb), (self.queued_events, self.queued_bytes), "queued");
         assert_eq!((he, hb), (self.held_events, self.held_bytes), "held");
         assert!(
-            self.queued_bytes + self.held_bytes <= self.limits.budget,
+            self.queued_bytes + self.held_bytes
+                <= self.limits.budget + self.over_budget_since_retune,
             "over budget: {} > {}",
             self.queued_bytes + self.held_bytes,
             self.limits.budget

@@ -129,8 +129,8 @@ pub(crate) enum Tripped {
 /// Per-target circuit breakers plus the credential state.
 #[derive(Debug)]
 pub(crate) struct HealthState {
-    threshold: u32,
-    open_max: Duration,
+    /// Failures in a row that open a circuit, and the longest opening.
+    limits: Mutex<(u32, Duration)>,
     breakers: Mutex<HashMap<Target, Breaker>>,
     credentials: Mutex<Option<CredentialProblem>>,
     last_loud_log: Mutex<Option<Instant>>,
@@ -141,12 +141,27 @@ impl HealthState {
     /// for [`FIRST_OPEN`], doubling after each failed probe up to `open_max`.
     pub fn new(threshold: u32, open_max: Duration) -> HealthState {
         HealthState {
-            threshold: threshold.max(1),
-            open_max: open_max.max(Duration::from_millis(1)),
+            limits: Mutex::new(Self::bounded(threshold, open_max)),
             breakers: Mutex::new(HashMap::new()),
             credentials: Mutex::new(None),
             last_loud_log: Mutex::new(None),
         }
+    }
+
+    fn bounded(threshold: u32, open_max: Duration) -> (u32, Duration) {
+        (threshold.max(1), open_max.max(Duration::from_millis(1)))
+    }
+
+    /// New limits from a reload.
+    pub fn set_limits(&self, threshold: u32, open_max: Duration) {
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) =
+            Self::bounded(threshold, open_max);
+    }
+
+    /// Forgets every circuit and the credential problem (new settings may have fixed them).
+    pub fn reset(&self) {
+        self.lock().clear();
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Target, Breaker>> {
@@ -195,17 +210,18 @@ impl HealthState {
     /// again, for twice as long, when a probe fails; while `draining`, for no
     /// longer than the drain's wait cap.
     pub fn failure(&self, target: &Target, error: &str, draining: bool) -> Tripped {
+        let (threshold, open_max) = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
         let mut map = self.lock();
         let b = map.entry(target.clone()).or_insert(Breaker {
             failures: 0,
             state: State::Closed,
-            open_for: FIRST_OPEN.min(self.open_max),
+            open_for: FIRST_OPEN.min(open_max),
             last_error: String::new(),
         });
         b.failures = b.failures.saturating_add(1);
         b.last_error = error.to_string();
         let open = match b.state {
-            State::Closed => b.failures >= self.threshold,
+            State::Closed => b.failures >= threshold,
             State::HalfOpen { .. } => true,
             State::Open { .. } => false,
         };
@@ -219,7 +235,7 @@ impl HealthState {
         b.state = State::Open {
             until: Instant::now() + period,
         };
-        b.open_for = (b.open_for * 2).min(self.open_max);
+        b.open_for = (b.open_for * 2).min(open_max);
         Tripped::Opened(period)
     }
 

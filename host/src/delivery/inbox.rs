@@ -26,19 +26,19 @@ pub(crate) struct Waiting {
 /// Events a [`Inbox::put`] could not keep, per (target, job).
 pub(crate) type Refused = BTreeMap<(Arc<Target>, Arc<str>), u64>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     waiting: VecDeque<Waiting>,
     bytes: usize,
     closed: bool,
+    budget: usize,
+    overflow: OverflowPolicy,
 }
 
 /// See the module doc.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     state: Mutex<State>,
-    budget: usize,
-    overflow: OverflowPolicy,
     /// Wakes the owner when something arrives.
     pub arrived: Notify,
 }
@@ -57,11 +57,22 @@ impl Inbox {
     /// An inbox holding at most `budget` bytes, full by `overflow`'s rule.
     pub fn new(budget: usize, overflow: OverflowPolicy) -> Inbox {
         Inbox {
-            state: Mutex::default(),
-            budget,
-            overflow,
+            state: Mutex::new(State {
+                waiting: VecDeque::new(),
+                bytes: 0,
+                closed: false,
+                budget,
+                overflow,
+            }),
             arrived: Notify::new(),
         }
+    }
+
+    /// New limits from a reload (what waits stays).
+    pub fn set_limits(&self, budget: usize, overflow: OverflowPolicy) {
+        let mut s = self.lock();
+        s.budget = budget;
+        s.overflow = overflow;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -80,8 +91,8 @@ impl Inbox {
                 return out;
             }
             let incoming: usize = items.iter().map(Item::size).sum();
-            let mut over = (s.bytes + incoming).saturating_sub(self.budget);
-            if over > 0 && self.overflow == OverflowPolicy::DropOldest {
+            let mut over = (s.bytes + incoming).saturating_sub(s.budget);
+            if over > 0 && s.overflow == OverflowPolicy::DropOldest {
                 // Oldest waiting events first, then this submission's own oldest.
                 while over > 0 {
                     let Some(front) = s.waiting.front_mut() else {
@@ -107,7 +118,7 @@ impl Inbox {
                 }
             } else {
                 // Keep what fits, in order; refuse the rest.
-                let mut room = self.budget.saturating_sub(s.bytes);
+                let mut room = s.budget.saturating_sub(s.bytes);
                 let mut kept = VecDeque::with_capacity(items.len());
                 for it in items {
                     let size = it.size();

@@ -55,7 +55,7 @@ pub mod spool;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -105,9 +105,31 @@ pub struct DrainReport {
     pub spool: Option<SpoolStats>,
 }
 
+/// Sets the in-flight bound to `limit`: permits are added at once; removed
+/// ones are taken out as requests give them back.
+fn resize(sh: &Arc<Shared>, limit: usize) {
+    let old = sh.in_flight_limit.swap(limit, Ordering::AcqRel);
+    if limit > old {
+        sh.in_flight.add_permits(limit - old);
+    } else if limit < old {
+        let extra = old - limit;
+        let gone = sh.in_flight.forget_permits(extra);
+        if gone < extra {
+            let sh = sh.clone();
+            tokio::spawn(async move {
+                if let Ok(p) = sh.in_flight.acquire_many((extra - gone) as u32).await {
+                    p.forget();
+                }
+            });
+        }
+    }
+}
+
 /// What the owner task is told (submissions come through the inbox).
 #[derive(Debug)]
 pub(crate) enum Msg {
+    /// New buffer limits from a reload (`journaled` is kept as it was).
+    Retune(buffer::Limits),
     /// Answer once every submission made before this is taken in.
     Settle(oneshot::Sender<()>),
     /// A sender is done with its chunk of `key`: everything resolved but
@@ -147,13 +169,17 @@ pub(crate) struct Gauges {
 pub(crate) struct Shared {
     /// The sink's name (metrics, logs).
     pub name: Arc<str>,
+    /// The settings the core started with (those a reload may not change).
     pub cfg: DeliveryConfig,
-    pub sink: Arc<dyn Sink>,
+    /// The adapter; a reload may swap it (a sender keeps the one it started a chunk with).
+    sink: RwLock<Arc<dyn Sink>>,
     pub ledger: Ledger,
     pub health: HealthState,
     pub rate: AdaptiveRate,
-    pub policy: policy::Policy,
+    pub policy: RwLock<policy::Policy>,
     pub in_flight: Semaphore,
+    /// The in-flight bound in force (the semaphore's size).
+    pub in_flight_limit: std::sync::atomic::AtomicUsize,
     pub state: lifecycle::State,
     /// Cancelled at the drain deadline: senders give their events back.
     pub cancel: CancellationToken,
@@ -179,6 +205,22 @@ impl Shared {
     /// True once the drain started.
     pub fn draining(&self) -> bool {
         self.state.draining()
+    }
+
+    /// The adapter in force.
+    pub fn sink(&self) -> Arc<dyn Sink> {
+        self.sink
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The retry policy in force.
+    pub fn policy(&self) -> policy::Policy {
+        *self
+            .policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -268,7 +310,8 @@ impl Delivery {
             return;
         }
         let sh = &self.shared;
-        if let Err(why) = sh.sink.check_target(&target) {
+        let sink = sh.sink();
+        if let Err(why) = sink.check_target(&target) {
             tracing::error!(sink = %sh.name, job = %job, error = %why, "events dropped: invalid target; fix the job's destination");
             sh.ledger.dropped(
                 &job,
@@ -278,7 +321,7 @@ impl Delivery {
             );
             return;
         }
-        let rules = sh.sink.rules(kind);
+        let rules = sink.rules(kind);
         let window = TimeWindow::of(&rules, SystemTime::now());
         let mut drops: BTreeMap<DropReason, u64> = BTreeMap::new();
         let mut items = Vec::with_capacity(events.len());
@@ -368,6 +411,47 @@ impl Delivery {
     /// Where the core is in its life.
     pub fn lifecycle(&self) -> Lifecycle {
         self.shared.state.get()
+    }
+
+    /// Applies a reload's new settings for this sink in place, keeping what
+    /// the core holds (buffered events, the spool) and its request rate:
+    /// the adapter is swapped (the next chunk uses it), the budget, overflow
+    /// policy, batch delay, in-flight bound, rate ceiling, backoffs and
+    /// circuit settings change, and the circuit and credential state start
+    /// afresh (the new settings may have fixed them). `Err` names the
+    /// settings only a restart can change (the spool's).
+    pub fn reconfigure(&self, sink: Arc<dyn Sink>, cfg: &DeliveryConfig) -> Result<(), Vec<String>> {
+        let old = &self.shared.cfg;
+        let mut restart = Vec::new();
+        if cfg.spool_dir != old.spool_dir {
+            restart.push("spool_dir".to_string());
+        }
+        if cfg.spool_max_bytes != old.spool_max_bytes {
+            restart.push("spool_max_bytes".to_string());
+        }
+        if cfg.spool_sync != old.spool_sync {
+            restart.push("spool_sync".to_string());
+        }
+        if !restart.is_empty() {
+            return Err(restart);
+        }
+        let sh = &self.shared;
+        *sh.sink.write().unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+        *sh.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            policy::Policy::of(cfg, sh.sink().can_create());
+        sh.rate.set_ceiling(cfg.put_rate_per_sec);
+        sh.health
+            .set_limits(cfg.circuit_failure_threshold, cfg.circuit_open_max);
+        sh.health.reset();
+        sh.inbox.set_limits(cfg.buffer_budget_bytes, cfg.overflow);
+        resize(sh, cfg.max_in_flight.clamp(1, 1_000));
+        let _ = self.tx.send(Msg::Retune(buffer::Limits {
+            budget: cfg.buffer_budget_bytes,
+            overflow: cfg.overflow,
+            max_batch_delay: cfg.max_batch_delay,
+            journaled: false,
+        }));
+        Ok(())
     }
 
     /// Resolves once the core has taken in every submission made before the

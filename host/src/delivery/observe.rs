@@ -18,7 +18,8 @@ use super::spool::SpoolStats;
 
 /// Requests of a core on the wire now.
 pub(crate) fn in_flight(shared: &Shared) -> u64 {
-    (shared.cfg.max_in_flight.clamp(1, 1_000) - shared.in_flight.available_permits()) as u64
+    let limit = shared.in_flight_limit.load(Ordering::Relaxed);
+    limit.saturating_sub(shared.in_flight.available_permits()) as u64
 }
 
 /// The cores counting into one ledger; registered once as its collector.

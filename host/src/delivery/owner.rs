@@ -128,21 +128,16 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
     let shared = Arc::new(Shared {
         health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_max),
         rate: AdaptiveRate::new(cfg.put_rate_per_sec),
-        policy: policy::Policy {
-            backoff_base: cfg.backoff_base,
-            backoff_cap: cfg.backoff_cap,
-            credential_base: cfg.credential_backoff_base,
-            credential_cap: cfg.credential_backoff_cap,
-            create_targets: sink.can_create(),
-        },
+        policy: std::sync::RwLock::new(policy::Policy::of(&cfg, sink.can_create())),
         in_flight: tokio::sync::Semaphore::new(cfg.max_in_flight.clamp(1, 1_000)),
+        in_flight_limit: cfg.max_in_flight.clamp(1, 1_000).into(),
         state: super::lifecycle::State::new(),
         cancel: tokio_util::sync::CancellationToken::new(),
         gauges: Gauges::default(),
         inbox: super::inbox::Inbox::new(cfg.buffer_budget_bytes, cfg.overflow),
         marks,
         name,
-        sink,
+        sink: std::sync::RwLock::new(sink),
         ledger,
         cfg,
     });
@@ -306,6 +301,12 @@ impl Owner {
                 }
             },
             Msg::Io(report) => self.io_report(report),
+            Msg::Retune(limits) => {
+                self.buffer.set_limits(limits);
+                for key in self.buffer.idle_keys() {
+                    self.schedule(&key);
+                }
+            }
             Msg::Drain { deadline, reply } => self.begin_drain(deadline, reply),
         }
     }
@@ -313,7 +314,7 @@ impl Owner {
     /// Admits events of `key` (new or replayed), writes the admitted ones
     /// ahead to the spool, counts what did not fit, and looks at the key.
     fn admit(&mut self, key: BatchKey, items: Vec<Item>, origin: Origin) -> usize {
-        let limits = self.shared.sink.limits(key.kind);
+        let limits = self.shared.sink().limits(key.kind);
         let a = self
             .buffer
             .admit(&key, items, origin, &mut self.spool, limits);

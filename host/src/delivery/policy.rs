@@ -85,6 +85,19 @@ pub(crate) struct Policy {
     pub create_targets: bool,
 }
 
+impl Policy {
+    /// The policy `cfg` sets, for a sink that can (or cannot) create targets.
+    pub fn of(cfg: &super::DeliveryConfig, create_targets: bool) -> Policy {
+        Policy {
+            backoff_base: cfg.backoff_base,
+            backoff_cap: cfg.backoff_cap,
+            credential_base: cfg.credential_backoff_base,
+            credential_cap: cfg.credential_backoff_cap,
+            create_targets,
+        }
+    }
+}
+
 /// Exponential backoff with full jitter: `jitter` (in `[0, 1]`) of
 /// `min(cap, base · 2^step)` (AWS Architecture Blog, "Exponential Backoff
 /// And Jitter"); at most [`DRAIN_WAIT_CAP`] while draining.

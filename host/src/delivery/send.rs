@@ -31,7 +31,7 @@ pub(crate) async fn run(
     key: BatchKey,
     chunk: Vec<Item>,
 ) {
-    let limits = shared.sink.limits(key.kind);
+    let limits = shared.sink().limits(key.kind);
     let mut undelivered: Vec<Item> = Vec::new();
     for batch in build_requests(chunk, &limits) {
         if !undelivered.is_empty() {
@@ -74,7 +74,7 @@ async fn deliver(
             }
             let jitter = rand::random::<f64>();
             let (action, next) = policy::decide(
-                &shared.policy,
+                &shared.policy(),
                 outcome,
                 b.len(),
                 tried,
@@ -115,7 +115,7 @@ async fn deliver(
 /// Drops (as `too_old`) the events that aged out while waiting: the
 /// service would refuse them.
 fn drop_aged(shared: &Shared, key: &BatchKey, b: &mut Vec<Item>) {
-    let w = TimeWindow::of(&shared.sink.rules(key.kind), SystemTime::now());
+    let w = TimeWindow::of(&shared.sink().rules(key.kind), SystemTime::now());
     let cut = b.partition_point(|i| i.timestamp_ms < w.oldest_ms);
     if cut > 0 {
         let old: Vec<Item> = b.drain(..cut).collect();
@@ -169,10 +169,11 @@ async fn send_once(
 /// One request, within the in-flight bound and the adaptive rate; `None`
 /// when the core is shutting down.
 async fn send(shared: &Shared, key: &BatchKey, batch: &[Item]) -> Option<Answer> {
-    debug_assert_eq!(check_request(batch, &shared.sink.limits(key.kind)), Ok(()));
+    debug_assert_eq!(check_request(batch, &shared.sink().limits(key.kind)), Ok(()));
     let _permit = shared.in_flight.acquire().await.ok()?;
     shared.rate.acquire().await;
-    Some(shared.sink.send(&key.target, key.kind, batch).await)
+    let sink = shared.sink();
+    Some(sink.send(&key.target, key.kind, batch).await)
 }
 
 /// Creates the missing target; `None` when cancelled.
@@ -180,10 +181,11 @@ async fn create_target(
     shared: &Shared,
     key: &BatchKey,
 ) -> Option<(Outcome, Option<Failure>, Rejected)> {
+    let sink = shared.sink();
     tokio::select! {
         biased;
         _ = shared.cancel.cancelled() => None,
-        r = shared.sink.create(&key.target) => Some(match r {
+        r = sink.create(&key.target) => Some(match r {
             Ok(()) => (Outcome::Created, None, Vec::new()),
             Err(f) => (Outcome::CreateFailed(f.class), Some(f), Vec::new()),
         }),
@@ -237,9 +239,9 @@ async fn mark(
 /// Counts an accepted request and clears what it proves healed.
 fn record_accepted(shared: &Shared, key: &BatchKey, batch: &[Item], rejected: &Rejected) {
     if let Some(p) = shared.health.credentials_ok() {
-        tracing::info!(sink = %shared.name, failures = p.failures, code = %p.code, "{} accepts our credentials again", shared.sink.service());
+        tracing::info!(sink = %shared.name, failures = p.failures, code = %p.code, "{} accepts our credentials again", shared.sink().service());
     }
-    shared.sink.accepted(&key.target);
+    shared.sink().accepted(&key.target);
     shared.ledger.record_success(&key.target, batch, rejected);
 }
 
@@ -295,8 +297,8 @@ fn observe(
                 code = %f.code,
                 error = %f.message,
                 "{} refused our credentials or permissions; events stay buffered and delivery resumes when fixed ({})",
-                shared.sink.service(),
-                shared.sink.credentials_hint(),
+                shared.sink().service(),
+                shared.sink().credentials_hint(),
             );
         }
     }
@@ -328,7 +330,7 @@ fn log_drop(
         (f.code.to_string(), f.message.to_string())
     });
     let (sink, target) = (&shared.name, &key.target);
-    let service = shared.sink.service();
+    let service = shared.sink().service();
     let job = b.first().map_or("", |i| &*i.job);
     match reason {
         DropReason::TargetMissing => {
