@@ -62,14 +62,19 @@ async fn healthz_and_readyz() {
     let ready = Arc::new(AtomicBool::new(false));
     let flag = ready.clone();
     let state = ObserveState::new(Metrics::new()).with_readiness(move || {
+        let notes = vec!["last reload #1 at 2026-12-06T16:00:00.000Z: ok".to_string()];
         if flag.load(Ordering::SeqCst) {
-            Readiness::ready()
+            Readiness {
+                notes,
+                ..Readiness::ready()
+            }
         } else {
             Readiness {
                 reasons: vec![
                     "guests not loaded yet".into(),
                     "circuit open for /cwpub/hb:web-1-hb after 5 failures".into(),
                 ],
+                notes,
             }
         }
     });
@@ -83,12 +88,16 @@ async fn healthz_and_readyz() {
     assert_eq!(r.status, 503);
     assert_eq!(
         r.body,
-        "not ready\n- guests not loaded yet\n- circuit open for /cwpub/hb:web-1-hb after 5 failures\n"
+        "not ready\n- guests not loaded yet\n- circuit open for /cwpub/hb:web-1-hb after 5 failures\nlast reload #1 at 2026-12-06T16:00:00.000Z: ok\n"
     );
 
     ready.store(true, Ordering::SeqCst);
     let r = request(addr, "GET", "/readyz").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ready\n"));
+    // Notes follow the verdict and never change it.
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "ready\nlast reload #1 at 2026-12-06T16:00:00.000Z: ok\n")
+    );
     // Liveness does not depend on readiness.
     assert_eq!(request(addr, "GET", "/healthz").await.status, 200);
     server.stop().await;

@@ -40,6 +40,19 @@ fn start(
     jitter: Duration,
     gate: Option<Arc<Semaphore>>,
 ) -> Harness {
+    start_after(clock, schedule, run_at_start, jitter, gate, 0)
+}
+
+/// [`start`] for a driver that continues a job whose last tick was
+/// `last_sequence` (a reload that changed its schedule).
+fn start_after(
+    clock: &ManualClock,
+    schedule: &str,
+    run_at_start: bool,
+    jitter: Duration,
+    gate: Option<Arc<Semaphore>>,
+    last_sequence: u64,
+) -> Harness {
     let stats = DriveStats::new();
     let (tx, rx) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
@@ -49,6 +62,7 @@ fn start(
         jitter,
         seed: Some(7),
         stats: stats.clone(),
+        last_sequence,
     };
     let task = tokio::spawn(drive(
         Schedule::parse(schedule).expect("schedule"),
@@ -174,6 +188,20 @@ async fn every_fires_on_aligned_ticks_in_sequence() {
         (s.ticks, s.runs_started, s.skipped_overlap, s.missed),
         (3, 3, 0, 0)
     );
+}
+
+#[tokio::test]
+async fn a_driver_continuing_a_job_continues_its_sequence_on_the_new_schedule() {
+    let clock = ManualClock::new(at("2024-05-01T12:00:03Z"));
+    let mut h = start_after(&clock, "@every 10s", false, Duration::ZERO, None, 41);
+    h.settle(1).await;
+    // No tick at once (the job already ran under its old schedule)…
+    assert_eq!(h.stats.snapshot().ticks, 0);
+    clock.advance_to_next_deadline();
+    let t = h.next_tick().await;
+    // …then the new schedule's next boundary, numbered after the last tick.
+    assert_eq!((t.scheduled, t.sequence), (at("2024-05-01T12:00:10Z"), 42));
+    h.stop().await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 /// Runs sandboxed WebAssembly guests on a schedule and delivers the log events
-/// and EMF metrics they compose to CloudWatch Logs.
+/// and EMF metrics they compose to CloudWatch Logs, DataDog or stdout.
 #[derive(Parser)]
 #[command(name = "cwpub", version, about, long_about = None, propagate_version = true)]
 struct Args {
@@ -26,10 +26,24 @@ enum Command {
     ///   cwpub invoke ./my-guest.wasm --job my-job --timeout-ms 500
     #[command(verbatim_doc_comment)]
     Invoke(Box<cli::invoke::InvokeArgs>),
-    /// Run every job of a config file on its schedule until SIGTERM/SIGINT.
+    /// Run every job of a config file on its schedule until SIGTERM/SIGINT;
+    /// SIGHUP (or `cwpub reload`) reloads the config file.
     ///
-    /// Example: cwpub run examples/quickstart.toml
+    /// Examples:
+    ///   cwpub run examples/quickstart.toml
+    ///   cwpub run --watch /etc/cwpub/cwpub.toml   # reload when the file changes
+    #[command(verbatim_doc_comment)]
     Run(cli::run::RunArgs),
+    /// Ask a running `cwpub run` to reload its config file (SIGHUP) and wait
+    /// for the result: exit 0 when it applied, 1 when the daemon refused it
+    /// (it keeps the configuration in force) or the file has problems.
+    ///
+    /// Examples:
+    ///   cwpub reload                           # the only cwpub run on this machine
+    ///   cwpub reload /etc/cwpub/cwpub.toml     # the daemon started with this file
+    ///   cwpub reload --pid "$MAINPID" /etc/cwpub/cwpub.toml
+    #[command(verbatim_doc_comment)]
+    Reload(cli::reload::ReloadArgs),
     /// Check a config file and every guest it names, without running anything.
     ///
     /// Exits 0 when everything is valid, 1 listing every problem otherwise.
@@ -80,6 +94,7 @@ fn main() -> ExitCode {
         match args.command {
             Command::Invoke(invoke) => cli::invoke::run(*invoke).await,
             Command::Run(run) => cli::run::run(run).await,
+            Command::Reload(reload) => cli::reload::run(reload).await,
             Command::Check(check) => cli::check::run(check).await,
             Command::Health(health) => cli::health::run(health).await,
             Command::New(new) => cli::new::run(new),

@@ -75,13 +75,7 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
 /// `--addr`, else the config's observe address, else CWPUB_OBSERVE_LISTEN, else the default.
 async fn resolve_addr(args: &HealthArgs) -> anyhow::Result<SocketAddr> {
     if let Some(text) = &args.addr {
-        let lookup = tokio::time::timeout(args.timeout, tokio::net::lookup_host(text.as_str()))
-            .await
-            .map_err(|_| anyhow!("--addr {text:?}: no address within the timeout"))?;
-        return lookup
-            .with_context(|| format!("--addr {text:?}: expected HOST:PORT"))?
-            .next()
-            .ok_or_else(|| anyhow!("--addr {text:?}: the name has no address"));
+        return lookup(text, args.timeout).await;
     }
     if let Some(path) = &args.config {
         let config = config::load(path, &config::process_env()).map_err(|e| {
@@ -110,8 +104,19 @@ async fn resolve_addr(args: &HealthArgs) -> anyhow::Result<SocketAddr> {
     })
 }
 
+/// The address `--addr` names (HOST:PORT), looked up within `timeout`.
+pub(super) async fn lookup(text: &str, timeout: Duration) -> anyhow::Result<SocketAddr> {
+    let found = tokio::time::timeout(timeout, tokio::net::lookup_host(text))
+        .await
+        .map_err(|_| anyhow!("--addr {text:?}: no address within the timeout"))?;
+    found
+        .with_context(|| format!("--addr {text:?}: expected HOST:PORT"))?
+        .next()
+        .ok_or_else(|| anyhow!("--addr {text:?}: the name has no address"))
+}
+
 /// A daemon listening on every interface (`0.0.0.0`, `::`) is asked on loopback.
-fn probe_addr(addr: SocketAddr) -> SocketAddr {
+pub(super) fn probe_addr(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
@@ -120,7 +125,7 @@ fn probe_addr(addr: SocketAddr) -> SocketAddr {
 }
 
 /// One HTTP/1.1 GET; returns the status and the first [`MAX_BODY_BYTES`] of the body.
-async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
+pub(super) async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .context("cannot connect (is `cwpub run` running with [observe] enabled?)")?;
@@ -162,7 +167,7 @@ async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
 
 /// The body on one line: lines joined with "; ", control characters escaped,
 /// at most [`MAX_BODY_BYTES`] (it comes from whatever listens on that port).
-fn printable(body: &[u8]) -> String {
+pub(super) fn printable(body: &[u8]) -> String {
     String::from_utf8_lossy(body)
         .lines()
         .map(str::trim)

@@ -5,5 +5,6 @@ pub mod health;
 pub mod invoke;
 pub mod logging;
 pub mod new;
+pub mod reload;
 pub mod run;
 pub mod test;

@@ -6,15 +6,18 @@
 //! in the summary and the metrics, not in the exit status. A second signal
 //! exits at once. The handlers are installed before anything else, so as PID 1
 //! of a container (where an unhandled SIGTERM is ignored) a signal sent
-//! during start-up still stops the daemon gracefully.
+//! during start-up still stops the daemon gracefully. SIGHUP reloads the
+//! config file (so does a change to it or to a guest file, with `--watch`);
+//! a reload that fails leaves the running configuration in force.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use cwpub::config;
-use cwpub::daemon::{self, Summary};
+use cwpub::daemon::{self, Control, ReloadCause, Summary};
 use cwpub::observe;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `cwpub run`.
@@ -22,6 +25,10 @@ use tokio_util::sync::CancellationToken;
 pub struct RunArgs {
     /// The TOML config file.
     config: PathBuf,
+    /// Reload when the config file or a guest file it names changes (as
+    /// SIGHUP does), e.g. a Kubernetes ConfigMap update.
+    #[arg(long)]
+    watch: bool,
 }
 
 /// Runs the command.
@@ -35,8 +42,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     observe::init_logging(&config.log, env.get("RUST_LOG").map(String::as_str))?;
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(signals, shutdown.clone()));
-    let summary = match daemon::run(config, &env, shutdown).await {
+    let control = Control::new(args.watch);
+    tokio::spawn(watch_signals(
+        signals,
+        shutdown.clone(),
+        control.requester(),
+    ));
+    let summary = match daemon::run(config, &env, control, shutdown).await {
         Ok(summary) => summary,
         Err(e) => match e.downcast_ref::<config::ConfigError>() {
             Some(problems) => return Ok(super::check::report(problems)),
@@ -55,18 +67,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// a supervisor such as `timeout` may both deliver one Ctrl-C), not a second one.
 const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Cancels `shutdown` on the first SIGTERM/SIGINT; exits the process on the second.
-async fn watch_signals(signals: std::io::Result<Signals>, shutdown: CancellationToken) {
+/// Cancels `shutdown` on the first SIGTERM/SIGINT and exits the process on
+/// the second; asks for a reload on each SIGHUP.
+async fn watch_signals(
+    signals: std::io::Result<Signals>,
+    shutdown: CancellationToken,
+    reload: mpsc::UnboundedSender<ReloadCause>,
+) {
     let mut signals = match signals {
         Ok(signals) => signals,
         Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; stop cwpub with SIGKILL");
+            tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT/SIGHUP; stop cwpub with SIGKILL");
             return;
         }
     };
     let mut first: Option<std::time::Instant> = None;
     loop {
-        let (signal, code) = signals.next().await;
+        let (signal, code) = match signals.next().await {
+            Signal::Stop(signal, code) => (signal, code),
+            Signal::Reload => {
+                if first.is_none() {
+                    let _ = reload.send(ReloadCause::Signal);
+                }
+                continue;
+            }
+        };
         match first {
             None => {
                 shutdown.cancel();
@@ -85,12 +110,22 @@ async fn watch_signals(signals: std::io::Result<Signals>, shutdown: Cancellation
     }
 }
 
-/// The termination signals, registered once so none is missed between waits.
+/// A signal the daemon acts on.
+enum Signal {
+    /// Stop: the signal's name and the conventional exit status for dying of it.
+    Stop(&'static str, i32),
+    /// Reload the configuration.
+    Reload,
+}
+
+/// The signals, registered once so none is missed between waits.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -100,6 +135,7 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -108,19 +144,20 @@ impl Signals {
         Ok(Signals {})
     }
 
-    /// The next signal's name and the conventional exit status for dying of it.
+    /// The next signal.
     #[cfg(unix)]
-    async fn next(&mut self) -> (&'static str, i32) {
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.term.recv() => ("SIGTERM", 143),
-            _ = self.int.recv() => ("SIGINT", 130),
+            _ = self.term.recv() => Signal::Stop("SIGTERM", 143),
+            _ = self.int.recv() => Signal::Stop("SIGINT", 130),
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 
     #[cfg(not(unix))]
-    async fn next(&mut self) -> (&'static str, i32) {
+    async fn next(&mut self) -> Signal {
         let _ = tokio::signal::ctrl_c().await;
-        ("Ctrl-C", 130)
+        Signal::Stop("Ctrl-C", 130)
     }
 }
 

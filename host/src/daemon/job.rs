@@ -42,12 +42,31 @@ impl Route {
     }
 }
 
+/// What a job runs, and where its events go: replaced whole by a reload,
+/// read once at the start of each tick.
+pub struct JobState {
+    /// The job's configuration and its compiled guest.
+    pub job: PreparedJob,
+    /// The string config handed to the guest.
+    config: Arc<[(String, String)]>,
+    /// Its destinations.
+    pub routes: Vec<Route>,
+}
+
+impl JobState {
+    fn new(job: PreparedJob, routes: Vec<Route>) -> JobState {
+        JobState {
+            config: job.config.config.clone().into(),
+            job,
+            routes,
+        }
+    }
+}
+
 /// Everything a job's ticks share.
 pub struct JobRunner {
-    job: PreparedJob,
-    routes: Vec<Route>,
+    current: std::sync::RwLock<Arc<JobState>>,
     name: Arc<str>,
-    config: Arc<[(String, String)]>,
     stats: Arc<JobStats>,
     shared: Arc<Shared>,
     /// When a failure of each kind was last logged in full.
@@ -80,14 +99,26 @@ impl JobRunner {
     pub fn new(job: PreparedJob, routes: Vec<Route>, shared: Arc<Shared>) -> Self {
         let stats = shared.metrics.register(&job.config.name);
         JobRunner {
-            routes,
             name: job.config.name.as_str().into(),
-            config: job.config.config.clone().into(),
-            job,
+            current: std::sync::RwLock::new(Arc::new(JobState::new(job, routes))),
             stats,
             shared,
             last_logged: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What the job runs now.
+    pub fn current(&self) -> Arc<JobState> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A reload changed the job: its next tick runs `job` and sends to `routes`.
+    pub fn update(&self, job: PreparedJob, routes: Vec<Route>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(JobState::new(job, routes));
     }
 
     /// The job's stats (its drive counters live here too).
@@ -133,11 +164,16 @@ impl JobRunner {
 
     /// Hands the run's events to every sink of the job; each gets its own
     /// copy (the last one takes the original).
-    fn fan_out(&self, kind: crate::event::PayloadKind, events: Vec<crate::event::LogEvent>) {
+    fn fan_out(
+        &self,
+        routes: &[Route],
+        kind: crate::event::PayloadKind,
+        events: Vec<crate::event::LogEvent>,
+    ) {
         if events.is_empty() {
             return;
         }
-        let Some((last, rest)) = self.routes.split_last() else {
+        let Some((last, rest)) = routes.split_last() else {
             return;
         };
         for route in rest {
@@ -159,7 +195,8 @@ impl JobRunner {
     /// Runs one tick end to end; never panics on a failing guest.
     pub async fn tick(&self, tick: Tick) {
         let shared = &self.shared;
-        let guest: &LoadedGuest = &self.job.guest;
+        let state = self.current();
+        let guest: &LoadedGuest = &state.job.guest;
         let now = chrono::Utc::now();
         let mut facts = shared.facts.clone();
         facts.uptime_ms = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -174,14 +211,14 @@ impl JobRunner {
             actual_ms: u64::try_from(now.timestamp_millis()).unwrap_or(0),
             sequence: tick.sequence,
             invocation_id: uuid::Uuid::new_v4().to_string(),
-            config: self.config.clone(),
+            config: state.config.clone(),
             facts,
         };
         let started = Instant::now();
         match guest
             .run_until(
                 &request,
-                &self.job.config.limits,
+                &state.job.config.limits,
                 &shared.abort,
                 self.stats.log_budget(),
             )
@@ -209,7 +246,7 @@ impl JobRunner {
                         .ledger
                         .dropped_before_sinks(&self.name, refused.reason, 1);
                 }
-                self.fan_out(output.kind, events);
+                self.fan_out(&state.routes, output.kind, events);
             }
             Err(e) => {
                 self.stats.record_failure(e.kind.label(), started.elapsed());

@@ -1,28 +1,41 @@
-//! The daemon behind `cwpub run`: loads and checks every guest, drives each
-//! job on its schedule (schedule → guest run → validate → sink), serves the
-//! observability endpoint, and on shutdown stops scheduling, lets running
-//! guests finish, drains delivery within its deadline and reports what
+//! The daemon behind `cwpub run`: loads and checks every guest, starts the
+//! sinks, drives each job on its schedule (schedule → guest run → validate
+//! → sinks), serves the observability endpoint, reloads its configuration
+//! when asked ([`reload`]), and on shutdown stops scheduling, lets running
+//! guests finish, drains every sink within its deadline and reports what
 //! happened.
 
 pub mod facts;
 pub mod job;
+mod jobs;
 mod memory;
+mod outputs;
 pub mod prepare;
+mod reload;
+mod watch;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Env};
+use crate::config::{Config, Env, JobConfig};
 use crate::delivery::DrainReport;
 use crate::guest::{HostFacts, Runtime};
-use crate::ledger::{DropReason, Ledger, StatsSnapshot};
+use crate::ledger::{
+    Collector, DescriptorEncoder, DropReason, Ledger, StatsSnapshot, encode_counters,
+};
 use crate::observe::{self, JobMetrics, ObserveState, Readiness, RunTotals};
-use crate::schedule::{self, DriveOptions, SystemClock};
-use crate::sinks::{self, Output};
+use crate::sinks;
 use crate::validate::Validator;
+
+use jobs::Jobs;
+use outputs::Outputs;
 
 pub use prepare::{PreparedJob, prepare};
 
@@ -54,85 +67,158 @@ impl Summary {
     }
 }
 
-/// The running sinks, by name.
-struct Outputs {
-    list: Vec<Arc<Output>>,
+/// Why a reload was asked for (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadCause {
+    /// SIGHUP (`kill -HUP`, `systemctl reload`).
+    Signal,
+    /// `--watch` saw the config file or a guest file change.
+    FileChanged,
 }
 
-impl Outputs {
-    /// Starts every configured sink, counting into `ledger`.
-    async fn start(config: &Config, env: &Env, ledger: &Ledger) -> anyhow::Result<Outputs> {
-        let mut list = Vec::with_capacity(config.sinks.list.len());
-        for cfg in &config.sinks.list {
-            list.push(Arc::new(
-                sinks::start(cfg, ledger, env, &config.host).await?,
-            ));
-        }
-        Ok(Outputs { list })
-    }
-
-    fn by_name(&self) -> HashMap<&str, &Arc<Output>> {
-        self.list.iter().map(|o| (&**o.name(), o)).collect()
-    }
-
-    /// Events held by every sink.
-    fn pending_events(&self) -> u64 {
-        self.list.iter().map(|o| o.pending_events()).sum()
-    }
-
-    /// Drains every sink at once, each within `deadline`.
-    async fn drain(&self, deadline: Duration) -> Vec<(Arc<str>, DrainReport)> {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, o) in self.list.iter().enumerate() {
-            let o = o.clone();
-            set.spawn(async move { (i, o.name().clone(), o.drain(deadline).await) });
-        }
-        let mut out: Vec<(usize, Arc<str>, DrainReport)> = Vec::with_capacity(self.list.len());
-        while let Some(r) = set.join_next().await {
-            match r {
-                Ok(r) => out.push(r),
-                Err(e) => tracing::error!(error = %e, "a sink's drain failed"),
-            }
-        }
-        out.sort_by_key(|(i, ..)| *i);
-        out.into_iter().map(|(_, n, d)| (n, d)).collect()
-    }
-
-    /// Ready when no sink has an open circuit or a credential problem.
-    fn readiness(&self) -> Readiness {
-        let mut reasons = Vec::new();
-        for o in &self.list {
-            let health = o.health();
-            let sink = o.name();
-            if let Some(problem) = &health.credential_problem {
-                reasons.push(format!(
-                    "sink {sink:?}: credential problem: {}: {}",
-                    problem.code,
-                    first_line(&problem.message)
-                ));
-            }
-            for open in &health.open_circuits {
-                reasons.push(format!(
-                    "sink {sink:?}: circuit open for {} after {} failed requests in a row: {}",
-                    open.target,
-                    open.consecutive_failures,
-                    first_line(&open.last_error)
-                ));
-            }
-        }
-        Readiness { reasons }
+impl fmt::Display for ReloadCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReloadCause::Signal => "SIGHUP",
+            ReloadCause::FileChanged => "a watched file changed",
+        })
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// What the daemon is asked while it runs, besides stopping: reloads, sent
+/// through [`Control::requester`] (the SIGHUP handler) or, with `watch`, by
+/// the daemon's own file watcher.
+pub struct Control {
+    requests: mpsc::UnboundedReceiver<ReloadCause>,
+    requester: mpsc::UnboundedSender<ReloadCause>,
+    watch: bool,
 }
 
-/// Runs the daemon until `shutdown` is cancelled; returns the summary after
-/// the drain. Secrets the sinks need (a DataDog API key) are read from `env`.
+impl Control {
+    /// Reloads on request; with `watch`, also when the config file or a
+    /// guest file it names changes.
+    pub fn new(watch: bool) -> Self {
+        let (requester, requests) = mpsc::unbounded_channel();
+        Control {
+            requests,
+            requester,
+            watch,
+        }
+    }
+
+    /// Sends reload requests to the daemon.
+    pub fn requester(&self) -> mpsc::UnboundedSender<ReloadCause> {
+        self.requester.clone()
+    }
+}
+
+/// The files `--watch` watches for `config`: the config file and every
+/// guest file it names.
+fn watched_files(config: &Config) -> Vec<PathBuf> {
+    let mut files = vec![config.path.clone()];
+    for job in &config.jobs {
+        if let crate::guest::GuestSource::Path(p) = &job.guest {
+            if !files.contains(p) {
+                files.push(p.clone());
+            }
+        }
+    }
+    files
+}
+
+/// The jobs' destinations at the running sinks.
+fn routes(config: &Config, job: &JobConfig, outputs: &Outputs) -> Vec<job::Route> {
+    job.sinks
+        .iter()
+        .filter_map(|name| {
+            let cfg = config.sinks.get(name)?;
+            Some(job::Route {
+                output: outputs.get(name)?.output,
+                target: cfg.target(job),
+            })
+        })
+        .collect()
+}
+
+/// Reloads so far, by result, for `/metrics`.
+#[derive(Debug, Default)]
+struct Reloads {
+    ok: AtomicU64,
+    error: AtomicU64,
+    last: Mutex<Option<reload::Outcome>>,
+}
+
+impl Reloads {
+    fn record(&self, outcome: reload::Outcome) {
+        match &outcome.result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.error.fetch_add(1, Ordering::Relaxed),
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+    }
+
+    /// The last reload, as lines for `/readyz`: its number (`cwpub reload`
+    /// waits for it to change), time and result, with the first problems
+    /// of a failed one.
+    fn note(&self) -> Vec<String> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(o) = last.as_ref() else {
+            return Vec::new();
+        };
+        let n = self.ok.load(Ordering::Relaxed) + self.error.load(Ordering::Relaxed);
+        let at = chrono::DateTime::<chrono::Utc>::from(o.at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        match &o.result {
+            Ok(summary) => vec![format!("last reload #{n} at {at}: ok ({summary})")],
+            Err(problems) => {
+                let mut lines = vec![format!(
+                    "last reload #{n} at {at}: failed, the configuration in force is unchanged:"
+                )];
+                lines.extend(
+                    problems
+                        .iter()
+                        .take(NOTED_PROBLEMS)
+                        .map(|p| format!("  - {}", crate::untrusted::escape(p, 400))),
+                );
+                if problems.len() > NOTED_PROBLEMS {
+                    lines.push(format!(
+                        "  - and {} more (see the log)",
+                        problems.len() - NOTED_PROBLEMS
+                    ));
+                }
+                lines
+            }
+        }
+    }
+}
+
+/// A failed reload's problems shown on `/readyz` (all of them are logged).
+const NOTED_PROBLEMS: usize = 5;
+
+#[derive(Debug)]
+struct ReloadsCollector(Arc<Reloads>);
+
+impl Collector for ReloadsCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        encode_counters(
+            &mut e,
+            "cwpub_config_reloads",
+            "Configuration reloads, by result: ok, or error (the configuration in force was kept).",
+            [
+                ([("result", "ok")], self.0.ok.load(Ordering::Relaxed)),
+                ([("result", "error")], self.0.error.load(Ordering::Relaxed)),
+            ],
+        )
+    }
+}
+
+/// Runs the daemon until `shutdown` is cancelled, reloading on `control`;
+/// returns the summary after the drain. Secrets the sinks need (a DataDog
+/// API key) are read from `env`, at start and at each reload.
 pub async fn run(
     config: Config,
     env: &Env,
+    mut control: Control,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
@@ -141,18 +227,24 @@ pub async fn run(
     let ledger = Ledger::new(config.delivery.drop_log_interval);
     let metrics = JobMetrics::new();
     ledger.metrics().collector(metrics.clone());
+    let reloads = Arc::new(Reloads::default());
+    ledger
+        .metrics()
+        .collector(ReloadsCollector(reloads.clone()));
     // Serve /healthz at once, even while guests compile (a large guest can
     // take seconds); /readyz says "loading guests" until the sinks are up.
     let live: Arc<OnceLock<Arc<Outputs>>> = Arc::default();
     let server = if config.observe.enabled {
         let readiness_sinks = live.clone();
-        let state =
-            ObserveState::new(ledger.metrics().clone()).with_readiness(
-                move || match readiness_sinks.get() {
-                    Some(outputs) => outputs.readiness(),
-                    None => Readiness::not_ready("loading guests"),
-                },
-            );
+        let notes = reloads.clone();
+        let state = ObserveState::new(ledger.metrics().clone()).with_readiness(move || {
+            let mut r = match readiness_sinks.get() {
+                Some(outputs) => outputs.readiness(),
+                None => Readiness::not_ready("loading guests"),
+            };
+            r.notes.extend(notes.note());
+            r
+        });
         let server = observe::serve(config.observe.listen, state, shutdown.clone()).await?;
         tracing::info!(address = %server.local_addr(), "observability endpoint: /healthz /readyz /metrics");
         Some(server)
@@ -161,7 +253,7 @@ pub async fn run(
     };
 
     let runtime = Runtime::with_options(&config.runtime)?;
-    let jobs = prepare(&config, &runtime).await?;
+    let prepared = prepare(&config, &runtime).await?;
     let _spool_root = match config.delivery.spool_dir.clone() {
         Some(base) => {
             let default = config
@@ -193,71 +285,74 @@ pub async fn run(
         facts,
         started,
     });
-
-    let by_name = outputs.by_name();
-    let mut drivers = tokio::task::JoinSet::new();
-    for job in jobs {
-        let schedule = job.config.schedule.clone();
-        let routes: Vec<job::Route> = job
-            .config
-            .sinks
-            .iter()
-            .filter_map(|name| {
-                let cfg = config.sinks.get(name)?;
-                Some(job::Route {
-                    output: (*by_name.get(&**name)?).clone(),
-                    target: cfg.target(&job.config),
-                })
-            })
-            .collect();
-        let destinations: Vec<String> = routes.iter().map(job::Route::describe).collect();
-        let runner = Arc::new(job::JobRunner::new(job.clone(), routes, shared.clone()));
-        let options = DriveOptions {
-            job: job.config.name.clone(),
-            run_at_start: job.config.run_at_start,
-            jitter: job.config.jitter,
-            seed: None,
-            stats: runner.stats().drive_stats(),
-        };
-        tracing::info!(
-            job = %job.config.name, guest = job.guest.name(), schedule = schedule.as_str(),
-            sinks = %destinations.join(", "), "job scheduled"
-        );
-        let shutdown = shutdown.clone();
-        drivers.spawn(async move {
-            schedule::drive(
-                schedule,
-                options,
-                Arc::new(SystemClock),
-                shutdown,
-                move |tick| {
-                    let runner = runner.clone();
-                    async move { runner.tick(tick).await }
-                },
-            )
-            .await
-        });
+    let mut jobs = Jobs::new(shutdown.clone(), shared);
+    for job in prepared {
+        let digest = reload::guest_digest(&job.config.guest).await;
+        let routes = routes(&config, &job.config, &outputs);
+        jobs.start(job, routes, digest, true);
     }
-    let names: Vec<&str> = outputs.list.iter().map(|o| &**o.name()).collect();
-    tracing::info!(sinks = %names.join(", "), jobs = drivers.len(), "cwpub started");
+    let names: Vec<String> = outputs
+        .all()
+        .iter()
+        .map(|l| l.cfg.name.to_string())
+        .collect();
+    tracing::info!(sinks = %names.join(", "), jobs = jobs.len(), "cwpub started");
     memory::release_startup_memory();
 
-    shutdown.cancelled().await;
+    let watcher = if control.watch {
+        Some(watch::spawn(
+            watched_files(&config),
+            control.requester.clone(),
+        )?)
+    } else {
+        None
+    };
+    let mut config = config;
+    let path: PathBuf = config.path.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(cause) = control.requests.recv() => {
+                // Requests that came while this one ran are answered by it.
+                while control.requests.try_recv().is_ok() {}
+                tracing::info!(cause = %cause, config = %path.display(), "reloading the configuration");
+                let planned = reload::plan(&path, env, &config, &runtime, &outputs, &jobs, &ledger).await;
+                let result = planned.and_then(|plan| reload::apply(plan, &outputs, &mut jobs));
+                let outcome = match result {
+                    Ok((new, summary)) => {
+                        config = new;
+                        if let Some(w) = &watcher {
+                            w.send_replace(watched_files(&config));
+                        }
+                        tracing::info!(result = "ok", "{summary}");
+                        Ok(summary)
+                    }
+                    Err(problems) => {
+                        for p in &problems {
+                            tracing::error!(result = "error", "reload refused: {p}");
+                        }
+                        tracing::error!(
+                            result = "error",
+                            problems = problems.len(),
+                            "reload failed; the configuration in force is unchanged"
+                        );
+                        Err(problems)
+                    }
+                };
+                reloads.record(reload::Outcome { at: SystemTime::now(), result: outcome });
+            }
+        }
+    }
     // Running guests may finish within their own deadline, but never hold the
     // shutdown longer than the drain deadline: past that they are cancelled.
-    let longest_run = config
-        .jobs
-        .iter()
-        .map(|j| j.limits.deadline)
-        .max()
-        .unwrap_or_default();
-    let grace = (longest_run + Duration::from_millis(500)).min(config.shutdown.drain_deadline);
+    let grace =
+        (jobs.longest_run() + Duration::from_millis(500)).min(config.shutdown.drain_deadline);
     tracing::info!(grace = ?grace, "shutting down: no new runs; waiting for running guests");
-    let finished = tokio::time::timeout(grace, join_all(&mut drivers)).await;
+    let finished = tokio::time::timeout(grace, jobs.join()).await;
     if finished.is_err() {
         tracing::warn!("guests still running after {grace:?}; cancelling them");
         abort.cancel();
-        join_all(&mut drivers).await;
+        jobs.join().await;
     }
     tracing::info!(deadline = ?config.shutdown.drain_deadline, "draining every sink");
     let drains = outputs.drain(config.shutdown.drain_deadline).await;
@@ -270,13 +365,4 @@ pub async fn run(
         runs: metrics.totals(),
         uptime: started.elapsed(),
     })
-}
-
-/// Waits for every job driver, logging any that ended abnormally.
-async fn join_all(drivers: &mut tokio::task::JoinSet<crate::schedule::DriveStatsSnapshot>) {
-    while let Some(result) = drivers.join_next().await {
-        if let Err(e) = result {
-            tracing::error!(error = %e, "a job's scheduler task failed");
-        }
-    }
 }

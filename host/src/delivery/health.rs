@@ -154,8 +154,7 @@ impl HealthState {
 
     /// New limits from a reload.
     pub fn set_limits(&self, threshold: u32, open_max: Duration) {
-        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) =
-            Self::bounded(threshold, open_max);
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = Self::bounded(threshold, open_max);
     }
 
     /// Forgets every circuit and the credential problem (new settings may have fixed them).

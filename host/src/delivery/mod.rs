@@ -420,7 +420,11 @@ impl Delivery {
     /// circuit settings change, and the circuit and credential state start
     /// afresh (the new settings may have fixed them). `Err` names the
     /// settings only a restart can change (the spool's).
-    pub fn reconfigure(&self, sink: Arc<dyn Sink>, cfg: &DeliveryConfig) -> Result<(), Vec<String>> {
+    pub fn reconfigure(
+        &self,
+        sink: Arc<dyn Sink>,
+        cfg: &DeliveryConfig,
+    ) -> Result<(), Vec<String>> {
         let old = &self.shared.cfg;
         let mut restart = Vec::new();
         if cfg.spool_dir != old.spool_dir {
@@ -436,8 +440,12 @@ impl Delivery {
             return Err(restart);
         }
         let sh = &self.shared;
-        *sh.sink.write().unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
-        *sh.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *sh.sink
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+        *sh.policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             policy::Policy::of(cfg, sh.sink().can_create());
         sh.rate.set_ceiling(cfg.put_rate_per_sec);
         sh.health

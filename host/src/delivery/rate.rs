@@ -152,7 +152,11 @@ mod tests {
         }
         assert_eq!(r.current(), 5.0, "floor is ceiling / 100");
         r.set_ceiling(100);
-        assert_eq!((r.current(), r.ceiling()), (5.0, 100.0), "the rate in use stays");
+        assert_eq!(
+            (r.current(), r.ceiling()),
+            (5.0, 100.0),
+            "the rate in use stays"
+        );
         r.set_ceiling(2);
         assert_eq!(r.current(), 2.0, "within the new ceiling");
     }

@@ -169,7 +169,10 @@ async fn send_once(
 /// One request, within the in-flight bound and the adaptive rate; `None`
 /// when the core is shutting down.
 async fn send(shared: &Shared, key: &BatchKey, batch: &[Item]) -> Option<Answer> {
-    debug_assert_eq!(check_request(batch, &shared.sink().limits(key.kind)), Ok(()));
+    debug_assert_eq!(
+        check_request(batch, &shared.sink().limits(key.kind)),
+        Ok(())
+    );
     let _permit = shared.in_flight.acquire().await.ok()?;
     shared.rate.acquire().await;
     let sink = shared.sink();

@@ -37,6 +37,8 @@ pub const METRICS_CONTENT_TYPE: &str = ledger::CONTENT_TYPE;
 pub struct Readiness {
     /// Reasons the host is not ready (empty = ready).
     pub reasons: Vec<String>,
+    /// Lines shown after the verdict that do not change it (the last reload).
+    pub notes: Vec<String>,
 }
 
 impl Readiness {
@@ -49,6 +51,7 @@ impl Readiness {
     pub fn not_ready(reason: impl Into<String>) -> Self {
         Readiness {
             reasons: vec![reason.into()],
+            notes: Vec::new(),
         }
     }
 
@@ -314,15 +317,19 @@ fn route(state: &ObserveState, req: &Request<Incoming>) -> Response<Full<Bytes>>
         "/healthz" => text(StatusCode::OK, "ok\n".to_string()),
         "/readyz" => {
             let r = state.readiness();
-            if r.is_ready() {
-                text(StatusCode::OK, "ready\n".to_string())
+            let (status, mut body) = if r.is_ready() {
+                (StatusCode::OK, String::from("ready\n"))
             } else {
                 let mut body = String::from("not ready\n");
                 for reason in &r.reasons {
                     let _ = writeln!(body, "- {reason}");
                 }
-                text(StatusCode::SERVICE_UNAVAILABLE, body)
+                (StatusCode::SERVICE_UNAVAILABLE, body)
+            };
+            for note in &r.notes {
+                let _ = writeln!(body, "{note}");
             }
+            text(status, body)
         }
         _ => {
             let mut r = text(StatusCode::OK, state.render_metrics());

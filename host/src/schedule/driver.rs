@@ -53,6 +53,9 @@ pub struct DriveOptions {
     pub seed: Option<u64>,
     /// Where the driver counts what it does; share it with the metrics registry.
     pub stats: Arc<DriveStats>,
+    /// The sequence number of the last tick before this driver (a reload
+    /// that changed the job's schedule continues its numbering).
+    pub last_sequence: u64,
 }
 
 /// Live counters of one job's driver (lock-free, shared).
@@ -157,7 +160,7 @@ where
         None => StdRng::from_rng(&mut rand::rng()),
     };
     let mut running: Option<JoinHandle<()>> = None;
-    let mut sequence = 0u64;
+    let mut sequence = opts.last_sequence;
     let start = clock.now();
     let mut cursor = start;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::{SinkConfig, SinkSettings};
-use crate::delivery::{Delivery, DrainReport, Health};
+use crate::delivery::{Delivery, DrainReport, Health, Sink};
 use crate::env::{Env, HostIdentity};
 use crate::event::Submission;
 use crate::ledger::Ledger;
@@ -90,6 +90,39 @@ pub enum Output {
     Core(Delivery),
 }
 
+/// The adapter a sink set up as `cfg` sends through (none for stdout,
+/// which writes lines itself): clients and keys made now, secrets read from
+/// `env`, host facts from `host`. A reload builds the adapters of changed
+/// sinks with this before it changes anything.
+pub async fn adapter(
+    cfg: &SinkConfig,
+    ledger: &Ledger,
+    env: &Env,
+    host: &HostIdentity,
+) -> anyhow::Result<Option<Arc<dyn Sink>>> {
+    let named = |e: anyhow::Error| e.context(format!("sink {:?}", cfg.name));
+    Ok(match &cfg.settings {
+        SinkSettings::Stdout => None,
+        SinkSettings::CloudWatch(cw) => Some(Arc::new(
+            cloudwatch::adapter(&cfg.name, &cfg.delivery, cw, ledger)
+                .await
+                .map_err(named)?,
+        )),
+        SinkSettings::DataDog(dd) => Some(Arc::new(
+            datadog::adapter(
+                &cfg.name,
+                &cfg.delivery,
+                dd,
+                env,
+                Some(&host.hostname),
+                ledger,
+            )
+            .await
+            .map_err(named)?,
+        )),
+    })
+}
+
 /// Starts the sink `cfg`, counting into `ledger`; secrets it needs (a
 /// DataDog API key) are read from `env` now, the host's name from `host`.
 pub async fn start(
@@ -98,39 +131,15 @@ pub async fn start(
     env: &Env,
     host: &HostIdentity,
 ) -> anyhow::Result<Output> {
-    Ok(match &cfg.settings {
-        SinkSettings::Stdout => Output::Stdout(StdoutSink::new(cfg.name.clone(), ledger.clone())),
-        SinkSettings::CloudWatch(cw) => {
-            let client = cloudwatch::client_from_settings(&cw.aws, cfg.delivery.request_timeout)
+    Ok(match adapter(cfg, ledger, env, host).await? {
+        None => Output::Stdout(StdoutSink::new(cfg.name.clone(), ledger.clone())),
+        Some(sink) => Output::Core(
+            Delivery::builder(cfg.name.clone(), sink, cfg.delivery.clone())
+                .ledger(ledger.clone())
+                .start()
                 .await
-                .with_context(|| {
-                    format!("sink {:?}: setting up the CloudWatch Logs client", cfg.name)
-                })?;
-            cloudwatch::client::warn_without_credentials(&cfg.name).await;
-            let core = cloudwatch::start(
-                &cfg.name,
-                cfg.delivery.clone(),
-                cw.clone(),
-                client,
-                ledger.clone(),
-            )
-            .await
-            .with_context(|| format!("sink {:?}", cfg.name))?;
-            Output::Core(core)
-        }
-        SinkSettings::DataDog(dd) => {
-            let core = datadog::start(
-                &cfg.name,
-                cfg.delivery.clone(),
-                dd,
-                env,
-                Some(&host.hostname),
-                ledger.clone(),
-            )
-            .await
-            .with_context(|| format!("sink {:?}", cfg.name))?;
-            Output::Core(core)
-        }
+                .with_context(|| format!("sink {:?}", cfg.name))?,
+        ),
     })
 }
 
@@ -167,6 +176,19 @@ impl Output {
                 ..Health::default()
             },
             Output::Core(d) => d.health(),
+        }
+    }
+
+    /// Applies a reload's new settings of the same kind in place, keeping
+    /// what the sink holds; `Err` names the settings only a restart can change.
+    pub fn reconfigure(
+        &self,
+        adapter: Option<Arc<dyn Sink>>,
+        cfg: &SinkConfig,
+    ) -> Result<(), Vec<String>> {
+        match (self, adapter) {
+            (Output::Core(d), Some(sink)) => d.reconfigure(sink, &cfg.delivery),
+            _ => Ok(()),
         }
     }
 

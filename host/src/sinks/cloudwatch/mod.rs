@@ -79,6 +79,21 @@ pub async fn start(
         .await
 }
 
+/// The adapter of a CloudWatch sink set up as `cw`, its client from the
+/// default credential chain, requests timed by `core`.
+pub async fn adapter(
+    name: &str,
+    core: &DeliveryConfig,
+    cw: &CloudWatchConfig,
+    ledger: &Ledger,
+) -> anyhow::Result<CloudWatch> {
+    let client = client_from_settings(&cw.aws, core.request_timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!("setting up the CloudWatch Logs client: {e}"))?;
+    client::warn_without_credentials(name).await;
+    Ok(CloudWatch::new(client, cw.clone(), core, ledger.clone()))
+}
+
 /// The CloudWatch Logs sink.
 pub struct CloudWatch {
     client: aws_sdk_cloudwatchlogs::Client,

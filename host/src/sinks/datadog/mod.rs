@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::delivery::{Delivery, DeliveryConfig};
+use crate::delivery::DeliveryConfig;
 use crate::env::Env;
 use crate::http::{HttpClient, HttpConfig};
 use crate::ledger::Ledger;
@@ -30,22 +30,21 @@ use crate::ledger::Ledger;
 pub use config::DataDogConfig;
 pub use sink::DataDog;
 
-/// Starts a DataDog sink named `name`: its delivery core set up by `core`,
-/// sending as `dd` says with the key read now (from `env` or its file),
-/// host facts from `hostname`, counting into `ledger`.
-pub async fn start(
+/// The adapter of a DataDog sink named `name` set up as `dd`: the key read
+/// now (from `env` or its file, off the runtime's workers), requests timed by
+/// `core`, host facts from `hostname`, 400 reasons counted into `ledger`.
+pub async fn adapter(
     name: &str,
-    core: DeliveryConfig,
+    core: &DeliveryConfig,
     dd: &DataDogConfig,
     env: &Env,
     hostname: Option<&str>,
-    ledger: Ledger,
-) -> anyhow::Result<Delivery> {
+    ledger: &Ledger,
+) -> anyhow::Result<DataDog> {
     let endpoints = site::Endpoints::from_config(Some(&dd.site), dd.endpoint_url.as_deref())
         .map_err(|e| anyhow::anyhow!(e))?;
     let source = dd.key.clone();
     let env = env.clone();
-    // Reading a key file is disk work: off the runtime's workers.
     let store = tokio::task::spawn_blocking(move || key::ApiKeyStore::load(source, &env))
         .await
         .context("reading the API key")?
@@ -67,11 +66,13 @@ pub async fn start(
         ddtags: dd.ddtags.clone(),
         hostname: hostname.clone(),
     };
-    let sink = DataDog::new(name.into(), service, defaults, hostname, &ledger);
-    Delivery::builder(name, Arc::new(sink), core)
-        .ledger(ledger)
-        .start()
-        .await
+    Ok(DataDog::new(
+        name.into(),
+        service,
+        defaults,
+        hostname,
+        ledger,
+    ))
 }
 
 /// What a DataDog sink set up as `dd` would send for a run's `events` of
