@@ -7,6 +7,7 @@
 //! it applied, 1 when the daemon refused it (the old configuration stays in
 //! force) — so `systemctl reload` and scripts see a failed reload fail.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -75,10 +76,18 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     };
     let addr = match &args.addr {
         Some(text) => Some(health::lookup(text, Duration::from_secs(5)).await?),
-        None => config
-            .observe
-            .enabled
-            .then(|| health::probe_addr(config.observe.listen)),
+        None => config.observe.enabled.then(|| {
+            let listen = config.observe.listen;
+            // Port 0 (any free port): the port the daemon got.
+            let listen = match listen.port() {
+                0 => listeners(daemon.pid, listen)
+                    .first()
+                    .copied()
+                    .unwrap_or(listen),
+                _ => listen,
+            };
+            health::probe_addr(listen)
+        }),
     };
     // The number of the last reload before ours, when the daemon says it.
     let before = match addr {
@@ -127,7 +136,7 @@ struct LastReload {
 }
 
 /// Reads the last reload from the daemon's `/readyz` (whatever its status).
-async fn last_reload(addr: std::net::SocketAddr) -> anyhow::Result<LastReload> {
+async fn last_reload(addr: SocketAddr) -> anyhow::Result<LastReload> {
     let (_, body) = tokio::time::timeout(Duration::from_secs(5), health::get(addr, "/readyz"))
         .await
         .map_err(|_| anyhow!("no answer"))??;
@@ -201,6 +210,64 @@ fn hangup(pid: u32) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn hangup(_pid: u32) -> anyhow::Result<()> {
     bail!("cwpub reload needs a Unix system (it sends SIGHUP); restart the daemon instead")
+}
+
+/// The addresses `pid` listens on with the IP of `configured` (whose port
+/// is 0), read from its sockets (Linux `/proc`); none when they cannot be told.
+fn listeners(pid: u32, configured: SocketAddr) -> Vec<SocketAddr> {
+    let mut inodes = std::collections::HashSet::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        if let Some(inode) = target
+            .to_str()
+            .and_then(|t| t.strip_prefix("socket:["))
+            .and_then(|t| t.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_string());
+        }
+    }
+    let table = if configured.is_ipv4() { "tcp" } else { "tcp6" };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A: LISTEN), inode.
+            if f.len() < 10 || f[3] != "0A" || !inodes.contains(f[9]) {
+                return None;
+            }
+            let addr = parse_proc_addr(f[1])?;
+            (addr.ip() == configured.ip()).then_some(addr)
+        })
+        .collect()
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6), as
+/// `/proc/net/tcp*` writes them: 32-bit words in the host's byte order.
+fn parse_proc_addr(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Option<Vec<[u8; 4]>> = (0..ip.len() / 8)
+        .map(|i| {
+            u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16)
+                .ok()
+                .map(|w| w.swap_bytes().to_be_bytes())
+        })
+        .collect();
+    let bytes: Vec<u8> = words?.concat();
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The daemon to reload: `pid` when given (it must be `cwpub run`), else the
@@ -339,6 +406,31 @@ mod tests {
         assert_eq!(run_config(&args("cwpub check cwpub.toml")), None);
         assert_eq!(run_config(&args("vim cwpub run x.toml")), None);
         assert_eq!(run_config(&args("/bin/cwpubx run x.toml")), None);
+    }
+
+    #[test]
+    fn proc_net_tcp_addresses_are_read_in_host_byte_order() {
+        // As a little-endian host writes them.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                parse_proc_addr("0100007F:2454"),
+                Some("127.0.0.1:9300".parse().unwrap())
+            );
+            assert_eq!(
+                parse_proc_addr("00000000000000000000000001000000:1F90"),
+                Some("[::1]:8080".parse().unwrap())
+            );
+        }
+        assert_eq!(parse_proc_addr("zz:1F90"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_port_a_process_got_is_found_among_its_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let got = listener.local_addr().unwrap();
+        let found = listeners(std::process::id(), "127.0.0.1:0".parse().unwrap());
+        assert!(found.contains(&got), "{got} not in {found:?}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub(crate) enum Change {
 /// See the module doc.
 pub(crate) struct Jobs {
     running: BTreeMap<String, Running>,
+    /// Removed by a reload; a run of theirs may still be in flight.
+    removed: Vec<(String, JoinHandle<DriveStatsSnapshot>)>,
     shutdown: CancellationToken,
     shared: Arc<Shared>,
 }
@@ -52,6 +54,7 @@ impl Jobs {
     pub fn new(shutdown: CancellationToken, shared: Arc<Shared>) -> Jobs {
         Jobs {
             running: BTreeMap::new(),
+            removed: Vec::new(),
             shutdown,
             shared,
         }
@@ -188,9 +191,8 @@ impl Jobs {
     pub fn stop(&mut self, name: &str) {
         if let Some(old) = self.running.remove(name) {
             old.stop.cancel();
-            tokio::spawn(async move {
-                let _ = old.driver.await;
-            });
+            self.removed.retain(|(_, d)| !d.is_finished());
+            self.removed.push((name.to_string(), old.driver));
             tracing::info!(job = name, "job removed: no further runs");
         }
     }
@@ -208,6 +210,12 @@ impl Jobs {
     /// cancelled), logging any that ended abnormally.
     /// Cancel-safe: cut short (a grace period), it can be called again.
     pub async fn join(&mut self) {
+        while let Some((name, driver)) = self.removed.last_mut() {
+            if let Err(e) = driver.await {
+                tracing::error!(job = %name, error = %e, "a removed job's scheduler task failed");
+            }
+            self.removed.pop();
+        }
         for (name, r) in self.running.iter_mut() {
             if r.joined {
                 continue;

@@ -6,7 +6,9 @@
 //!   `kind = "emf"` to return them as EMF;
 //! * `fail = "fatal: why"` (or `invalid-config:` / `transient:`): that error;
 //! * `trap = "unreachable"`: a wasm trap that is not a Rust panic;
-//! * `reject = "why"`: `validate-config` refuses the config with that text.
+//! * `reject = "why"`: `validate-config` refuses the config with that text;
+//! * `count = "1000"`: that many small events `{"job", "sequence", "n"}`
+//!   (`n` from 0), to tell every event of every run apart.
 
 use serde_json::{Value, json};
 
@@ -48,6 +50,19 @@ impl Guest for Scripted {
             Some("emf") => PayloadKind::Emf,
             _ => PayloadKind::JsonLog,
         };
+        if let Some(count) = setting(&ctx.config, "count") {
+            let count: u32 = count.parse().map_err(|_| {
+                GuestError::InvalidConfig(format!("`count` must be a number, not {count:?}"))
+            })?;
+            let events = (0..count)
+                .map(|n| LogEvent {
+                    timestamp_ms: ctx.actual_ms,
+                    message: json!({"job": ctx.job_name, "sequence": ctx.sequence, "n": n})
+                        .to_string(),
+                })
+                .collect();
+            return Ok(Output { kind, events });
+        }
         let messages: Vec<String> = match setting(&ctx.config, "messages") {
             Some(list) => serde_json::from_str(&list).map_err(|e| {
                 GuestError::InvalidConfig(format!(
