@@ -112,6 +112,36 @@ fn docs_checker_catches_a_misspelt_key() {
 }
 
 #[test]
+fn docs_checker_reads_sink_tables_by_their_kind() {
+    let code = Code::get();
+    // A DataDog sink's keys are keys of `[sinks.<name>]` (a CloudWatch sink
+    // does not take them), and their values are checked by the reader.
+    let right = Doc::new(
+        "docs/right.md",
+        "Set `[sinks.<name>] api_key_env`, `[sinks.<name>] retention_days = 30`, \
+         `send_hostname = false` and `[sinks.<name>] site = \"datadoghq.eu\"`.\n",
+    );
+    assert_eq!(check_names(&right, code), Vec::<String>::new());
+    let wrong = Doc::new(
+        "docs/wrong.md",
+        "Set `[sinks.<name>] api_key_evn`, `send_hostname = \"yes\"` and \
+         `[sinks.<name>] site = \"datadoghq.org\"`.\n",
+    );
+    let findings = check_names(&wrong, code);
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+    for what in [
+        "[sinks.<name>] has no key `api_key_evn`",
+        "`send_hostname = \"yes\"`",
+        "unknown DataDog site",
+    ] {
+        assert!(
+            findings.iter().any(|f| f.contains(what)),
+            "{what} not reported: {findings:#?}"
+        );
+    }
+}
+
+#[test]
 fn docs_checker_catches_a_missing_drop_reason() {
     let code = Code::get();
     let table = |skip: &str| {
