@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use cwpub::config::SinkKind;
 use serde_json::{Value, json};
 
 const K8S: &str = "deploy/kubernetes/cwpub.yaml";
@@ -144,6 +145,30 @@ fn container_env(container: &Value) -> Vec<(String, String)> {
             (e["name"].as_str().expect("name").to_owned(), value)
         })
         .collect()
+}
+
+/// Asserts that the spools of every sink of `config` fit the `emptyDir`
+/// `volume`, with 8 MiB to spare for each (segments are freed whole).
+fn assert_spool_fits(config: &str, volume: &Value) {
+    let env = cwpub::env::from_pairs(&[("AWS_REGION", "us-east-1")]);
+    let loaded = cwpub::config::parse(config, Path::new("cwpub.toml"), &env)
+        .unwrap_or_else(|e| panic!("{}", e.lines().join("\n")));
+    let spools: Vec<u64> = loaded
+        .sinks
+        .list
+        .iter()
+        // The stdout sink has no spool.
+        .filter(|s| s.kind() != SinkKind::Stdout && s.delivery.spool_dir.is_some())
+        .map(|s| s.delivery.spool_max_bytes)
+        .collect();
+    assert!(!spools.is_empty(), "no sink of the config has a spool");
+    let needed: u64 = spools.iter().map(|b| b + 8 * 1024 * 1024).sum();
+    let limit = volume["emptyDir"]["sizeLimit"].as_str().expect("sizeLimit");
+    let limit_mib: u64 = limit.trim_end_matches("Mi").parse().expect("a size in Mi");
+    assert!(
+        needed <= limit_mib * 1024 * 1024,
+        "the sinks' spool_max_bytes ({spools:?}) fit the volume's sizeLimit ({limit}) with room to spare"
+    );
 }
 
 /// The element of the array `list` whose `key` is `value`.
@@ -280,25 +305,12 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
         spool_mount["readOnly"], true,
         "the spool volume is writable"
     );
-    let spool_volume = pod["volumes"]
-        .as_array()
-        .expect("volumes")
-        .iter()
-        .find(|v| v["name"] == spool_mount["name"])
-        .expect("the spool volume");
-    let limit = spool_volume["emptyDir"]["sizeLimit"]
-        .as_str()
-        .expect("sizeLimit");
-    let limit_mib: u64 = limit.trim_end_matches("Mi").parse().expect("a size in Mi");
-    let max_bytes: u64 = config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("spool_max_bytes = "))
-        .and_then(|v| v.parse().ok())
-        .expect("spool_max_bytes bounds the spool");
-    assert!(
-        max_bytes + 8 * 1024 * 1024 <= limit_mib * 1024 * 1024,
-        "spool_max_bytes ({max_bytes}) fits the volume's sizeLimit ({limit}) with room to spare"
+    let spool_volume = named(
+        &pod["volumes"],
+        "name",
+        spool_mount["name"].as_str().expect("name"),
     );
+    assert_spool_fits(config, spool_volume);
     let grace = pod["terminationGracePeriodSeconds"]
         .as_u64()
         .expect("grace period");
@@ -342,6 +354,21 @@ fn kubernetes_manifest_gives_the_datadog_key_from_an_optional_secret() {
             "{job} goes to DataDog too: {out}"
         );
     }
+
+    // Both sinks' spools fit the spool volume.
+    let spool = spool_dir(&datadog);
+    let spool_mount = container["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| {
+            m["mountPath"]
+                .as_str()
+                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
+        })
+        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    let spool_name = spool_mount["name"].as_str().expect("name");
+    assert_spool_fits(&datadog, named(&pod["volumes"], "name", spool_name));
 
     // The key is a file of a Secret volume, which is optional: a cluster
     // without DataDog needs no Secret.
