@@ -171,6 +171,21 @@ fn assert_spool_fits(config: &str, volume: &Value) {
     );
 }
 
+/// The mount of `mounts` (a container's `volumeMounts` or `mountPoints`)
+/// whose `path_key` is a directory holding `path`.
+fn mount_holding<'a>(mounts: &'a Value, path_key: &str, path: &str) -> &'a Value {
+    mounts
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {mounts}"))
+        .iter()
+        .find(|m| {
+            m[path_key]
+                .as_str()
+                .is_some_and(|dir| path.starts_with(&format!("{dir}/")))
+        })
+        .unwrap_or_else(|| panic!("no volume holds {path}"))
+}
+
 /// The element of the array `list` whose `key` is `value`.
 fn named<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
     list.as_array()
@@ -291,16 +306,7 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
     );
     // The spool is on a writable volume of its own (the root is read-only).
     let spool = spool_dir(config);
-    let spool_mount = container["volumeMounts"]
-        .as_array()
-        .expect("volumeMounts")
-        .iter()
-        .find(|m| {
-            m["mountPath"]
-                .as_str()
-                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
-        })
-        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    let spool_mount = mount_holding(&container["volumeMounts"], "mountPath", &spool);
     assert_ne!(
         spool_mount["readOnly"], true,
         "the spool volume is writable"
@@ -357,16 +363,7 @@ fn kubernetes_manifest_gives_the_datadog_key_from_an_optional_secret() {
 
     // Both sinks' spools fit the spool volume.
     let spool = spool_dir(&datadog);
-    let spool_mount = container["volumeMounts"]
-        .as_array()
-        .expect("volumeMounts")
-        .iter()
-        .find(|m| {
-            m["mountPath"]
-                .as_str()
-                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
-        })
-        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    let spool_mount = mount_holding(&container["volumeMounts"], "mountPath", &spool);
     let spool_name = spool_mount["name"].as_str().expect("name");
     assert_spool_fits(&datadog, named(&pod["volumes"], "name", spool_name));
 
@@ -376,16 +373,7 @@ fn kubernetes_manifest_gives_the_datadog_key_from_an_optional_secret() {
     let key_file = table["sinks"]["dd"]["api_key_file"]
         .as_str()
         .expect("the DataDog sink reads its key from a file");
-    let mount = container["volumeMounts"]
-        .as_array()
-        .expect("volumeMounts")
-        .iter()
-        .find(|m| {
-            m["mountPath"]
-                .as_str()
-                .is_some_and(|p| key_file.starts_with(&format!("{p}/")))
-        })
-        .unwrap_or_else(|| panic!("no volume holds api_key_file {key_file}"));
+    let mount = mount_holding(&container["volumeMounts"], "mountPath", key_file);
     assert_eq!(mount["readOnly"], true);
     let volume = named(
         &pod["volumes"],
@@ -474,16 +462,7 @@ fn ecs_task_definition_passes_botocore_and_keeps_the_hardening() {
     // The image's spool_dir is on a writable task volume, and a crashed
     // container restarts in place (keeping that volume) to replay it.
     let spool = spool_dir(&image_config);
-    let mount = container["mountPoints"]
-        .as_array()
-        .expect("mountPoints")
-        .iter()
-        .find(|m| {
-            m["containerPath"]
-                .as_str()
-                .is_some_and(|p| spool.starts_with(&format!("{p}/")))
-        })
-        .unwrap_or_else(|| panic!("no volume holds spool_dir {spool}"));
+    let mount = mount_holding(&container["mountPoints"], "containerPath", &spool);
     assert_eq!(mount["readOnly"], false);
     assert_eq!(container["restartPolicy"]["enabled"], true);
     let stop = container["stopTimeout"].as_u64().expect("stopTimeout");
@@ -551,16 +530,7 @@ fn ecs_datadog_task_definition_gives_the_key_from_secrets() {
     assert_eq!(secret["name"], var);
     // Spool and drain fit the task as the image config's do.
     let spool = spool_dir(&config);
-    assert!(
-        container["mountPoints"]
-            .as_array()
-            .expect("mountPoints")
-            .iter()
-            .any(|m| m["containerPath"]
-                .as_str()
-                .is_some_and(|p| spool.starts_with(&format!("{p}/")))),
-        "no volume holds spool_dir {spool}"
-    );
+    mount_holding(&container["mountPoints"], "containerPath", &spool);
     let stop = container["stopTimeout"].as_u64().expect("stopTimeout");
     assert!(drain_deadline(&config) + Duration::from_secs(5) <= Duration::from_secs(stop));
 }
