@@ -112,6 +112,32 @@ fn docs_checker_catches_a_misspelt_key() {
 }
 
 #[test]
+fn docs_checker_reads_sink_tables_by_their_kind() {
+    let code = Code::get();
+    // A DataDog sink's keys are keys of `[sinks.<name>]` (a CloudWatch sink
+    // does not take them), and their values are checked by the reader.
+    let right = Doc::new(
+        "docs/right.md",
+        "Set `[sinks.<name>] api_key_env`, `[sinks.<name>] retention_days = 30`, \
+         `send_hostname = false` and `[sinks.<name>] site = \"datadoghq.eu\"`.\n",
+    );
+    assert_eq!(check_names(&right, code), Vec::<String>::new());
+    let wrong = Doc::new(
+        "docs/wrong.md",
+        "Set `[sinks.<name>] api_key_evn`, `send_hostname = \"yes\"` and \
+         `[sinks.<name>] site = \"datadoghq.org\"`.\n",
+    );
+    assert_reported(
+        &check_names(&wrong, code),
+        &[
+            "[sinks.<name>] has no key `api_key_evn`",
+            "`send_hostname = \"yes\"`",
+            "unknown DataDog site",
+        ],
+    );
+}
+
+#[test]
 fn docs_checker_catches_a_missing_drop_reason() {
     let code = Code::get();
     let table = |skip: &str| {
@@ -157,21 +183,28 @@ fn docs_checker_catches_misspelt_commands_flags_variables_and_metrics() {
          ```sh\nCWPUB_REGOIN=eu-west-1 target/release/cwpub run \\\n  cwpub.toml --watch-it\n```\n\n\
          Watch `cwpub_job_runz_total`.\n",
     );
-    let findings = check_names(&doc, code);
-    for what in [
-        "chekc",
-        "--hostnam",
-        "--no-chek",
-        "CWPUB_REGOIN",
-        "--watch-it",
-        "cwpub_job_runz_total",
-    ] {
+    assert_reported(
+        &check_names(&doc, code),
+        &[
+            "chekc",
+            "--hostnam",
+            "--no-chek",
+            "CWPUB_REGOIN",
+            "--watch-it",
+            "cwpub_job_runz_total",
+        ],
+    );
+}
+
+/// `findings` are one for each of `wanted`, each containing it.
+fn assert_reported(findings: &[String], wanted: &[&str]) {
+    for what in wanted {
         assert!(
             findings.iter().any(|f| f.contains(what)),
             "{what} not reported: {findings:#?}"
         );
     }
-    assert_eq!(findings.len(), 6, "{findings:#?}");
+    assert_eq!(findings.len(), wanted.len(), "{findings:#?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -414,6 +447,7 @@ impl Code {
                     Kind::Config,
                     &[
                         root.join("examples/cloudwatch.toml"),
+                        root.join("examples/datadog.toml"),
                         root.join("examples/quickstart.toml"),
                         root.join("deploy/image/cwpub.toml"),
                     ],
@@ -495,8 +529,9 @@ fn flags_of(help: &str) -> BTreeSet<String> {
     flags
 }
 
-/// The metric families of a daemon with every stage on (the CloudWatch sink
-/// and a spool), from its `/metrics`. It sends nothing: its one job is not due.
+/// The metric families of a daemon with every stage on (a CloudWatch sink, a
+/// DataDog sink and a spool), from its `/metrics`. It sends nothing: its one
+/// job is not due.
 fn metric_families() -> BTreeMap<String, String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = daemon::write_config(
@@ -507,6 +542,11 @@ fn metric_families() -> BTreeMap<String, String> {
 kind = "cloudwatch"
 region = "us-east-1"
 endpoint_url = "http://127.0.0.1:9"
+
+[sinks.dd]
+kind = "datadog"
+endpoint_url = "http://127.0.0.1:9"
+api_key_env = "{DOCS_DD_KEY_VAR}"
 
 [delivery]
 spool_dir = "{}"
@@ -527,6 +567,7 @@ log_group = "/cwpub/docs"
         .args(["run", config.to_str().expect("utf-8 path")])
         .env_remove("CWPUB_OBSERVE_LISTEN")
         .env_remove("CWPUB_OBSERVE_ENABLED")
+        .env(DOCS_DD_KEY_VAR, "docs-check-key")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -562,12 +603,14 @@ log_group = "/cwpub/docs"
             Some((name.to_owned(), kind.trim().to_owned()))
         })
         .collect();
-    assert!(
-        families.contains_key("cwpub_spool_bytes"),
-        "no spool metrics in:\n{body}"
-    );
+    for family in ["cwpub_spool_bytes", "cwpub_sink_rejections_total"] {
+        assert!(families.contains_key(family), "no {family} in:\n{body}");
+    }
     families
 }
+
+/// The variable the DataDog sink of [`metric_families`]' daemon reads its key from.
+const DOCS_DD_KEY_VAR: &str = "DOCS_CHECK_DD_API_KEY";
 
 /// `CWPUB_*` names that the workspace's scripts, benchmarks and tests read or
 /// set (this file aside): variables of the tools, not of cwpub.
@@ -738,6 +781,9 @@ struct Tables {
     all: BTreeMap<String, bool>,
     /// The paths whose reader refuses unknown keys.
     closed: BTreeSet<String>,
+    /// The `kind` of the tables that have one (`sinks.dd` → `datadog`):
+    /// which keys such a table takes depends on it.
+    kinds: BTreeMap<String, String>,
 }
 
 const MADE_UP_KEY: &str = "zz_no_such_key";
@@ -746,6 +792,7 @@ impl Tables {
     /// The tables of `files` (real files of this kind in the repository).
     fn of_files(kind: Kind, files: &[PathBuf]) -> Tables {
         let mut all = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
         all.insert(String::new(), false);
         for file in files {
             let text =
@@ -753,12 +800,13 @@ impl Tables {
             let table: toml::Table = text
                 .parse()
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            table_paths(&table, "", &mut all);
+            table_paths(&table, "", &mut all, &mut kinds);
         }
         let mut tables = Tables {
             kind,
             all,
             closed: BTreeSet::new(),
+            kinds,
         };
         tables.closed = tables
             .all
@@ -783,7 +831,8 @@ impl Tables {
         })
     }
 
-    /// The reader's problems with a file holding only `key = value` in table `path`.
+    /// The reader's problems with a file holding only `key = value` in table
+    /// `path` (and the table's `kind`, when it has one in the repository's files).
     fn problems(&self, path: &str, key: &str, value: &str) -> Vec<String> {
         let mut text = String::new();
         if !path.is_empty() {
@@ -797,6 +846,9 @@ impl Tables {
                     text.push_str(&format!("[{prefix}]\n"));
                 }
             }
+        }
+        if let Some(kind) = self.kinds.get(path).filter(|_| key != "kind") {
+            text.push_str(&format!("kind = {kind:?}\n"));
         }
         text.push_str(&format!("{key} = {value}\n"));
         self.read(&text)
@@ -825,13 +877,14 @@ impl Tables {
             .then(|| !self.unknown(path, key, "{}"))
     }
 
-    /// The checked table a docs pattern names: `delivery`, or `sinks.<name>`
-    /// where `<…>` stands for any one name.
-    fn matching(&self, pattern: &str) -> Option<String> {
+    /// The checked tables a docs pattern names: `delivery`, or `sinks.<name>`
+    /// where `<…>` stands for any one name (every sink table of the files,
+    /// whatever its kind).
+    fn matching(&self, pattern: &str) -> Vec<&String> {
         let wanted: Vec<&str> = pattern.split('.').collect();
         self.closed
             .iter()
-            .find(|path| {
+            .filter(|path| {
                 let parts: Vec<&str> = path.split('.').collect();
                 parts.len() == wanted.len()
                     && parts
@@ -839,7 +892,7 @@ impl Tables {
                         .zip(&wanted)
                         .all(|(p, w)| p == w || (w.starts_with('<') && w.ends_with('>')))
             })
-            .cloned()
+            .collect()
     }
 
     fn accepts_anywhere(&self, key: &str) -> bool {
@@ -866,8 +919,14 @@ impl Kind {
     }
 }
 
-/// Every table path of `table` (array-of-tables flagged), under `prefix`.
-fn table_paths(table: &toml::Table, prefix: &str, into: &mut BTreeMap<String, bool>) {
+/// Every table path of `table` (array-of-tables flagged), under `prefix`,
+/// and the `kind` of those that have one.
+fn table_paths(
+    table: &toml::Table,
+    prefix: &str,
+    into: &mut BTreeMap<String, bool>,
+    kinds: &mut BTreeMap<String, String>,
+) {
     for (key, value) in table {
         let path = if prefix.is_empty() {
             key.clone()
@@ -877,7 +936,10 @@ fn table_paths(table: &toml::Table, prefix: &str, into: &mut BTreeMap<String, bo
         match value {
             toml::Value::Table(t) => {
                 into.entry(path.clone()).or_insert(false);
-                table_paths(t, &path, into);
+                if let Some(kind) = t.get("kind").and_then(toml::Value::as_str) {
+                    kinds.insert(path.clone(), kind.to_owned());
+                }
+                table_paths(t, &path, into, kinds);
             }
             toml::Value::Array(items)
                 if items.iter().all(toml::Value::is_table) && !items.is_empty() =>
@@ -885,7 +947,7 @@ fn table_paths(table: &toml::Table, prefix: &str, into: &mut BTreeMap<String, bo
                 into.insert(path.clone(), true);
                 for item in items {
                     if let toml::Value::Table(t) = item {
-                        table_paths(t, &path, into);
+                        table_paths(t, &path, into, kinds);
                     }
                 }
             }
@@ -1033,12 +1095,17 @@ fn check_span(span: &str, code: &Code) -> Option<String> {
             return None;
         }
         for tables in [&code.config, &code.cases] {
-            let Some(table) = tables.matching(pattern) else {
+            let matching = tables.matching(pattern);
+            if matching.is_empty() {
                 continue;
-            };
-            return match tables.accepts(&table, key) {
-                Some(true) => value.and_then(|v| check_value(tables, &table, key, v, span)),
-                _ => Some(format!("`{span}`: [{table}] has no key `{key}`")),
+            }
+            // `[sinks.<name>] key`: any sink table that takes the key.
+            return match matching
+                .iter()
+                .find(|t| tables.accepts(t, key) == Some(true))
+            {
+                Some(table) => value.and_then(|v| check_value(tables, table, key, v, span)),
+                None => Some(format!("`{span}`: [{pattern}] has no key `{key}`")),
             };
         }
         return Some(format!(
