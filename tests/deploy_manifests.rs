@@ -299,7 +299,11 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
         .find(|m| m["name"] == volume["name"])
         .expect("the config volume is mounted");
     assert_eq!(mount["mountPath"], "/etc/cwpub");
-    assert_eq!(container["args"], json!(["run", "/etc/cwpub/cwpub.toml"]));
+    // A ConfigMap edit is reloaded without a restart.
+    assert_eq!(
+        container["args"],
+        json!(["run", "--watch", "/etc/cwpub/cwpub.toml"])
+    );
     assert!(
         config.contains("listen = \"0.0.0.0:9464\""),
         "probes reach the observe port"

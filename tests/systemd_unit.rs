@@ -208,6 +208,12 @@ fn sandboxed(unit: &str, mdwe: Option<&str>) -> Command {
 /// the binary under test, run under the unit's system call filter and, with
 /// `mdwe`, under MemoryDenyWriteExecute= (`--mdwe` or `--mdwe-seccomp`).
 fn unit_command(root: &Path, mdwe: Option<&str>) -> Command {
+    exec_command("ExecStart", 0, root, mdwe)
+}
+
+/// The unit's `key` (ExecStart=, ExecReload=) as [`unit_command`] runs it,
+/// `$MAINPID` being `main_pid`.
+fn exec_command(key: &str, main_pid: u32, root: &Path, mdwe: Option<&str>) -> Command {
     let unit = read(UNIT);
     let specifiers = |text: &str| {
         let out = text
@@ -220,8 +226,11 @@ fn unit_command(root: &Path, mdwe: Option<&str>) -> Command {
         );
         out
     };
-    let exec = specifiers(&value(&unit, "ExecStart"));
-    let mut argv: Vec<String> = exec.split_whitespace().map(str::to_owned).collect();
+    let exec = specifiers(&value(&unit, key));
+    let mut argv: Vec<String> = exec
+        .split_whitespace()
+        .map(|a| a.replace("$MAINPID", &main_pid.to_string()))
+        .collect();
     assert_eq!(argv[0], INSTALLED_AT);
     argv[0] = env!("CARGO_BIN_EXE_cwpub").to_owned();
 
@@ -288,9 +297,29 @@ fn the_units_command_line_runs_under_its_syscall_filter_and_stops_cleanly() {
         .find_map(|l| l.split_once("address=127.0.0.1:"))
         .and_then(|(_, port)| port.trim().parse::<u16>().ok())
         .map(|port| http_get(port, "/healthz"));
+    // `systemctl reload`: ExecReload= applies an edited config and says so.
+    let reloaded = started.then(|| {
+        let config = root.path().join("etc/cwpub/cwpub.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, text.replace("name = \"heartbeat\"", "name = \"renamed\""))
+            .expect("edit config");
+        exec_command("ExecReload", child.id(), root.path(), None)
+            .output()
+            .expect("run the unit's ExecReload")
+    });
     signal(&child, "-TERM");
     let status = child.wait().expect("wait");
     collect_until(&logs, &mut stderr, "cwpub stopped", Duration::from_secs(60));
+    if let Some(out) = &reloaded {
+        assert!(
+            out.status.success()
+                && text(&out.stdout).contains("ok (reload: 1 job added, 0 changed, 1 removed"),
+            "ExecReload: {}\n{}{}\ndaemon:\n{stderr}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
     assert!(
         started && event,
         "no event from the unit's command line ({status}); stdout:\n{stdout}\nstderr:\n{stderr}"

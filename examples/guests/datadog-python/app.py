@@ -1,10 +1,11 @@
 """A cwpub guest in Python: one DataDog-style JSON log event per run.
 
 It shows the payload swap cwpub promises: the host keeps scheduling,
-batching and CloudWatch delivery; this guest only decides what a log line
-looks like -- here the attributes DataDog's log intake reserves (ddsource,
-ddtags, hostname, service, status, message, timestamp), so the same
-CloudWatch stream can be forwarded to DataDog unchanged.
+batching and delivery; this guest only decides what a log line looks like
+-- here the attributes DataDog's log intake reserves (ddsource, ddtags,
+hostname, service, status, message, timestamp). Sent to a DataDog sink,
+they arrive as DataDog's own attributes; sent to CloudWatch, the stream
+can be forwarded to DataDog unchanged.
 
 Job config (every value is a string):
   service   required   DataDog `service`

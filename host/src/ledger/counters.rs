@@ -19,7 +19,8 @@ pub struct Counters {
     pub requests: u64,
     /// Requests that failed and were (or will be) retried, throttles included.
     pub retries: u64,
-    /// Requests answered with ThrottlingException.
+    /// Requests the service answered as throttled (CloudWatch
+    /// ThrottlingException, HTTP 429).
     pub throttles: u64,
     /// Log groups this host created.
     pub groups_created: u64,

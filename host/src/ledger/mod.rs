@@ -340,7 +340,7 @@ const REQUEST_FAMILIES: [Family; 5] = [
     ),
     (
         "throttles",
-        "Requests answered with ThrottlingException",
+        "Requests the service answered as throttled (CloudWatch ThrottlingException, HTTP 429)",
         |c| c.throttles,
     ),
 ];
@@ -383,17 +383,22 @@ impl Collector for Book {
             .map(|(t, c)| (target_labels(t), c))
             .collect();
         encode_scope(&mut e, "cwpub_target", "target", &rows)?;
+        // Only targets that are log streams (CloudWatch) create anything.
+        let streams = || {
+            rows.iter()
+                .filter(|(l, _)| l.iter().any(|(k, _)| k == "log_stream"))
+        };
         encode_counters(
             &mut e,
             "cwpub_target_groups_created",
-            "Log groups this host created, by target.",
-            rows.iter().map(|(l, c)| (l.clone(), c.groups_created)),
+            "Log groups this host created, by target (log stream targets only).",
+            streams().map(|(l, c)| (l.clone(), c.groups_created)),
         )?;
         encode_counters(
             &mut e,
             "cwpub_target_streams_created",
-            "Log streams this host created, by target.",
-            rows.iter().map(|(l, c)| (l.clone(), c.streams_created)),
+            "Log streams this host created, by target (log stream targets only).",
+            streams().map(|(l, c)| (l.clone(), c.streams_created)),
         )?;
 
         let rows: Vec<(Labels<'_>, &Counters)> = snapshot
