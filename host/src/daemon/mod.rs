@@ -256,14 +256,9 @@ pub async fn run(
     let prepared = prepare(&config, &runtime).await?;
     let _spool_root = match config.delivery.spool_dir.clone() {
         Some(base) => {
-            let default = config
-                .sinks
-                .default
-                .as_ref()
-                .and_then(|d| config.sinks.get(d))
-                .cloned();
+            let sinks = config.sinks.clone();
             let lock = tokio::task::spawn_blocking(move || {
-                sinks::prepare_spool_root(&base, default.as_ref())
+                sinks::prepare_spool_root(&base, &sinks)
                     .map_err(|e| crate::delivery::spool::unusable_dir(&base, &e))
             })
             .await??;

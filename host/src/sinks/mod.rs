@@ -26,13 +26,14 @@ pub use stdout::StdoutSink;
 /// lock (one cwpub per spool directory, whatever its version), and moves the
 /// segment files cwpub 0.1 wrote at its root — it had one CloudWatch sink
 /// and no subdirectories — into the default sink's directory when that is a
-/// CloudWatch sink, so they are replayed there. Blocking: call off the
-/// async runtime.
+/// CloudWatch sink, so they are replayed there. A subdirectory holding the
+/// spool of a sink the config no longer has is left alone and logged: its
+/// events go out once that sink is configured again. Blocking: call off
+/// the async runtime.
 pub fn prepare_spool_root(
     base: &std::path::Path,
-    default: Option<&SinkConfig>,
+    sinks: &crate::config::SinksConfig,
 ) -> std::io::Result<crate::delivery::spool::lock::DirLock> {
-    use crate::delivery::spool::segment;
     std::fs::create_dir_all(base).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -40,14 +41,62 @@ pub fn prepare_spool_root(
         )
     })?;
     let lock = crate::delivery::spool::lock::DirLock::acquire(base)?;
-    let old: Vec<std::path::PathBuf> = std::fs::read_dir(base)?
+    let default = sinks.default.as_ref().and_then(|d| sinks.get(d));
+    migrate_0_1_segments(base, default)?;
+    warn_about_orphans(base, sinks);
+    Ok(lock)
+}
+
+/// The segment files directly in `dir`.
+fn segments_in(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    use crate::delivery::spool::segment;
+    Ok(std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter(|e| segment::parse_name(&e.file_name().to_string_lossy()).is_some())
         .map(|e| e.path())
-        .collect();
+        .collect())
+}
+
+/// Logs each subdirectory of `base` that holds spool segments but is no
+/// configured sink's spool directory.
+fn warn_about_orphans(base: &std::path::Path, sinks: &crate::config::SinksConfig) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for dir in entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+    {
+        let used = sinks
+            .list
+            .iter()
+            .any(|s| s.delivery.spool_dir.as_deref() == Some(dir.as_path()));
+        let held = segments_in(&dir).map_or(0, |s| s.len());
+        if !used && held > 0 {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            tracing::warn!(
+                dir = %dir.display(),
+                segments = held,
+                "spool: this directory holds the undelivered events of a sink named {name:?}, which the config does not have; configure that sink again to deliver them, or delete the directory to discard them"
+            );
+        }
+    }
+}
+
+/// Moves the segments cwpub 0.1 left at the root of `base` into the
+/// default CloudWatch sink's directory.
+fn migrate_0_1_segments(
+    base: &std::path::Path,
+    default: Option<&SinkConfig>,
+) -> std::io::Result<()> {
+    let old = segments_in(base)?;
     if old.is_empty() {
-        return Ok(lock);
+        return Ok(());
     }
     let into = default
         .filter(|s| matches!(s.settings, SinkSettings::CloudWatch(_)))
@@ -58,7 +107,7 @@ pub fn prepare_spool_root(
             segments = old.len(),
             "spool: segments written by cwpub 0.1 are at the root of spool_dir, and no default CloudWatch sink is configured to replay them; they are left in place"
         );
-        return Ok(lock);
+        return Ok(());
     };
     std::fs::create_dir_all(&dir)?;
     for path in &old {
@@ -79,7 +128,7 @@ pub fn prepare_spool_root(
         into = %dir.display(),
         "spool: moved the segments an earlier cwpub left at the root of spool_dir into the sink's own directory, to be replayed"
     );
-    Ok(lock)
+    Ok(())
 }
 
 /// One running sink, as the daemon uses it.
@@ -245,9 +294,10 @@ mod tests {
                 ..DeliveryConfig::default()
             },
         };
-        let lock = prepare_spool_root(base.path(), Some(&sink)).expect("prepared");
+        let sinks = one_sink(sink);
+        let lock = prepare_spool_root(base.path(), &sinks).expect("prepared");
         assert!(
-            prepare_spool_root(base.path(), Some(&sink)).is_err(),
+            prepare_spool_root(base.path(), &sinks).is_err(),
             "one cwpub per spool directory"
         );
         assert!(
@@ -288,7 +338,16 @@ mod tests {
             settings: SinkSettings::Stdout,
             delivery: DeliveryConfig::default(),
         };
-        prepare_spool_root(base.path(), Some(&stdout)).expect("prepared");
+        prepare_spool_root(base.path(), &one_sink(stdout)).expect("prepared");
         assert!(old.exists());
+    }
+
+    /// A config's sinks: `sink` alone, the default.
+    fn one_sink(sink: SinkConfig) -> crate::config::SinksConfig {
+        crate::config::SinksConfig {
+            default: Some(sink.name.clone()),
+            list: vec![sink],
+            region: None,
+        }
     }
 }
