@@ -82,25 +82,41 @@ impl Collector for Collect {
                 |s| in_flight(s) as i64,
             ),
         ];
+        // A sink a reload replaced (its kind changed) runs beside its
+        // successor of the same name until it has delivered what it holds:
+        // one sample per sink, what both hold summed, the newest one's rate.
+        let newest: Vec<&Arc<Shared>> = cores
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| !cores[i + 1..].iter().any(|later| later.name == s.name))
+            .map(|(_, s)| s)
+            .collect();
         for (name, help, read) in gauges {
             encode_gauges(
                 &mut e,
                 name,
                 help,
-                cores.iter().map(|s| (sink_label(s), read(s))),
+                newest.iter().map(|s| {
+                    let held: i64 = cores
+                        .iter()
+                        .filter(|c| c.name == s.name)
+                        .map(|c| read(c))
+                        .sum();
+                    (sink_label(s), held)
+                }),
             )?;
         }
         encode_gauges(
             &mut e,
             "cwpub_put_rate_per_sec",
             "Requests per second allowed now, by sink: halved on throttling, climbing back to the ceiling as requests succeed.",
-            cores.iter().map(|s| (sink_label(s), s.rate.current())),
+            newest.iter().map(|s| (sink_label(s), s.rate.current())),
         )?;
         encode_gauges(
             &mut e,
             "cwpub_put_rate_ceiling_per_sec",
             "The configured ceiling of the request rate (put_rate_per_sec), by sink.",
-            cores.iter().map(|s| (sink_label(s), s.rate.ceiling())),
+            newest.iter().map(|s| (sink_label(s), s.rate.ceiling())),
         )?;
         let circuits: Vec<_> = cores.iter().flat_map(|s| s.health.circuits()).collect();
         encode_gauges(

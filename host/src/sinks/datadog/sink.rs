@@ -234,22 +234,29 @@ impl Rejections {
         *c.entry(key).or_default() += 1;
     }
 
-    /// A counter set for `sink`, written by the ledger's one collector of
-    /// rejections (registered the first time).
+    /// The counter set of `sink`, written by the ledger's one collector of
+    /// rejections (registered the first time). An adapter a reload builds
+    /// for a running sink shares that sink's set, so its counts go on.
     fn register(metrics: &Metrics, ledger: &Ledger, sink: Arc<str>) -> Arc<Rejections> {
         let all = ledger.extension(|| {
             let all = Arc::new(AllRejections::default());
             metrics.collector(Collect(all.clone()));
             all
         });
+        let mut list = all.0.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|w| w.strong_count() > 0);
+        if let Some(running) = list
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .find(|r| r.sink == sink)
+        {
+            return running;
+        }
         let mine = Arc::new(Rejections {
             counts: Mutex::default(),
             sink,
         });
-        all.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::downgrade(&mine));
+        list.push(Arc::downgrade(&mine));
         mine
     }
 }
