@@ -4,7 +4,6 @@
 //! and metadata as the release image, compiled faster), unless
 //! `scripts/test.sh` has just built it. A missing podman, musl C compiler or
 //! a failed build fails the test with the fix; nothing is skipped.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
