@@ -118,6 +118,17 @@ pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Scrapes `/metrics` at `addr` every 100 ms until `cond` holds for a
+/// scrape, which it returns; None if it did not within [`PATIENCE`].
+pub fn scrape_until(addr: SocketAddr, cond: impl Fn(&str) -> bool) -> Option<String> {
+    let mut last = String::new();
+    eventually(PATIENCE, || {
+        last = http_get(addr, "/metrics").1;
+        cond(&last)
+    })
+    .then_some(last)
+}
+
 impl Daemon {
     /// Starts `cwpub run <config>`.
     pub fn start(config: &Path) -> Daemon {
