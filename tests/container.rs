@@ -12,6 +12,7 @@
 //! spool on the read-only root stops the start with the fix.
 
 use crate::support::container::{self, Container, Volume, env, mount_ro, podman_ok};
+use crate::support::daemon::{PATIENCE, eventually, job_runs, metric, scrape_until};
 use crate::support::fake_credentials::FakeCredentials;
 use crate::support::moto::Moto;
 use crate::support::recording_proxy::{Recorded, RecordingProxy};
@@ -38,14 +39,6 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn unique(prefix: &str) -> String {
@@ -354,17 +347,16 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     let creds = FakeCredentials::start(&token, "ASIAECSFAKE", CREDENTIAL_LIFETIME).await;
     let adversary = test_guests::test_guest("adversary");
     let dir = tempfile::tempdir().expect("tempdir");
-    let observe_port = free_port();
-    let config_path = write(
-        dir.path(),
-        "cwpub.toml",
-        &config(
+    // Port 0 at start; then the port the daemon bound, for `cwpub health`.
+    let config_text = |port: u16| {
+        config(
             &proxy.endpoint(),
-            observe_port,
+            port,
             "1s",
             &probe_jobs("/proc/1/environ", creds.port()),
-        ),
-    );
+        )
+    };
+    let config_path = write(dir.path(), "cwpub.toml", &config_text(0));
     let cache = Volume::new("cwpub-test-cache");
     let name = unique("cwpub-test-ecs");
     let mut c = Container::run(
@@ -380,12 +372,16 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
         &["run", CONFIG],
     );
     c.wait_for("cwpub started");
+    // The daemon read its config at start; `cwpub health` reads it now. The
+    // file is rewritten in place, so the container's bind mount sees it.
+    let port = c.observe_addr().port();
+    write(dir.path(), "cwpub.toml", &config_text(port));
 
     // The image's health probe, as its HEALTHCHECK and an exec probe run it.
     let (status, out) = c.exec(&["/usr/local/bin/cwpub", "health", CONFIG]);
     assert!(status.success(), "cwpub health: {out}");
     assert!(out.contains("/healthz answered 200"), "{out}");
-    let ready_by = Instant::now() + Duration::from_secs(30);
+    let ready_by = Instant::now() + PATIENCE;
     loop {
         let (status, out) = c.exec(&["/usr/local/bin/cwpub", "health", CONFIG, "--ready"]);
         if status.success() {
@@ -509,14 +505,13 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let web_identity_token = unique("irsa-web-identity-token");
     let token_path = write(dir.path(), "token", &web_identity_token);
-    let observe_port = free_port();
     // Batches wait an hour: everything is still buffered when SIGTERM comes.
     let config_path = write(
         dir.path(),
         "cwpub.toml",
         &config(
             &proxy.endpoint(),
-            observe_port,
+            0,
             "1h",
             &probe_jobs(IRSA_TOKEN, moto.addr.port()),
         ),
@@ -538,7 +533,11 @@ async fn irsa_web_identity_credentials_deliver_and_sigterm_drains_the_buffer() {
         &["run", CONFIG],
     );
     c.wait_for("cwpub started");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let observe = c.observe_addr();
+    let ran = |m: &str| job_runs(m, "heartbeat", "success") >= 3;
+    if scrape_until(observe, ran).is_none() {
+        panic!("no 3 heartbeat runs; stderr:\n{}", c.stderr);
+    }
     assert!(
         puts(&proxy.requests()).is_empty(),
         "nothing sent before the hour-long batch delay: {:?}",
@@ -634,7 +633,8 @@ fn a_read_only_spool_stops_the_start_with_the_fix() {
     );
 }
 
-/// A config with one heartbeat job and the spool on the image's volume.
+/// A config with one heartbeat job and the spool on the image's volume;
+/// `/metrics` on a port of the system's choosing.
 fn spool_config(endpoint: &str, max_batch_delay: &str, schedule: &str, at_start: bool) -> String {
     format!(
         r#"
@@ -648,7 +648,7 @@ max_batch_delay = "{max_batch_delay}"
 spool_dir = "/var/lib/cwpub/spool"
 
 [observe]
-enabled = false
+listen = "127.0.0.1:0"
 
 [log]
 format = "human"
@@ -687,7 +687,11 @@ async fn a_killed_container_leaves_its_buffer_in_the_spool_for_the_next_start() 
     args.extend(keys.iter().cloned());
     let mut c = Container::run(&unique("cwpub-test-killed"), &args, &["run", CONFIG]);
     c.wait_for("cwpub started");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let observe = c.observe_addr();
+    let spooled = |m: &str| metric(m, r#"cwpub_spool_events{sink="cloudwatch"}"#) >= 3.0;
+    if scrape_until(observe, spooled).is_none() {
+        panic!("no 3 events in the spool; stderr:\n{}", c.stderr);
+    }
     let (status, stderr) = c.signal("KILL");
     assert_eq!(status.code(), Some(137), "killed: {stderr}");
     assert!(
@@ -706,11 +710,10 @@ async fn a_killed_container_leaves_its_buffer_in_the_spool_for_the_next_start() 
     args.extend(keys.iter().cloned());
     let mut c = Container::run(&unique("cwpub-test-replay"), &args, &["run", CONFIG]);
     c.wait_for("cwpub started");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while puts(&proxy.requests()).is_empty() {
-        assert!(Instant::now() < deadline, "the spool was not replayed");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert!(
+        eventually(PATIENCE, || !puts(&proxy.requests()).is_empty()),
+        "the spool was not replayed"
+    );
     let (status, stderr) = c.stop();
     assert_eq!(
         status.code(),

@@ -4,112 +4,16 @@
 //! reflect a failing guest and an unreachable endpoint; `check` refuses
 //! guests that are not cwpub components.
 
+use crate::support::daemon::{
+    Daemon, PATIENCE, cwpub, eventually, job_runs, metric, refusing_port, runs_ok, write_config,
+};
 use crate::support::moto;
 use crate::support::test_guests;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn cwpub() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cwpub"));
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CWPUB_SINK_KIND")
-        .env_remove("CWPUB_ENDPOINT_URL")
-        .env("CWPUB_LOG_LEVEL", "info");
-    cmd
-}
-
-fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("cwpub.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-/// A running `cwpub run` whose stderr is collected line by line.
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: String,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let mut child = cwpub()
-            .args(["run", config.to_str().expect("utf-8")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cwpub run");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            stderr: String::new(),
-        }
-    }
-
-    /// Waits (up to a minute, for slow CI machines) until stderr has a line containing `needle`.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.stderr.push_str(&line);
-                    self.stderr.push('\n');
-                    if found {
-                        return;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        panic!(
-            "cwpub never logged {needle:?}; stderr so far:\n{}",
-            self.stderr
-        );
-    }
-
-    /// Sends SIGTERM and returns the exit status and the whole stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "sending SIGTERM");
-        let started = Instant::now();
-        let exit = self.child.wait().expect("wait");
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "graceful stop took {:?}",
-            started.elapsed()
-        );
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.stderr.push_str(&line);
-            self.stderr.push('\n');
-        }
-        (exit, self.stderr)
-    }
-}
 
 async fn read_stream(
     client: &aws_sdk_cloudwatchlogs::Client,
@@ -154,20 +58,6 @@ fn assert_each_tick_once(events: &[String], field: &str, job: &str) -> u64 {
     n as u64
 }
 
-fn summary_runs_ok(stderr: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("cwpub stopped after"))
-        .expect("a summary line");
-    let runs = line
-        .split("s: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .expect("runs ok count");
-    runs.parse()
-        .unwrap_or_else(|_| panic!("bad summary: {line}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_delivers_every_tick_exactly_once_and_exits_zero() {
     let moto = moto::Moto::start();
@@ -185,7 +75,7 @@ endpoint_url = "{endpoint}"
 max_batch_delay = "300ms"
 
 [observe]
-enabled = false
+listen = "127.0.0.1:0"
 
 [[jobs]]
 name = "heartbeat"
@@ -210,7 +100,10 @@ log_stream = "{{job}}"
     );
     let mut daemon = Daemon::start(&config);
     daemon.wait_for("cwpub started");
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    // The run at start and at least two ticks of each job.
+    daemon.wait_for_metrics("three runs of each job", |m| {
+        job_runs(m, "heartbeat", "success") >= 3 && job_runs(m, "emf", "success") >= 3
+    });
     let (status, stderr) = daemon.stop();
     assert!(
         status.success(),
@@ -232,7 +125,7 @@ log_stream = "{{job}}"
     );
     assert_eq!(
         n_heartbeat + n_emf,
-        summary_runs_ok(&stderr),
+        runs_ok(&stderr),
         "every run's events arrived"
     );
     for m in &heartbeats {
@@ -286,7 +179,7 @@ mode = "emf-mixed"
     );
     let mut daemon = Daemon::start(&config);
     daemon.wait_for("dropped an invalid EMF document");
-    tokio::time::sleep(Duration::from_millis(500)).await; // past max_batch_delay: the valid ones are sent
+    // The valid documents of the same run are delivered, at the latest by the drain.
     let (status, stderr) = daemon.stop();
     assert_eq!(
         status.code(),
@@ -317,50 +210,11 @@ mode = "emf-mixed"
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut stream =
-        TcpStream::connect(("127.0.0.1", port)).expect("connect to the observe endpoint");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn metric(body: &str, name_and_labels: &str) -> f64 {
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(name_and_labels)
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn health_and_metrics_reflect_a_failing_guest_and_an_unreachable_endpoint() {
     let adversary = test_guests::test_guest("adversary");
-    let dead_endpoint = free_port(); // nothing listens here: connections are refused
-    let observe = free_port();
+    // Bound but not listening: every connection is refused.
+    let (_dead, dead_endpoint) = refusing_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(
         dir.path(),
@@ -369,7 +223,7 @@ fn health_and_metrics_reflect_a_failing_guest_and_an_unreachable_endpoint() {
 [sink]
 kind = "cloudwatch"
 region = "us-east-1"
-endpoint_url = "http://127.0.0.1:{dead_endpoint}"
+endpoint_url = "http://{dead_endpoint}"
 
 [delivery]
 max_batch_delay = "100ms"
@@ -379,7 +233,7 @@ circuit_failure_threshold = 2
 request_timeout = "1s"
 
 [observe]
-listen = "127.0.0.1:{observe}"
+listen = "127.0.0.1:0"
 
 [[jobs]]
 name = "broken"
@@ -404,22 +258,21 @@ log_stream = "heartbeat"
     );
     let mut daemon = Daemon::start(&config);
     daemon.wait_for("cwpub started");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let target = r#"{sink="cloudwatch",log_group="/cwpub/health",log_stream="heartbeat"}"#;
+    let retries = format!("cwpub_target_retries_total{target}");
+    let failures = r#"cwpub_job_failures_total{job="broken",kind="panic"}"#;
     let (mut ready, mut metrics) = ((0, String::new()), String::new());
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(300));
-        if TcpStream::connect(("127.0.0.1", observe)).is_err() {
-            continue;
-        }
-        ready = http_get(observe, "/readyz");
-        metrics = http_get(observe, "/metrics").1;
-        let target = r#"{sink="cloudwatch",log_group="/cwpub/health",log_stream="heartbeat"}"#;
-        if ready.0 == 503 && metric(&metrics, &format!("cwpub_target_retries_total{target}")) >= 2.0
-        {
-            break;
-        }
-    }
-    let (live, _) = http_get(observe, "/healthz");
+    // Everything asserted below, once it has all happened (or the patience is out).
+    eventually(PATIENCE, || {
+        ready = daemon.get("/readyz");
+        metrics = daemon.metrics();
+        ready.0 == 503
+            && ready.1.contains("circuit open")
+            && metric(&metrics, &retries) >= 2.0
+            && metric(&metrics, failures) >= 1.0
+            && job_runs(&metrics, "heartbeat", "success") >= 1
+    });
+    let (live, _) = daemon.get("/healthz");
     let (status, stderr) = daemon.stop();
     assert_eq!(live, 200, "still alive");
     assert_eq!(
@@ -433,29 +286,17 @@ log_stream = "heartbeat"
         ready.1
     );
     assert!(
-        metric(
-            &metrics,
-            r#"cwpub_job_failures_total{job="broken",kind="panic"}"#
-        ) >= 1.0,
+        metric(&metrics, failures) >= 1.0,
         "failures by kind:\n{metrics}"
     );
-    assert!(
-        metric(
-            &metrics,
-            r#"cwpub_job_runs_total{job="heartbeat",outcome="success"}"#
-        ) >= 1.0,
-        "{metrics}"
-    );
+    assert!(job_runs(&metrics, "heartbeat", "success") >= 1, "{metrics}");
     let peak = metric(&metrics, r#"cwpub_job_peak_memory_bytes{job="heartbeat"}"#);
     assert!(
         (64.0 * 1024.0..=64.0 * 1024.0 * 1024.0).contains(&peak),
         "peak memory of a heartbeat run: {peak}"
     );
     assert!(
-        metric(
-            &metrics,
-            r#"cwpub_target_retries_total{sink="cloudwatch",log_group="/cwpub/health",log_stream="heartbeat"}"#
-        ) >= 2.0,
+        metric(&metrics, &retries) >= 2.0,
         "retries against the dead endpoint:\n{metrics}"
     );
     assert!(

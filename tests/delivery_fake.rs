@@ -90,15 +90,25 @@ fn assert_exactly(fake: &FakeCwl, group: &str, stream: &str, expected: &[String]
     assert_eq!(got, expected);
 }
 
-/// Waits until `n` PutLogEvents requests have succeeded.
-async fn wait_for_requests(d: &Delivery, n: u64) {
-    for _ in 0..5_000 {
-        if d.stats().totals.requests >= n {
-            return;
+/// Polls `probe` every 2 ms until it gives a value; fails after a minute,
+/// which only a broken test or a broken delivery takes.
+async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe() {
+            return v;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within a minute"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    panic!("{n} requests not done: {:?}", d.stats().totals);
+}
+
+/// Waits until `n` PutLogEvents requests have succeeded.
+async fn wait_for_requests(d: &Delivery, n: u64) {
+    wait_for(|| (d.stats().totals.requests >= n).then_some(())).await;
 }
 
 async fn drain_all(d: &Delivery) {
@@ -160,6 +170,18 @@ async fn delivers_json_and_emf_in_order_with_emf_header_only_on_emf() {
     assert_eq!(st.totals.bytes_sent, bytes);
     assert_eq!(st.job("job-a").events_sent, 53);
     assert_eq!(st.target(&t).requests, 2, "one JSON and one EMF request");
+    let mut puts: Vec<(bool, usize)> = fake
+        .seen()
+        .iter()
+        .filter(|s| s.op == "PutLogEvents")
+        .map(|s| (s.emf_header, s.events))
+        .collect();
+    puts.sort_unstable();
+    assert_eq!(
+        puts,
+        [(false, 52), (true, 1)],
+        "the EMF request alone carried the header"
+    );
     assert_eq!(st.totals.dropped_total(), 0);
     assert_eq!(st.buffered_events, 0);
 }
@@ -482,16 +504,9 @@ async fn auth_errors_keep_data_buffered_show_in_health_and_heal() {
     let evs = json_events("k", 20, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-k", PayloadKind::JsonLog, &t, evs));
-    let mut saw_problem = false;
-    for _ in 0..200 {
-        if let Some(p) = d.health().credential_problem {
-            assert!(p.code.ends_with("Exception"), "{p:?}");
-            saw_problem = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(saw_problem, "credential problem visible in health");
+    // The credential problem is visible in health while the faults last.
+    let p = wait_for(|| d.health().credential_problem).await;
+    assert!(p.code.ends_with("Exception"), "{p:?}");
     assert!(!d.health().is_healthy());
     drain_all(&d).await;
     assert_exactly(&fake, G, S, &expected);
@@ -513,21 +528,13 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     cfg.circuit_failure_threshold = 3;
     cfg.circuit_open_max = Duration::from_secs(4);
     let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
-    // Three failures open the circuit; the probe after 1 s fails once more
-    // (re-opening it); the next probe succeeds.
+    // Three failures open the circuit for 1 s; the probe after it fails once
+    // more (re-opening it for 2 s); the next probe succeeds.
     fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 4));
     let evs = json_events("cb", 5, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-cb", PayloadKind::JsonLog, &t, evs));
-    let mut open = None;
-    for _ in 0..1_000 {
-        if let Some(c) = d.health().open_circuits.first() {
-            open = Some(c.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let open = open.expect("circuit opened and is visible in health");
+    let open = wait_for(|| d.health().open_circuits.first().cloned()).await;
     assert_eq!(open.target, *t);
     assert!(open.consecutive_failures >= 3);
     assert!(
@@ -535,19 +542,34 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
         "{}",
         open.last_error
     );
-    assert!(!d.health().is_healthy());
-    // While open, no request reaches the target.
-    assert!(open.retry_in > Duration::from_millis(400), "{open:?}");
-    let before = fake.seen().len();
-    tokio::time::sleep(open.retry_in - Duration::from_millis(300)).await;
-    assert_eq!(
-        fake.seen().len(),
-        before,
-        "requests paused while the circuit is open"
+    assert!(
+        open.retry_in <= Duration::from_secs(2),
+        "the first or the second open period: {open:?}"
     );
+    assert!(!d.health().is_healthy());
+    // Not drained yet: a drain probes open circuits at once.
+    wait_for(|| (fake.seen().len() >= 5).then_some(())).await;
     drain_all(&d).await;
     assert_exactly(&fake, G, S, &expected);
-    assert_eq!(fake.seen().len(), 5, "4 failures + 1 success, nothing else");
+    let seen = fake.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [500, 500, 500, 500, 200],
+        "4 failures + 1 success, nothing else"
+    );
+    // While open, no request reached the target: each probe came no sooner
+    // than the circuit's open period after the failure that opened it.
+    let gap = |i: usize| seen[i].at - seen[i - 1].at;
+    assert!(
+        gap(3) >= Duration::from_secs(1),
+        "first probe after {:?}",
+        gap(3)
+    );
+    assert!(
+        gap(4) >= Duration::from_secs(2),
+        "second probe after {:?}",
+        gap(4)
+    );
     assert!(d.health().open_circuits.is_empty(), "closed after success");
     assert!(d.health().is_healthy());
 }

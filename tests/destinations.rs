@@ -9,11 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::chaos;
 use crate::support::cli::run_in;
-use crate::support::daemon::{Daemon, http_get, runs_ok, summary, tick_of, write_config};
+use crate::support::daemon::{
+    Daemon, PATIENCE, eventually, http_get, runs_ok, summary, tick_of, write_config,
+};
 use crate::support::fake_datadog::{FakeDatadog, Outage};
 use crate::support::moto::Moto;
 
@@ -148,18 +150,6 @@ fn datadog_heartbeats(dd: &FakeDatadog) -> Vec<String> {
         .collect()
 }
 
-/// Waits (polling) until `cond` holds, at most `within`.
-fn until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    cond()
-}
-
 /// One run: DataDog in `trouble` for 20 s (switched on before the start,
 /// off by `recover`), then caught up; asserts every delivery property.
 fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog)) {
@@ -173,7 +163,7 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
     let mut daemon = Daemon::start_with_env(&path, &[(KEY_VAR, KEY)]);
     daemon.wait_for("cwpub started");
     let trouble_started = now_ms();
-    daemon.pause(Duration::from_secs(20));
+    daemon.run_for(Duration::from_secs(20));
     recover(&dd);
     // CloudWatch kept up throughout: every heartbeat of the trouble arrived
     // within seconds of its run.
@@ -197,7 +187,7 @@ fn fan_out_through(trouble: &dyn Fn(&FakeDatadog), recover: &dyn Fn(&FakeDatadog
         "CloudWatch events late while DataDog was in trouble: {late:?} ms"
     );
     // DataDog catches up with everything the jobs ran.
-    let caught_up = until(Duration::from_secs(60), || {
+    let caught_up = eventually(PATIENCE, || {
         let cw = rt.block_on(cloudwatch(&client, "heartbeat"));
         datadog_heartbeats(&dd).len() >= cw.len() && !cw.is_empty()
     });
@@ -279,7 +269,9 @@ fn sigterm_during_a_datadog_outage_keeps_its_events_for_the_next_start() {
     dd.set_down(Some(Outage::Refused));
     let mut first = Daemon::start_with_env(&path, &[(KEY_VAR, KEY)]);
     first.wait_for("cwpub started");
-    first.pause(Duration::from_secs(6));
+    first.wait_until("4 heartbeats at CloudWatch", || {
+        rt.block_on(cloudwatch(&client, "heartbeat")).len() >= 4
+    });
     let (status, stderr) = first.stop();
     let line = summary(&stderr);
     assert!(
@@ -307,7 +299,7 @@ fn sigterm_during_a_datadog_outage_keeps_its_events_for_the_next_start() {
     dd.set_down(None);
     let mut second = Daemon::start_with_env(&path, &[(KEY_VAR, KEY)]);
     second.wait_for("spool: replaying events left by the previous run");
-    let all_there = until(Duration::from_secs(60), || {
+    let all_there = eventually(PATIENCE, || {
         let got: BTreeSet<String> = datadog_heartbeats(&dd)
             .into_iter()
             .map(|m| tick_of(&m).2)
@@ -322,19 +314,6 @@ fn sigterm_during_a_datadog_outage_keeps_its_events_for_the_next_start() {
     );
     ids_once("DataDog", datadog_heartbeats(&dd));
     dd.assert_no_violations();
-}
-
-/// The port the daemon's observability endpoint bound (`listen = "127.0.0.1:0"`).
-fn observe_port(daemon: &mut Daemon) -> u16 {
-    daemon.wait_for("observability endpoint");
-    daemon
-        .stderr
-        .lines()
-        .find(|l| l.contains("observability endpoint"))
-        .and_then(|l| l.split("address=127.0.0.1:").nth(1))
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no bound address logged:\n{}", daemon.stderr))
 }
 
 #[test]
@@ -372,8 +351,8 @@ run_at_start = true
     );
     let path = write_config(dir.path(), &text);
     let mut daemon = Daemon::start(&path);
-    let port = observe_port(&mut daemon);
-    let refused = until(Duration::from_secs(30), || {
+    let port = daemon.observe_addr();
+    let refused = eventually(PATIENCE, || {
         let (status, body) = http_get(port, "/readyz");
         status == 503 && body.contains("credential")
     });
@@ -382,9 +361,7 @@ run_at_start = true
     assert!(refused, "a refused key shows on /readyz: {readyz}");
     // The secret is rotated in place, as a mounted secret is.
     std::fs::write(&key_file, format!("{KEY}\n")).expect("rotate");
-    let delivered = until(Duration::from_secs(30), || {
-        !datadog_heartbeats_any(&dd).is_empty()
-    });
+    let delivered = eventually(PATIENCE, || !datadog_heartbeats_any(&dd).is_empty());
     let (ready, _) = http_get(port, "/readyz");
     let (status, stderr) = daemon.stop();
     assert!(delivered, "the rotated key was not used:\n{stderr}");

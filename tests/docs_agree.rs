@@ -581,14 +581,8 @@ log_group = "/cwpub/docs"
         "cwpub started",
         Duration::from_secs(120),
     );
-    let port = started
-        .then(|| {
-            let addr = stderr.split("address=").nth(1)?;
-            let addr = addr.split_whitespace().next()?;
-            addr.rsplit(':').next()?.parse::<u16>().ok()
-        })
-        .flatten();
-    let metrics = port.map(|port| daemon::http_get(port, "/metrics"));
+    let addr = started.then(|| daemon::logged_address(&stderr)).flatten();
+    let metrics = addr.map(|addr| daemon::http_get(addr, "/metrics"));
     daemon::signal(&child, "-TERM");
     let _ = child.wait();
     let (status, body) = metrics.unwrap_or_else(|| {

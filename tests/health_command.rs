@@ -3,27 +3,11 @@
 //! server that never answers, or an observe endpoint switched off — with the
 //! address worked out from the config, the environment or `--addr`.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn cwpub() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cwpub"));
-    cmd.env_remove("CWPUB_OBSERVE_LISTEN")
-        .env_remove("CWPUB_OBSERVE_ENABLED")
-        .env_remove("CWPUB_SINK_KIND")
-        .env_remove("CWPUB_ENDPOINT_URL");
-    cmd
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::support::daemon::{Daemon, PATIENCE, cwpub, refusing_port, write_config};
 
 fn health(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let Output {
@@ -43,72 +27,38 @@ fn health(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) 
     )
 }
 
-/// A stdout-sink daemon whose observe endpoint listens on 0.0.0.0:<port>.
-struct Daemon {
-    child: Child,
-    _dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(port: u16, guest: &str) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("cwpub.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+/// A stdout-sink daemon whose observe endpoint listens on 0.0.0.0 and a
+/// port the system chose, and its config, which names that port: written
+/// with port 0, then rewritten with the port the daemon logged it bound
+/// (the daemon reads its config once, at start).
+fn start_daemon(dir: &std::path::Path) -> (Daemon, std::path::PathBuf, u16) {
+    let config = |port: u16| {
+        format!(
+            r#"
 [sink]
 kind = "stdout"
 [observe]
 listen = "0.0.0.0:{port}"
 [[jobs]]
 name = "beat"
-guest = "{guest}"
+guest = "builtin:heartbeat"
 schedule = "@hourly"
 log_group = "/cwpub/health"
 "#
-            ),
         )
-        .expect("write config");
-        let mut child = cwpub()
-            .args(["run", config.to_str().expect("utf-8")])
-            .env("CWPUB_LOG_LEVEL", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cwpub run");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = lines.next().and_then(Result::ok).unwrap_or_default();
-            if line.contains("observability endpoint") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the endpoint never came up");
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Daemon {
-            child,
-            _dir: dir,
-            config,
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    };
+    let path = write_config(dir, &config(0));
+    let mut daemon = Daemon::start(&path);
+    let port = daemon.observe_addr().port();
+    write_config(dir, &config(port));
+    (daemon, path, port)
 }
 
 #[test]
 fn health_follows_the_config_and_says_why_it_fails() {
-    let port = free_port();
-    let daemon = Daemon::start(port, "builtin:heartbeat");
-    let config = daemon.config.to_str().expect("utf-8");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, config, port) = start_daemon(dir.path());
+    let config = config.to_str().expect("utf-8");
 
     // The config's listen address (0.0.0.0 is asked on loopback).
     let (code, out, _) = health(&[config], &[]);
@@ -117,7 +67,7 @@ fn health_follows_the_config_and_says_why_it_fails() {
         out.trim(),
         format!("healthy: http://127.0.0.1:{port}/healthz answered 200 ok")
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let (code, out, err) = health(&[config, "--ready"], &[]);
         if code == Some(0) {
@@ -139,7 +89,8 @@ fn health_follows_the_config_and_says_why_it_fails() {
     assert_eq!(code, Some(0));
 
     // Nothing listening.
-    let closed = free_port();
+    let (_closed, closed) = refusing_port();
+    let closed = closed.port();
     let (code, out, err) = health(&["--addr", &format!("127.0.0.1:{closed}")], &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(

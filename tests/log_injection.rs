@@ -6,10 +6,9 @@
 //! log either: alternating failure kinds are still suppressed, and a job over
 //! its per-minute log budget is cut off and counted.
 
+use crate::support::daemon::{self, PATIENCE, http_get, logged_address, signal, write_config};
 use crate::support::test_guests;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -61,14 +60,8 @@ fn config(format: &str, level: &str, observe: bool, jobs: &[Job]) -> String {
     text
 }
 
-fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("cwpub.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-/// Runs `cwpub run <config>` until `done` holds for its stderr (or a minute
-/// passed), calls `meanwhile` with that stderr, stops it with SIGTERM and
+/// Runs `cwpub run <config>` until `done` holds for its stderr (or
+/// [`PATIENCE`] passed), calls `meanwhile` with that stderr, stops it with SIGTERM and
 /// returns the exit status and the whole stderr, checked to be UTF-8.
 fn run_daemon(
     config: &Path,
@@ -88,7 +81,7 @@ fn run_daemon(
         || String::from_utf8_lossy(&std::fs::read(&log_path).expect("read stderr")).into_owned();
     let started = Instant::now();
     while !done(&read()) {
-        if started.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > PATIENCE {
             let _ = child.kill();
             panic!("the daemon never got there; stderr:\n{}", read());
         }
@@ -98,11 +91,7 @@ fn run_daemon(
         std::thread::sleep(Duration::from_millis(100));
     }
     meanwhile(&read());
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    signal(&child, "-TERM");
     let status = child.wait().expect("wait");
     let bytes = std::fs::read(&log_path).expect("read stderr");
     let stderr = String::from_utf8(bytes).expect("the log is valid UTF-8");
@@ -283,22 +272,10 @@ fn the_json_log_has_one_clean_line_per_record() {
 
 /// Reads `/metrics` from the address the daemon logged.
 fn scrape_metrics(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("observability endpoint"))
-        .expect("the endpoint address is logged");
-    let address = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
-        .expect("address field")
-        .trim_matches('"');
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    response
+    let addr = logged_address(stderr).expect("the endpoint address is logged");
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// The value of the sample `series` (name and labels, as exposed).
@@ -321,13 +298,13 @@ fn a_job_cannot_flood_the_log() {
     ];
     let path = write_config(dir.path(), &config("human", "info", true, jobs));
     let mut metrics = String::new();
-    let started = Instant::now();
+    let failures = "cwpub_job_runs_total{job=\"alternate\",outcome=\"failure\"}";
     let (_, stderr) = run_daemon(
         &path,
         |stderr| {
-            started.elapsed() > Duration::from_secs(5)
-                && count(stderr, "flood", "exceeded its log budget") >= 1
-                && stderr.contains("address=")
+            count(stderr, "flood", "exceeded its log budget") >= 1
+                && logged_address(stderr).is_some()
+                && daemon::metric(&scrape_metrics(stderr), failures) >= 3.0
         },
         |stderr| metrics = scrape_metrics(stderr),
     );
@@ -336,10 +313,7 @@ fn a_job_cannot_flood_the_log() {
 
     // Alternating fatal and transient errors (64 KiB each): each kind is
     // logged in full once, however many runs fail.
-    let failed = metric(
-        &metrics,
-        "cwpub_job_runs_total{job=\"alternate\",outcome=\"failure\"}",
-    );
+    let failed = metric(&metrics, failures);
     assert!(failed >= 3.0, "{failed} failed runs");
     let full = count(&stderr, "alternate", "INJECTED");
     assert!(

@@ -96,7 +96,10 @@ async fn healthz_and_readyz() {
     // Notes follow the verdict and never change it.
     assert_eq!(
         (r.status, r.body.as_str()),
-        (200, "ready\nlast reload #1 at 2026-12-06T16:00:00.000Z: ok\n")
+        (
+            200,
+            "ready\nlast reload #1 at 2026-12-06T16:00:00.000Z: ok\n"
+        )
     );
     // Liveness does not depend on readiness.
     assert_eq!(request(addr, "GET", "/healthz").await.status, 200);

@@ -463,7 +463,9 @@ async fn a_panicking_run_is_counted_and_the_job_keeps_its_schedule() {
         },
     ));
     for _ in 0..2 {
-        clock.wait_for_sleepers(1).await;
+        tokio::time::timeout(LIMIT, clock.wait_for_sleepers(1))
+            .await
+            .expect("driver idle in time");
         clock.advance_to_next_deadline();
     }
     tokio::time::timeout(LIMIT, async {

@@ -1,5 +1,5 @@
 //! The durable spool against the real `cwpub` binary: the endpoint is down
-//! for 30 s while two jobs tick, cwpub is killed with SIGKILL, the endpoint
+//! while two jobs tick 40 times, cwpub is killed with SIGKILL, the endpoint
 //! comes back, cwpub restarts on the same spool and every event of the
 //! killed process arrives (duplicates, if any, are counted and must not
 //! exceed what cwpub reports as possible duplicates) — against the strict
@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cwpub::delivery::spool::frame;
 
 use crate::support::chaos::{self, Chaos, ChaosProxy};
 use crate::support::daemon::{
-    Daemon, free_port, http_get, metric, summary, tick_of, two_jobs_config, write_config,
+    Daemon, PATIENCE, eventually, job_runs, metric, summary, tick_of, two_jobs_config, write_config,
 };
 use crate::support::fake_cwl::FakeCwl;
 use crate::support::moto::Moto;
@@ -30,7 +30,7 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn spool_config(endpoint: &str, group: &str, spool: &Path, observe: u16, drain: &str) -> String {
+fn spool_config(endpoint: &str, group: &str, spool: &Path, drain: &str) -> String {
     let mut text = two_jobs_config(
         endpoint,
         group,
@@ -38,22 +38,26 @@ fn spool_config(endpoint: &str, group: &str, spool: &Path, observe: u16, drain: 
             "spool_dir = {:?}\nbackoff_cap = \"2s\"",
             spool.display().to_string()
         ),
-        Some(observe),
+        true,
     );
     text.push_str(&format!("\n[shutdown]\ndrain_deadline = {drain:?}\n"));
     text
 }
 
-/// Polls `read` (timestamp, message) until `done` holds, for up to 60 s.
+/// Polls `read` (timestamp, message) until `done` holds, for up to
+/// [`PATIENCE`]; returns the last read.
 fn wait_until(read: &dyn Fn() -> Delivered, done: &dyn Fn(&Delivered) -> bool) -> Delivered {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = read();
-        if done(&got) || std::time::Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut got = Vec::new();
+    eventually(PATIENCE, || {
+        got = read();
+        done(&got)
+    });
+    got
+}
+
+/// Successful runs of both jobs in a `/metrics` scrape.
+fn runs(metrics: &str) -> u64 {
+    job_runs(metrics, "heartbeat", "success") + job_runs(metrics, "emf", "success")
 }
 
 fn crash_and_restart(
@@ -64,30 +68,14 @@ fn crash_and_restart(
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
-    let observe = free_port();
-    let config = write_config(
-        dir.path(),
-        &spool_config(endpoint, group, &spool, observe, "10s"),
-    );
+    let config = write_config(dir.path(), &spool_config(endpoint, group, &spool, "10s"));
     chaos.set_down(true);
     let mut first = Daemon::start(&config);
     first.wait_for("cwpub started");
-    first.pause(Duration::from_secs(30));
-    let metrics = http_get(observe, "/metrics").1;
-    let ran: u64 = ["heartbeat", "emf"]
-        .iter()
-        .map(|j| {
-            metric(
-                &metrics,
-                &format!("cwpub_job_runs_total{{job=\"{j}\",outcome=\"success\"}}"),
-            ) as u64
-        })
-        .sum();
+    // About 20 s of two jobs ticking into a dead endpoint.
+    let metrics = first.wait_for_metrics("40 runs", |m| runs(m) >= 40);
+    let ran = runs(&metrics);
     let spooled = metric(&metrics, "cwpub_spool_events{sink=\"cloudwatch\"}") as u64;
-    assert!(
-        ran >= 40,
-        "two jobs ticking for 30 s: {ran} runs\n{metrics}"
-    );
     assert!(
         spooled + 2 >= ran,
         "every event written ahead: {spooled} spooled, {ran} runs\n{metrics}"
@@ -226,15 +214,17 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
     let group = "/cwpub/damaged";
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
-    let observe = free_port();
     let config = write_config(
         dir.path(),
-        &spool_config(&fake.endpoint(), group, &spool, observe, "1s"),
+        &spool_config(&fake.endpoint(), group, &spool, "1s"),
     );
     fake.chaos.set_down(true);
     let mut first = Daemon::start(&config);
     first.wait_for("cwpub started");
-    first.pause(Duration::from_secs(4));
+    // Enough events in each stream's segment to damage two and keep the rest.
+    first.wait_for_metrics("four runs of each job", |m| {
+        job_runs(m, "heartbeat", "success") >= 4 && job_runs(m, "emf", "success") >= 4
+    });
     let (status, stderr) = first.stop();
     let line = summary(&stderr);
     assert!(
@@ -284,7 +274,7 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
             .collect::<Vec<_>>()
     };
     let got = wait_until(&delivered, &|evs| evs.len() as u64 >= kept - 2);
-    let metrics = http_get(observe, "/metrics").1;
+    let metrics = second.metrics();
     let (status, stderr) = second.stop();
     assert!(status.success(), "{}\n{stderr}", summary(&stderr));
     assert_eq!(

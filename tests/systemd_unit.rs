@@ -11,7 +11,7 @@
 //! why the unit leaves it out. `systemd-analyze` comes from
 //! scripts/install-deps.sh; missing, the tests fail.
 
-use crate::support::daemon::{collect_until, http_get, line_reader, signal};
+use crate::support::daemon::{collect_until, http_get, line_reader, logged_address, signal};
 use crate::support::test_guests::workspace_root;
 
 use std::os::unix::process::ExitStatusExt as _;
@@ -292,17 +292,16 @@ fn the_units_command_line_runs_under_its_syscall_filter_and_stops_cleanly() {
     );
     let event =
         started && collect_until(&events, &mut stdout, "heartbeat", Duration::from_secs(60));
-    let health = stderr
-        .lines()
-        .find_map(|l| l.split_once("address=127.0.0.1:"))
-        .and_then(|(_, port)| port.trim().parse::<u16>().ok())
-        .map(|port| http_get(port, "/healthz"));
+    let health = logged_address(&stderr).map(|addr| http_get(addr, "/healthz"));
     // `systemctl reload`: ExecReload= applies an edited config and says so.
     let reloaded = started.then(|| {
         let config = root.path().join("etc/cwpub/cwpub.toml");
         let text = std::fs::read_to_string(&config).expect("config");
-        std::fs::write(&config, text.replace("name = \"heartbeat\"", "name = \"renamed\""))
-            .expect("edit config");
+        std::fs::write(
+            &config,
+            text.replace("name = \"heartbeat\"", "name = \"renamed\""),
+        )
+        .expect("edit config");
         exec_command("ExecReload", child.id(), root.path(), None)
             .output()
             .expect("run the unit's ExecReload")

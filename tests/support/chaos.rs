@@ -4,7 +4,6 @@
 //! [`ChaosProxy`], a forwarding proxy that puts the same weather in front of
 //! moto. Both run on a runtime of their own thread (see [`background`]), so
 //! blocking tests that drive the real `cwpub` binary can use them.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! Runs the real `cwpub` binary for the command-line tests, with a compiled-
 //! guest cache private to this test process (shared by its tests, so each
 //! guest is compiled once per run, and never by an earlier run).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,14 +4,14 @@
 //! and metadata as the release image, compiled faster), unless
 //! `scripts/test.sh` has just built it. A missing podman, musl C compiler or
 //! a failed build fails the test with the fix; nothing is skipped.
-#![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use super::daemon::{collect_until, line_reader};
+use super::daemon::{collect_until, line_reader, logged_address};
 use super::test_guests::workspace_root;
 
 /// The tag the tests build and run.
@@ -150,6 +150,21 @@ impl Container {
             "container {} never logged {needle:?}; stderr so far:\n{}",
             self.name, self.stderr
         );
+    }
+
+    /// Where the daemon's observability endpoint listens (the tests let it
+    /// bind port 0; with host networking the test reaches it on loopback),
+    /// from its log line; waits for that line if it has not come yet.
+    pub fn observe_addr(&mut self) -> SocketAddr {
+        if logged_address(&self.stderr).is_none() {
+            self.wait_for("observability endpoint");
+        }
+        logged_address(&self.stderr).unwrap_or_else(|| {
+            panic!(
+                "container {}: no address in its observability endpoint line:\n{}",
+                self.name, self.stderr
+            )
+        })
     }
 
     /// `podman exec <name> args…`: the exit status and stdout + stderr.

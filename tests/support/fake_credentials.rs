@@ -4,7 +4,6 @@
 //! credentials with a unique access key id and a short lifetime; anything
 //! else gets 401. Every fetch is recorded, so a test can tell which
 //! credentials a process used and that it came back for new ones.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -6,12 +6,11 @@
 //! throttling, 500s, connection resets, slow answers, auth errors, deleted
 //! streams, partial rejections and poisoned messages; and weather
 //! ([`Chaos`]): a throttling storm of some percentage, or an outage.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
@@ -66,10 +65,15 @@ pub struct Stored {
 /// One request the fake saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// When the fake had read the whole request, before it answered.
+    pub at: Instant,
     pub op: String,
+    /// The HTTP status answered; 0 when the connection was dropped unanswered.
     pub status: u16,
-    pub error: Option<String>,
+    /// Events in a PutLogEvents request (0 for other calls, and for requests
+    /// dropped unanswered or throttled by the weather).
     pub events: usize,
+    /// Whether it came with the `x-amzn-logs-format: json/emf` header.
     pub emf_header: bool,
 }
 
@@ -285,7 +289,7 @@ async fn handle(
     match chaos.weather(&op) {
         Weather::Down => return Err(Hangup),
         Weather::Throttle => {
-            record(&state, &op, 400, Some("ThrottlingException"), 0, false);
+            record(&state, &op, 400, false);
             return Ok(throttle_response());
         }
         Weather::Fair => {}
@@ -320,11 +324,11 @@ async fn handle(
     };
     match &fault {
         Some(Fault::Reset) => {
-            record(&state, &op, 0, Some("reset"), 0, emf_header);
+            record(&state, &op, 0, emf_header);
             return Err(Hangup);
         }
         Some(Fault::Slow(d)) => {
-            record(&state, &op, 0, Some("slow"), 0, emf_header);
+            record(&state, &op, 0, emf_header);
             tokio::time::sleep(*d).await;
             return Err(Hangup);
         }
@@ -333,12 +337,10 @@ async fn handle(
     let resp = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let (resp, events) = respond(&mut st, &op, &v, fault, emf_header);
-        let status = resp.status().as_u16();
-        let err = (status != 200).then(|| "error".to_string());
         st.seen.push(Seen {
+            at: Instant::now(),
             op: op.clone(),
-            status,
-            error: err,
+            status: resp.status().as_u16(),
             events,
             emf_header,
         });
@@ -347,24 +349,19 @@ async fn handle(
     Ok(resp)
 }
 
-fn record(
-    state: &Arc<Mutex<State>>,
-    op: &str,
-    status: u16,
-    err: Option<&str>,
-    events: usize,
-    emf: bool,
-) {
+/// Records a request that got no regular answer (throttled by the weather,
+/// or dropped unanswered).
+fn record(state: &Arc<Mutex<State>>, op: &str, status: u16, emf_header: bool) {
     state
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .seen
         .push(Seen {
+            at: Instant::now(),
             op: op.to_string(),
             status,
-            error: err.map(str::to_string),
-            events,
-            emf_header: emf,
+            events: 0,
+            emf_header,
         });
 }
 

@@ -1,13 +1,15 @@
-//! Starts a private moto server (a local AWS mock) on a free loopback port
-//! for delivery tests, and kills it when dropped. Finds `moto_server` via
-//! `CWPUB_MOTO_SERVER`, then `<repo>/.venv/bin/moto_server`, then `PATH`.
-//! A missing moto is a test failure with install instructions, never a skip.
-#![allow(dead_code)]
+//! Starts a private moto server (a local AWS mock) on a loopback port of
+//! the system's choosing for delivery tests, and kills it when dropped.
+//! Finds `moto_server` via `CWPUB_MOTO_SERVER`, then
+//! `<repo>/.venv/bin/moto_server`, then `PATH`. A missing moto is a test
+//! failure with install instructions, never a skip.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::daemon::PATIENCE;
 
 use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 
@@ -55,37 +57,49 @@ fn find_moto() -> PathBuf {
     panic!("{INSTALL}");
 }
 
+/// The port in moto's (werkzeug's) " * Running on http://127.0.0.1:PORT"
+/// line, which it logs once its socket listens.
+fn listening_port(log: &str) -> Option<u16> {
+    log.lines()
+        .find_map(|l| l.split_once("Running on http://127.0.0.1:"))
+        .and_then(|(_, port)| port.trim().parse().ok())
+}
+
 impl Moto {
-    /// Starts moto on 127.0.0.1 and waits until it answers (up to 60 s).
+    /// Starts moto on 127.0.0.1, port 0 (the system picks a free one), and
+    /// waits until it says which port it listens on.
     pub fn start() -> Moto {
         let bin = find_moto();
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-            l.local_addr().expect("local addr").port()
-        };
-        let log =
-            std::env::temp_dir().join(format!("cwpub-moto-{port}-{}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log).expect("moto log file");
+        let log = tempfile::Builder::new()
+            .prefix("cwpub-moto-")
+            .suffix(".log")
+            .tempfile()
+            .expect("moto log file");
+        let (log_file, log) = log.keep().expect("keep the moto log");
         let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}; {INSTALL}", bin.display()));
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut moto = Moto { addr, child, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut moto = Moto {
+            addr: ([127, 0, 0, 1], 0).into(),
+            child,
+            log,
+        };
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                let out = std::fs::read_to_string(&moto.log).unwrap_or_default();
-                panic!("moto_server exited ({status}) before it was ready:\n{out}");
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            let out = std::fs::read_to_string(&moto.log).unwrap_or_default();
+            if let Some(port) = listening_port(&out) {
+                moto.addr.set_port(port);
                 return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited ({status}) before it listened:\n{out}");
             }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on {addr} within 60 s"
+                "moto_server did not say where it listens within {PATIENCE:?}:\n{out}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -6,7 +6,6 @@
 //! credentials can be made short-lived (the answer's `Expiration` rewritten)
 //! so a test can watch them rotate. moto checks no signatures; this is how
 //! a test proves which credentials a process delivered with.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

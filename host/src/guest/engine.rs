@@ -23,10 +23,14 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
 
-/// The nice value of guest threads: below the host's own threads, so the
-/// scheduler, the HTTP endpoint and delivery get a CPU first when guests keep
-/// every CPU busy.
+/// How much nicer than the host's own threads guest threads are (capped at
+/// the lowest priority, 19), so the scheduler, the HTTP endpoint and
+/// delivery get a CPU first when guests keep every CPU busy. Relative to the
+/// process's own nice value: a host started with `nice -n 15` must not see
+/// its guests raised above it.
 const GUEST_THREAD_NICE: i32 = 10;
+/// The lowest CPU priority Linux knows.
+const LOWEST_NICE: i32 = 19;
 
 /// The engine and linker shared by every guest of a host process.
 #[derive(Clone)]
@@ -219,16 +223,25 @@ impl Drop for GuestPool {
     }
 }
 
-/// Lowers the calling thread's CPU priority to [`GUEST_THREAD_NICE`].
+/// Lowers the calling thread's CPU priority by [`GUEST_THREAD_NICE`].
 fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take plain integers and touch no memory
-    // of ours; on Linux, PRIO_PROCESS with a thread id renices that thread only.
+    // SAFETY: gettid, getpriority and setpriority take plain integers and
+    // touch no memory of ours; on Linux, PRIO_PROCESS with a thread id reads
+    // and renices that thread only.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // The thread's own nice value, inherited from the thread that built
+        // the pool. getpriority cannot fail for the calling thread, so -1
+        // is a real nice value here, not an error.
+        let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
         // Raising one's own nice value needs no privilege; if it fails anyway
-        // the guest threads simply keep the default priority.
-        libc::setpriority(libc::PRIO_PROCESS, tid, GUEST_THREAD_NICE);
+        // the guest threads simply keep the host's priority.
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            tid,
+            (nice + GUEST_THREAD_NICE).min(LOWEST_NICE),
+        );
     }
 }
 
