@@ -17,7 +17,7 @@ use crate::support::daemon::{
     Daemon, PATIENCE, eventually, http_get, runs_ok, summary, tick_of, write_config,
 };
 use crate::support::fake_datadog::{FakeDatadog, Outage};
-use crate::support::moto::Moto;
+use crate::support::moto::{Moto, stream_events};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const KEY_VAR: &str = "CWPUB_TEST_DD_KEY";
@@ -84,39 +84,12 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Everything moto holds for `stream`: (timestamp, ingestion time, message).
+/// Everything moto holds for `stream` of the test's group.
 async fn cloudwatch(
     client: &aws_sdk_cloudwatchlogs::Client,
     stream: &str,
 ) -> Vec<(i64, i64, String)> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .get_log_events()
-            .log_group_name(GROUP)
-            .log_stream_name(stream)
-            .start_from_head(true)
-            .set_next_token(token.clone())
-            .send()
-            .await;
-        let Ok(page) = page else {
-            return out; // not created yet
-        };
-        let before = out.len();
-        out.extend(page.events().iter().map(|e| {
-            (
-                e.timestamp().unwrap_or(0),
-                e.ingestion_time().unwrap_or(0),
-                e.message().unwrap_or("").to_string(),
-            )
-        }));
-        let next = page.next_forward_token().map(str::to_owned);
-        if out.len() == before || next == token {
-            return out;
-        }
-        token = next;
-    }
+    stream_events(client, GROUP, stream).await
 }
 
 /// The `event_id`s of heartbeat messages, asserting none repeats.

@@ -137,9 +137,18 @@ impl Daemon {
 
     /// Starts `cwpub run <config>` with these environment variables set too.
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(&["run", config.to_str().expect("utf-8")], env)
+    }
+
+    /// Starts `cwpub` with `args` (`["run", "--watch", config]`).
+    pub fn start_args(args: &[&str]) -> Daemon {
+        Daemon::spawn(args, &[])
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = cwpub()
             .envs(env.iter().copied())
-            .args(["run", config.to_str().expect("utf-8")])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -277,6 +286,11 @@ impl Daemon {
             started.elapsed()
         );
         out
+    }
+
+    /// Sends SIGHUP: reload the config.
+    pub fn hup(&self) {
+        signal(&self.child, "-HUP");
     }
 
     /// Kills the process with SIGKILL (no drain, no summary).

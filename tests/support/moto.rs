@@ -121,3 +121,53 @@ impl Moto {
         aws_sdk_cloudwatchlogs::Client::from_conf(conf)
     }
 }
+
+/// Everything `group`/`stream` holds, oldest first: (timestamp, ingestion
+/// time, message); empty while the stream does not exist.
+pub async fn stream_events(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+) -> Vec<(i64, i64, String)> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let Ok(page) = page else {
+            return out; // not created yet
+        };
+        let before = out.len();
+        out.extend(page.events().iter().map(|e| {
+            (
+                e.timestamp().unwrap_or(0),
+                e.ingestion_time().unwrap_or(0),
+                e.message().unwrap_or("").to_string(),
+            )
+        }));
+        let next = page.next_forward_token().map(str::to_owned);
+        if out.len() == before || next == token {
+            return out;
+        }
+        token = next;
+    }
+}
+
+/// The messages of `group`/`stream`, oldest first.
+pub async fn stream_messages(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+) -> Vec<String> {
+    stream_events(client, group, stream)
+        .await
+        .into_iter()
+        .map(|(_, _, m)| m)
+        .collect()
+}

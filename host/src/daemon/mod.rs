@@ -252,6 +252,13 @@ pub async fn run(
         None
     };
 
+    // Watching starts before the guests load, so a change made while they
+    // compile is reloaded once the daemon runs.
+    let watcher = if control.watch {
+        Some(watch::spawn(watched_files(&config), control.requester.clone()).await?)
+    } else {
+        None
+    };
     let runtime = Runtime::with_options(&config.runtime)?;
     let prepared = prepare(&config, &runtime).await?;
     let _spool_root = match config.delivery.spool_dir.clone() {
@@ -294,14 +301,6 @@ pub async fn run(
     tracing::info!(sinks = %names.join(", "), jobs = jobs.len(), "cwpub started");
     memory::release_startup_memory();
 
-    let watcher = if control.watch {
-        Some(watch::spawn(
-            watched_files(&config),
-            control.requester.clone(),
-        )?)
-    } else {
-        None
-    };
     let mut config = config;
     let path: PathBuf = config.path.clone();
     loop {

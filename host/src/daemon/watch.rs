@@ -35,8 +35,8 @@ fn digest(files: &[PathBuf]) -> u64 {
 
 /// Watches `files` (the daemon updates the list after each reload through
 /// the returned sender) and asks for a reload on `reload` when their
-/// content changes. Runs until the daemon ends.
-pub fn spawn(
+/// content changes from what it is now. Runs until the daemon ends.
+pub async fn spawn(
     files: Vec<PathBuf>,
     reload: mpsc::UnboundedSender<ReloadCause>,
 ) -> anyhow::Result<watch::Sender<Vec<PathBuf>>> {
@@ -50,11 +50,12 @@ pub fn spawn(
     let (list_tx, mut list) = watch::channel(files);
     let mut dirs = BTreeSet::new();
     rewatch(&mut watcher, &mut dirs, &list.borrow_and_update());
+    // The content as it is when watching starts: any change from now on is seen.
+    let current = list.borrow().clone();
+    let mut last = tokio::task::spawn_blocking(move || digest(&current))
+        .await
+        .unwrap_or(0);
     tokio::spawn(async move {
-        let current = list.borrow().clone();
-        let mut last = tokio::task::spawn_blocking(move || digest(&current))
-            .await
-            .unwrap_or(0);
         loop {
             tokio::select! {
                 got = events.recv() => if got.is_none() { return },
