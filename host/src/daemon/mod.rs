@@ -212,6 +212,24 @@ impl Collector for ReloadsCollector {
     }
 }
 
+/// Logs how a reload ended: its summary, or every problem and then one line
+/// saying nothing changed.
+fn log_reload(outcome: &Result<String, Vec<String>>) {
+    match outcome {
+        Ok(summary) => tracing::info!(result = "ok", "{summary}"),
+        Err(problems) => {
+            for p in problems {
+                tracing::error!(result = "error", "reload refused: {p}");
+            }
+            tracing::error!(
+                result = "error",
+                problems = problems.len(),
+                "reload failed; the configuration in force is unchanged"
+            );
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` is cancelled, reloading on `control`;
 /// returns the summary after the drain. Secrets the sinks need (a DataDog
 /// API key) are read from `env`, at start and at each reload.
@@ -312,28 +330,17 @@ pub async fn run(
                 tracing::info!(cause = %cause, config = %path.display(), "reloading the configuration");
                 let planned = reload::plan(&path, env, &config, &runtime, &outputs, &jobs, &ledger).await;
                 let result = planned.and_then(|plan| reload::apply(plan, &outputs, &mut jobs));
-                let outcome = match result {
-                    Ok((new, summary)) => {
-                        config = new;
-                        if let Some(w) = &watcher {
-                            w.send_replace(watched_files(&config));
-                        }
-                        tracing::info!(result = "ok", "{summary}");
-                        Ok(summary)
+                let outcome = result.map(|(new, summary)| {
+                    config = new;
+                    if let Some(w) = &watcher {
+                        w.send_replace(watched_files(&config));
                     }
-                    Err(problems) => {
-                        for p in &problems {
-                            tracing::error!(result = "error", "reload refused: {p}");
-                        }
-                        tracing::error!(
-                            result = "error",
-                            problems = problems.len(),
-                            "reload failed; the configuration in force is unchanged"
-                        );
-                        Err(problems)
-                    }
-                };
-                reloads.record(reload::Outcome { at: SystemTime::now(), result: outcome });
+                    summary
+                });
+                // Counted before it is logged: whoever reads the log line
+                // finds the reload on /metrics and /readyz.
+                reloads.record(reload::Outcome { at: SystemTime::now(), result: outcome.clone() });
+                log_reload(&outcome);
             }
         }
     }
