@@ -1,13 +1,17 @@
 //! cwpub: runs sandboxed WASI guest components on a schedule and delivers the
-//! log events they compose to CloudWatch Logs (or stdout).
+//! log events and EMF documents they compose to CloudWatch Logs, DataDog or
+//! stdout.
 //!
 //! Data flows one way, and the modules follow it:
 //!
 //! ```text
-//! config ─► schedule ─► guest (sandboxed run) ─► validate ─► delivery (batch → send → CloudWatch)
-//!                                                          └► sink::stdout
+//! config ─► schedule ─► guest (sandboxed run) ─► validate ─► sinks ─┬► stdout
+//!                                                                   └► delivery core ─► CloudWatch / DataDog adapter
 //! ```
 //!
+//! * [`daemon`] — `cwpub run`: the jobs, the running sinks, reloads.
+//! * [`sinks`] — the destinations, each an adapter in a folder of its own.
+//! * [`delivery`] — the sink-neutral core: buffer, retries, breakers, rate, spool.
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`env`] — the environment map every command reads variables from, and
 //!   the host's identity.

@@ -8,36 +8,16 @@
 //! it without a network or a runtime.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::ledger::DropReason;
 
+use super::item::Item;
 use super::sink::{BatchLimits, EventRules};
+use super::spool::StreamKey;
 
-/// What one buffered event costs the memory budget beyond its message bytes.
-pub const ITEM_OVERHEAD: usize = 26;
-
-/// One buffered event with the job that produced it (for accounting).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    /// The job that produced the event.
-    pub job: Arc<str>,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp_ms: i64,
-    /// The message, sent byte for byte.
-    pub message: String,
-    /// Arrival sequence number, global across queues (for drop-oldest).
-    pub seq: u64,
-}
-
-impl Item {
-    /// The bytes this event counts for in the memory budget.
-    #[inline]
-    pub fn size(&self) -> usize {
-        self.message.len() + ITEM_OVERHEAD
-    }
-}
+/// Batches are formed per target and payload kind (the spool's streams are the same keys).
+pub(crate) type BatchKey = StreamKey;
 
 /// The accepted timestamp window, computed once per submission / retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +239,7 @@ mod tests {
 
     fn item(job: &str, ts: i64, msg: String, seq: u64) -> Item {
         Item {
-            job: Arc::from(job),
+            job: std::sync::Arc::from(job),
             timestamp_ms: ts,
             message: msg,
             seq,

@@ -15,10 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::batch::{Item, KeyQueue};
+use super::batch::{BatchKey, KeyQueue};
 use super::config::OverflowPolicy;
+use super::item::Item;
 use super::sink::BatchLimits;
-use super::spool::StreamKey as BatchKey;
 use crate::event::Target;
 
 /// Below this many queued events [`Buffer::check`] also walks every event.

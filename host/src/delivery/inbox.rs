@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use super::BatchKey;
-use super::batch::Item;
+use super::batch::BatchKey;
 use super::config::OverflowPolicy;
+use super::item::Item;
 use crate::event::Target;
 
 /// One submission waiting for the owner.

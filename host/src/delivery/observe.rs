@@ -13,7 +13,7 @@ use crate::ledger::{
     Collector, DescriptorEncoder, Labels, encode_counters, encode_gauges, target_labels,
 };
 
-use super::Shared;
+use super::shared::Shared;
 use super::spool::SpoolStats;
 
 /// Requests of a core on the wire now.

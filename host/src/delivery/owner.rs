@@ -16,16 +16,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 use tokio_util::time::{DelayQueue, delay_queue};
 
-use super::batch::Item;
+use super::batch::BatchKey;
 use super::buffer::{Buffer, Journal, Limits, Origin, Step};
+use super::config::DeliveryConfig;
+use super::health::HealthState;
+use super::item::Item;
 use super::lifecycle::Lifecycle;
+use super::rate::AdaptiveRate;
 use super::record::RecordItems as _;
+use super::shared::{DrainReport, Gauges, Marks, Msg, Shared};
+use super::sink::Sink;
+use super::spool::SyncPolicy;
+use super::spool::io::SpoolFs;
 use super::spool::io::{Io, Op, Report};
 use super::spool::{EventRef, Recovered, Spool, SpoolOptions, frame};
-use super::{
-    AdaptiveRate, BatchKey, Builder, Delivery, DrainReport, Gauges, HealthState, Marks, Msg,
-    Shared, SyncPolicy, observe, policy, send,
-};
+use super::{observe, policy, send};
 use crate::event::Target;
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
@@ -69,15 +74,13 @@ impl Journal for Option<Spool> {
 
 /// Opens the spool (off the runtime's workers), starts its thread and the
 /// owner task, and hands back the core's handle.
-pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
-    let Builder {
-        name,
-        sink,
-        cfg,
-        ledger,
-        fs,
-    } = b;
-    let ledger = ledger.unwrap_or_else(|| Ledger::new(cfg.drop_log_interval));
+pub(super) async fn start(
+    name: Arc<str>,
+    sink: Arc<dyn Sink>,
+    cfg: DeliveryConfig,
+    ledger: Ledger,
+    fs: Arc<dyn SpoolFs>,
+) -> anyhow::Result<(Arc<Shared>, mpsc::UnboundedSender<Msg>)> {
     let opened = match &cfg.spool_dir {
         Some(dir) => {
             let opts = SpoolOptions {
@@ -166,7 +169,7 @@ pub(super) async fn start(b: Builder) -> anyhow::Result<Delivery> {
         stopped: false,
     };
     tokio::spawn(owner.run(recovered));
-    Ok(Delivery { shared, tx })
+    Ok((shared, tx))
 }
 
 /// A drain in progress.

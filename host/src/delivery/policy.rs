@@ -87,7 +87,7 @@ pub(crate) struct Policy {
 
 impl Policy {
     /// The policy `cfg` sets, for a sink that can (or cannot) create targets.
-    pub fn of(cfg: &super::DeliveryConfig, create_targets: bool) -> Policy {
+    pub fn of(cfg: &super::config::DeliveryConfig, create_targets: bool) -> Policy {
         Policy {
             backoff_base: cfg.backoff_base,
             backoff_cap: cfg.backoff_cap,

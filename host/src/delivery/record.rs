@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::event::Target;
 use crate::ledger::{DropReason, Ledger, Share};
 
-use super::batch::Item;
+use super::item::Item;
 
 /// What happened to one request, for the request counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

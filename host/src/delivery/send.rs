@@ -14,12 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::DropReason;
 
-use super::batch::{Item, TimeWindow, build_requests, check_request};
+use super::batch::BatchKey;
+use super::batch::{TimeWindow, build_requests, check_request};
 use super::health::{Admit, Tripped};
+use super::item::Item;
 use super::policy::{self, Action, Attempts, CircuitEffect, Outcome};
 use super::record::RecordItems as _;
+use super::shared::{Marks, Msg, Shared};
 use super::sink::{Answer, ErrorClass, Failure};
-use super::{BatchKey, Marks, Msg, Shared};
 
 /// How often persistent credential/permission problems are logged at error level.
 const LOUD_LOG_EVERY: Duration = Duration::from_secs(60);

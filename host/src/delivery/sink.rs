@@ -20,7 +20,7 @@ use crate::event::{PayloadKind, Target};
 use crate::ledger::DropReason;
 use crate::untrusted::GuestText;
 
-use super::batch::Item;
+use super::item::Item;
 
 /// How many events, and how many bytes, one request of a stream may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
