@@ -86,9 +86,7 @@ struct Beat {
 }
 
 fn ms(v: &serde_json::Value, key: &str) -> i64 {
-    let text = v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"));
+    let text = v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"));
     chrono::DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"))
         .timestamp_millis()
@@ -221,7 +219,9 @@ fn a_reload_while_cloudwatch_is_down_applies_the_difference_and_loses_nothing() 
     proxy.chaos.set_down(false);
     let gone_runs = runs(&mut daemon, "gone");
     daemon.wait_until("every run of `gone` delivered", || {
-        rt.block_on(stream_messages(&moto.client(), GROUP, "gone")).len() as u64 >= gone_runs
+        rt.block_on(stream_messages(&moto.client(), GROUP, "gone"))
+            .len() as u64
+            >= gone_runs
     });
     let (exit, stderr) = daemon.stop();
     assert!(exit.success(), "exit {exit:?}:\n{stderr}");
@@ -243,8 +243,10 @@ fn a_reload_while_cloudwatch_is_down_applies_the_difference_and_loses_nothing() 
     // The changed job: one sequence, no tick twice or skipped; every 1 s
     // before the reload, on 2 s boundaries after it.
     let changed = beats(&rt, &moto, "changed");
-    let (before, after): (Vec<Beat>, Vec<Beat>) =
-        changed.iter().cloned().partition(|b| b.scheduled < reloaded_at);
+    let (before, after): (Vec<Beat>, Vec<Beat>) = changed
+        .iter()
+        .cloned()
+        .partition(|b| b.scheduled < reloaded_at);
     assert!(before.len() >= 3 && after.len() >= 2, "{changed:?}");
     every_period(&before, 1_000);
     for b in &after {
@@ -318,7 +320,10 @@ fn a_reload_that_fails_changes_nothing_and_says_why() {
         assert_eq!(reloads(&mut daemon, "error"), n, "{what}");
         assert_eq!(reloads(&mut daemon, "ok"), 0, "{what}");
         let (status, body) = daemon.get("/readyz");
-        assert_eq!(status, 200, "{what}: the old config keeps publishing: {body}");
+        assert_eq!(
+            status, 200,
+            "{what}: the old config keeps publishing: {body}"
+        );
         assert!(
             body.contains(&format!("last reload #{n} at "))
                 && body.contains("failed, the configuration in force is unchanged")
@@ -430,12 +435,17 @@ fn watch_reloads_once_on_a_configmap_symlink_swap() {
     swap_to("..2026_12_06_b");
     std::fs::remove_dir_all(d.join("..2026_12_06_a")).expect("old version");
     daemon.wait_for("reload: 1 job added, 0 changed, 0 removed");
-    daemon.wait_for_metrics("the added job ran", |m| job_runs(m, "second", "success") >= 1);
+    daemon.wait_for_metrics("the added job ran", |m| {
+        job_runs(m, "second", "success") >= 1
+    });
     // The swap is several file events; what counts is how many reloads
     // they made, so the daemon is given many debounce periods to make more.
     daemon.run_for(Duration::from_secs(3));
     assert_eq!(reloads(&mut daemon, "ok"), 1, "{}", daemon.stderr);
-    assert_eq!(daemon.stderr.matches("reloading the configuration").count(), 1);
+    assert_eq!(
+        daemon.stderr.matches("reloading the configuration").count(),
+        1
+    );
 
     // The same content again (a resync) reloads nothing; a broken file is
     // refused once, and fixing it reloads.
@@ -482,7 +492,12 @@ round = "{round}"
             guest.display()
         )
     };
-    let text = |round| config(&moto.endpoint(), &[load(round), heartbeat("steady", "@every 1s", "steady")].concat());
+    let text = |round| {
+        config(
+            &moto.endpoint(),
+            &[load(round), heartbeat("steady", "@every 1s", "steady")].concat(),
+        )
+    };
     let path = write_config(dir.path(), &text(0));
     let mut daemon = Daemon::start(&path);
     daemon.wait_for("cwpub started");
@@ -513,7 +528,10 @@ round = "{round}"
     let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for m in rt.block_on(stream_messages(&moto.client(), GROUP, "load")) {
         let v: serde_json::Value = serde_json::from_str(&m).expect("JSON");
-        let (seq, n) = (v["sequence"].as_u64().expect("sequence"), v["n"].as_u64().expect("n"));
+        let (seq, n) = (
+            v["sequence"].as_u64().expect("sequence"),
+            v["n"].as_u64().expect("n"),
+        );
         seen.entry(seq).or_default().push(n);
     }
     // Runs 1, 2, … each delivered (the last ones may have run during the stop).
