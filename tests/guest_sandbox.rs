@@ -105,7 +105,7 @@ async fn infinite_loop_hits_the_deadline() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn other_runs_continue_while_a_guest_spins() {
     let guest = adversary().await;
     // A loop with a deadline far longer than any well-behaved run takes,
@@ -114,10 +114,14 @@ async fn other_runs_continue_while_a_guest_spins() {
         let guest = guest.clone();
         tokio::spawn(async move { run_mode(&guest, "loop", &limits(5_000)).await })
     };
+    // On this single-threaded test runtime, one yield runs the loop's task
+    // up to its first wait: it holds an instance slot and its call is on a
+    // guest thread before the ok run asks for either.
+    tokio::task::yield_now().await;
     let (ok, ok_elapsed) = run_mode(&guest, "ok", &limits(AMPLE_MS)).await;
     assert!(
         !looping.is_finished(),
-        "the ok run ({ok_elapsed:?}) was not delayed behind the loop"
+        "the ok run ended only after the loop ({ok_elapsed:?}): it waited behind it"
     );
     assert_eq!(ok.expect("ok run").events.len(), 1);
     let (result, elapsed) = looping.await.expect("task");

@@ -11,7 +11,7 @@
 //! whatever else keeps the machine's cores busy delays both alike, and the
 //! difference is what the guests cost the host.
 
-use crate::support::daemon::PATIENCE;
+use crate::support::daemon::{PATIENCE, eventually, signal};
 use crate::support::test_guests;
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How much later than the daemon without guests a heartbeat may fire.
 const ON_TIME: i64 = 50;
@@ -111,11 +111,29 @@ impl Run {
             .collect()
     }
 
-    /// Stops it with SIGTERM; returns its stderr.
-    fn stop(mut self) -> String {
-        crate::support::daemon::signal(&self.child, "-TERM");
-        self.child.wait().expect("wait");
-        std::fs::read_to_string(&self.stderr).expect("stderr")
+    /// Stops it with SIGTERM; returns its stderr, and whether it stopped
+    /// within a minute (else it is killed).
+    fn stop(mut self) -> (String, bool) {
+        signal(&self.child, "-TERM");
+        let stopped = eventually(Duration::from_secs(60), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stderr = std::fs::read_to_string(&self.stderr).expect("stderr");
+        (stderr, stopped)
+    }
+}
+
+impl Drop for Run {
+    /// A test that fails half-way leaves no spinning daemon behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -139,14 +157,18 @@ fn cpu_bound_guests_do_not_delay_the_schedule() {
     };
     let deadline = Instant::now() + PATIENCE;
     while paired(&busy_late, &alone_late).len() < TICKS && Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(200));
         busy.collect(&mut busy_late);
         alone.collect(&mut alone_late);
     }
     let threads = busy.thread_nice();
     let busy_pid = busy.child.id();
-    let busy_stderr = busy.stop();
-    let alone_stderr = alone.stop();
+    let (busy_stderr, busy_stopped) = busy.stop();
+    let (alone_stderr, _) = alone.stop();
+    assert!(
+        busy_stopped,
+        "the daemon with guests did not stop within a minute of SIGTERM:\n{busy_stderr}"
+    );
     let pairs = paired(&busy_late, &alone_late);
     assert!(
         pairs.len() >= TICKS,
