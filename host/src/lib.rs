@@ -8,6 +8,8 @@
 //!                                                          └► sink::stdout
 //! ```
 //!
+//! * [`aws`] — a lean CloudWatch Logs PutLogEvents client (SigV4 over the
+//!   SDK's HTTP client and credential chain).
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`env`] — the environment map every command reads variables from, and
 //!   the host's identity.
@@ -26,6 +28,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod aws;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

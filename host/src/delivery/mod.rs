@@ -48,7 +48,7 @@ mod observe;
 mod policy;
 mod rate;
 mod record;
-mod retry;
+pub(crate) mod retry;
 mod send;
 pub mod spool;
 mod target;
