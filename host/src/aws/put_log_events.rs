@@ -407,7 +407,8 @@ fn connection_error(e: ConnectorError) -> Error {
 
 /// The error an answer with a failure status carries: its code from the
 /// `X-Amzn-Errortype` header or the body's `__type` (`code`), its message
-/// from the body.
+/// from the body. A body that is not AWS JSON (a proxy's HTML page, an XML
+/// error) names no code, and the status alone classifies it, as the SDK does.
 fn service_error(status: u16, header: Option<&str>, body: &[u8]) -> Error {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
     let code = header
@@ -419,12 +420,6 @@ fn service_error(status: u16, header: Option<&str>, body: &[u8]) -> Error {
             &body[..body.len().min(MAX_ERROR_BODY)],
         )),
     };
-    if code.is_none() && parsed.is_none() && !body.is_empty() && status < 500 && status != 429 {
-        return Error::Unreadable {
-            status,
-            detail: message.to_string(),
-        };
-    }
     Error::Service {
         status,
         code,
@@ -546,6 +541,8 @@ mod tests {
         assert_eq!(class(429, None, ""), ErrorClass::Throttled);
         assert_eq!(class(403, None, ""), ErrorClass::Credentials);
         assert_eq!(class(400, None, "not json"), ErrorClass::Permanent);
+        let xml = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>";
+        assert_eq!(class(403, None, xml), ErrorClass::Credentials);
     }
 
     #[test]

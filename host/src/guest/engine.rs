@@ -1,12 +1,12 @@
 //! The one wasmtime [`Engine`] a host process uses: pooling instance
-//! allocation (cheap fresh instances per run), epoch interruption driven by a
-//! ticker that runs only while a guest call is in flight (wall-clock
-//! deadlines, no wake-ups while idle), the shared [`Linker`] with WASI p2 and
-//! the `cwpub:publisher` imports, and the [`GuestPool`] of threads that guest
-//! code runs on, apart from the host's timers, HTTP endpoint and delivery.
+//! allocation (cheap fresh instances per run), epoch interruption driven by
+//! the [`EpochTicker`] (wall-clock deadlines; ticks only while a call is in
+//! flight), the shared [`Linker`] with WASI p2 and the `cwpub:publisher`
+//! imports, and the [`GuestPool`] of threads where guest code that runs
+//! longer than one tick goes on, apart from the host's timers, HTTP endpoint
+//! and delivery.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use wasmtime::component::Linker;
@@ -15,10 +15,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::limits::RunLimits;
 use super::options::{Codegen, RuntimeOptions};
 use super::sandbox::{self, RunState};
-
-/// How often the epoch advances while a guest runs; the granularity of run
-/// deadlines and how often a long-running guest yields its thread.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub use super::ticker::EPOCH_TICK;
+use super::ticker::EpochTicker;
 
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
@@ -40,10 +38,10 @@ pub(crate) struct RuntimeInner {
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
-    /// Where guest code runs.
+    /// Where guest calls longer than one epoch tick go on.
     pub(crate) pool: GuestPool,
     /// Advances the epoch while guest calls are in flight.
-    pub(crate) ticker: Arc<EpochTicker>,
+    pub(crate) ticker: EpochTicker,
     /// Where compiled guests are cached, if anywhere.
     pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
@@ -57,7 +55,7 @@ impl Runtime {
 
     /// Builds the engine (pooling allocator unless `options` says otherwise,
     /// or when the address space cannot be reserved), the guest threads and
-    /// the epoch ticker (idle until a call starts).
+    /// the epoch ticker (all idle until a call starts).
     pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
         let codegen = options.codegen;
         let cache = options.cache_dir.as_deref().and_then(compile_cache);
@@ -81,7 +79,7 @@ impl Runtime {
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
-        let ticker = EpochTicker::new(&engine);
+        let ticker = EpochTicker::start(&engine)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -168,12 +166,13 @@ fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
     }
 }
 
-/// The threads guest code runs on: a tokio runtime of its own with one
-/// worker per CPU (at most one per instance slot), at a lower CPU priority
-/// than the host's threads. A CPU-bound guest yields at every epoch tick, so
-/// guests share these threads fairly among themselves, and however busy they
-/// are, the host's own runtime (schedule timers, the HTTP endpoint,
-/// delivery) never waits behind them.
+/// The threads a guest call goes on running on once it has used up its first
+/// epoch tick on the thread that made it (see `run`): a tokio runtime of its
+/// own with one worker per CPU (at most one per instance slot), at a lower
+/// CPU priority than the host's threads. A CPU-bound guest yields at every
+/// epoch tick, so guests share these threads fairly among themselves, and
+/// however busy they are, the host's own runtime (schedule timers, the HTTP
+/// endpoint, delivery) waits behind none of them for more than one tick.
 pub(crate) struct GuestPool {
     /// Always `Some` until dropped.
     runtime: Option<tokio::runtime::Runtime>,
@@ -229,74 +228,6 @@ fn lower_thread_priority() {
         // Raising one's own nice value needs no privilege; if it fails anyway
         // the guest threads simply keep the default priority.
         libc::setpriority(libc::PRIO_PROCESS, tid, GUEST_THREAD_NICE);
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one guest
-/// call is in flight ([`EpochTicker::busy`]). The ticks come from a task on
-/// the host's own runtime (the one whose task waits for the call), which
-/// guests cannot starve; with no call in flight there is no task and no
-/// timer, and a call shorter than one tick wakes nothing up at all.
-pub(crate) struct EpochTicker {
-    engine: wasmtime::EngineWeak,
-    /// Calls in flight, and the ticking task while there are any.
-    state: Mutex<(usize, Option<tokio::task::AbortHandle>)>,
-}
-
-/// Keeps the epoch ticking while it lives (one per guest call in flight).
-pub(crate) struct Ticking {
-    ticker: Arc<EpochTicker>,
-}
-
-impl EpochTicker {
-    fn new(engine: &Engine) -> Arc<Self> {
-        Arc::new(EpochTicker {
-            engine: engine.weak(),
-            state: Mutex::new((0, None)),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<tokio::task::AbortHandle>)> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ticks until the guard is dropped, starting the ticking task on the
-    /// current runtime if none is running. Call it from the host's runtime.
-    pub(crate) fn busy(self: &Arc<Self>) -> Ticking {
-        let mut state = self.lock();
-        state.0 += 1;
-        // No task yet, or the runtime it ran on has gone.
-        if state.1.as_ref().is_none_or(|task| task.is_finished()) {
-            let engine = self.engine.clone();
-            let task = tokio::spawn(async move {
-                let start = tokio::time::Instant::now() + EPOCH_TICK;
-                let mut ticks = tokio::time::interval_at(start, EPOCH_TICK);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
-                    match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => return,
-                    }
-                }
-            });
-            state.1 = Some(task.abort_handle());
-        }
-        Ticking {
-            ticker: self.clone(),
-        }
-    }
-}
-
-impl Drop for Ticking {
-    fn drop(&mut self) {
-        let mut state = self.ticker.lock();
-        state.0 -= 1;
-        if state.0 == 0
-            && let Some(task) = state.1.take()
-        {
-            task.abort();
-        }
     }
 }
 
