@@ -39,10 +39,10 @@ fn main() {
             for dir in ["wit", "emf", "sdk", "guest-heartbeat", "guest-emf"] {
                 println!("cargo:rerun-if-changed={}", root.join(dir).display());
             }
-            println!(
-                "cargo:rerun-if-changed={}",
-                root.join("Cargo.lock").display()
-            );
+            // Cargo.toml holds the `guest` profile the guests are built with.
+            for file in ["Cargo.lock", "Cargo.toml"] {
+                println!("cargo:rerun-if-changed={}", root.join(file).display());
+            }
             build_guests(&root)
         }
     };

@@ -78,7 +78,9 @@ impl Clients {
                     .send()
                     .await
                     .map(drop)
-                    .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
+                    .map_err(|e| {
+                        aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+                    })
             }
             Way::SdkInput => {
                 let event = InputLogEvent::builder()
@@ -93,7 +95,9 @@ impl Clients {
                     .send_with(&self.sdk)
                     .await
                     .map(drop)
-                    .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
+                    .map_err(|e| {
+                        aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+                    })
             }
             Way::Lean => self
                 .lean

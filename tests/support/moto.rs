@@ -58,6 +58,14 @@ fn find_moto() -> PathBuf {
 impl Moto {
     /// Starts moto on 127.0.0.1 and waits until it answers (up to 60 s).
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with extra environment variables for moto, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT` (moto checks every request's SigV4
+    /// signature against the IAM access keys it issued, after that many
+    /// unchecked requests).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let bin = find_moto();
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -68,6 +76,7 @@ impl Moto {
         let log_file = std::fs::File::create(&log).expect("moto log file");
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

@@ -18,12 +18,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
 use aws_config::identity::IdentityCache;
 use aws_sdk_cloudwatchlogs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use aws_config::BehaviorVersion;
 use aws_smithy_runtime::client::auth::no_auth::{NO_AUTH_SCHEME_ID, NoAuthScheme};
 use aws_smithy_runtime::client::defaults::default_http_client_plugin_v2;
 use aws_smithy_runtime::client::orchestrator::endpoints::StaticUriEndpointResolver;
@@ -38,10 +38,10 @@ use aws_smithy_runtime_api::client::identity::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin as _;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
+use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin as _;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -190,7 +190,9 @@ impl Client {
             .and_then(|u| u.authority().map(|a| a.as_str().to_owned()))
             .ok_or_else(|| SetupError(format!("endpoint {url:?} has no host")))?;
         let http_client = http_client(sdk).ok_or_else(|| {
-            SetupError("no HTTP client: build aws-config with its default-https-client feature".into())
+            SetupError(
+                "no HTTP client: build aws-config with its default-https-client feature".into(),
+            )
         })?;
         let provider = sdk.credentials_provider().ok_or_else(|| {
             SetupError("the AWS configuration has no credentials provider".into())
@@ -198,6 +200,12 @@ impl Client {
         let cache = sdk
             .identity_cache()
             .unwrap_or_else(|| IdentityCache::lazy().build());
+        let (Some(time_source), Some(sleep)) = (sdk.time_source(), sdk.sleep_impl()) else {
+            return Err(SetupError(
+                "the AWS configuration has no clock or timer; load it with aws-config (rt-tokio)"
+                    .into(),
+            ));
+        };
         let resolver = SharedIdentityResolver::new(provider);
         // The identity cache and the HTTP client take their clock, timer and
         // settings from runtime components; the orchestrator-only parts
@@ -213,8 +221,8 @@ impl Client {
             ])))
             .with_endpoint_resolver(Some(StaticUriEndpointResolver::uri(url.clone())))
             .with_retry_strategy(Some(NeverRetryStrategy::new()))
-            .with_time_source(sdk.time_source())
-            .with_sleep_impl(sdk.sleep_impl())
+            .with_time_source(Some(time_source))
+            .with_sleep_impl(Some(sleep))
             .build()
             .map_err(|e| SetupError(e.to_string()))?;
         let settings = HttpConnectorSettings::builder()
@@ -266,7 +274,11 @@ impl Client {
     async fn call(&self, body: Vec<u8>, emf: bool) -> Result<Output, Error> {
         let identity = self.credentials.get().await?;
         let request = self.signed_request(body, emf, &identity)?;
-        let response = self.connector.call(request).await.map_err(connection_error)?;
+        let response = self
+            .connector
+            .call(request)
+            .await
+            .map_err(connection_error)?;
         let status = response.status().as_u16();
         let error_type = response
             .headers()
@@ -358,7 +370,9 @@ impl CachedCredentials {
 /// The HTTP client `sdk` names, else the one the SDK's clients use by default.
 fn http_client(sdk: &SdkConfig) -> Option<SharedHttpClient> {
     sdk.http_client().or_else(|| {
-        let version = sdk.behavior_version().unwrap_or_else(BehaviorVersion::latest);
+        let version = sdk
+            .behavior_version()
+            .unwrap_or_else(BehaviorVersion::latest);
         default_http_client_plugin_v2(version)?
             .runtime_components(&RuntimeComponentsBuilder::new("default HTTP client"))
             .http_client()
@@ -433,15 +447,22 @@ fn service_error(status: u16, header: Option<&str>, body: &[u8]) -> Error {
 fn error_code(raw: &str) -> Option<String> {
     let name = raw.rsplit('#').next().unwrap_or(raw);
     let name = name.split(':').next().unwrap_or(name).trim();
-    (!name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .then(|| name.to_owned())
+    (!name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+    .then(|| name.to_owned())
 }
 
 /// Classifies a failed call into the delivery stage's error classes, by the
 /// rules `delivery::retry::classify` applies to the SDK client's errors.
 #[cfg_attr(
     not(test),
-    expect(dead_code, reason = "delivery sends through the SDK client until it adopts this one")
+    expect(
+        dead_code,
+        reason = "delivery sends through the SDK client until it adopts this one"
+    )
 )]
 pub(crate) fn classify(error: &Error) -> Classified {
     let (class, code) = match error {
@@ -534,14 +555,24 @@ mod tests {
             class(400, None, r#"{"__type":"ExpiredTokenException"}"#),
             ErrorClass::Credentials
         );
-        assert_eq!(class(400, None, r#"{"__type":"SomethingNew"}"#), ErrorClass::Permanent);
-        assert_eq!(class(503, None, r#"{"__type":"SomethingNew"}"#), ErrorClass::Transient);
+        assert_eq!(
+            class(400, None, r#"{"__type":"SomethingNew"}"#),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            class(503, None, r#"{"__type":"SomethingNew"}"#),
+            ErrorClass::Transient
+        );
         assert_eq!(class(500, None, ""), ErrorClass::Transient);
-        assert_eq!(class(502, None, "<html>bad gateway</html>"), ErrorClass::Transient);
+        assert_eq!(
+            class(502, None, "<html>bad gateway</html>"),
+            ErrorClass::Transient
+        );
         assert_eq!(class(429, None, ""), ErrorClass::Throttled);
         assert_eq!(class(403, None, ""), ErrorClass::Credentials);
         assert_eq!(class(400, None, "not json"), ErrorClass::Permanent);
-        let xml = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>";
+        let xml =
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>";
         assert_eq!(class(403, None, xml), ErrorClass::Credentials);
     }
 
@@ -554,7 +585,10 @@ mod tests {
         );
         let text = error.to_string();
         assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text}");
-        assert!(text.starts_with("HTTP 400 InvalidParameterException: bad"), "{text}");
+        assert!(
+            text.starts_with("HTTP 400 InvalidParameterException: bad"),
+            "{text}"
+        );
     }
 
     #[test]

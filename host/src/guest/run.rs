@@ -16,12 +16,12 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::GuestPre;
 use super::bindings::cwpub::publisher::types as wit;
 use super::classify::{Circumstances, DeadlineExceeded, classify, stack_pointer_wrapped};
-use super::ticker::Ticking;
 use super::error::{FailureKind, RunError};
 use super::facts::{HostFacts, RunRequest};
 use super::limits::RunLimits;
 use super::load::LoadedGuest;
 use super::sandbox::RunState;
+use super::ticker::Ticking;
 use crate::event::{LogEvent, PayloadKind};
 use crate::untrusted::{GuestText, LogBudget};
 

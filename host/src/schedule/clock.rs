@@ -99,7 +99,9 @@ impl WallTimer {
                         self.fd = Some(fd);
                         return;
                     }
-                    Err(e) => tracing::debug!(error = %e, "wall-clock timer failed; sleeping in slices"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "wall-clock timer failed; sleeping in slices")
+                    }
                 },
                 Err(e) => tracing::debug!(error = %e, "no wall-clock timer; sleeping in slices"),
             }
