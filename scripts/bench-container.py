@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start time and memory of cwpub in its container image (docs/performance.md).
+"""Start time and memory of cwpub in its container image (docs/benchmarks.md).
 
     scripts/bench-container.py [IMAGE] [--runs N] [--idle SECONDS]
 

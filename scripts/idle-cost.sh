@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the cwpub daemon costs while it waits (docs/performance.md, "Idle"):
+# What the cwpub daemon costs while it waits (docs/benchmarks.md, "CPU while idle and per heartbeat"):
 #
 #  1. idle: CPU time and context switches over all threads during 30 s in
 #     which no run is due (the quickstart's two jobs, made hourly);

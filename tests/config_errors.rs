@@ -115,10 +115,10 @@ log_group = "/cwpub/hb"
     assert_eq!(
         p,
         vec![
-            "metrics: unknown key; allowed keys: sink, jobs, delivery, observe, log, shutdown",
+            "metrics: unknown key; allowed keys: sink, sinks, jobs, delivery, observe, log, shutdown",
             "sink.regoin: unknown key (did you mean \"region\"?); allowed keys: kind, region, endpoint_url",
             "job \"hb\": schedule: missing required key; add e.g. schedule = \"@every 1m\"",
-            "job \"hb\": shedule: unknown key (did you mean \"schedule\"?); allowed keys: name, guest, schedule, log_group, log_stream, config, timeout, memory_mb, max_events, max_output_bytes, max_stdio_bytes, run_at_start, jitter",
+            "job \"hb\": shedule: unknown key (did you mean \"schedule\"?); allowed keys: name, guest, schedule, sink, sinks, log_group, log_stream, config, timeout, memory_mb, max_events, max_output_bytes, max_stdio_bytes, run_at_start, jitter",
         ]
     );
 }
@@ -253,7 +253,7 @@ fn cloudwatch_sink_without_region() {
     // The same file is fine once the environment names a region.
     let (_d, _p, ok) = load_with(&text, &[("AWS_DEFAULT_REGION", "eu-west-1")]);
     assert_eq!(
-        ok.expect("region from env").sink.region.as_deref(),
+        ok.expect("region from env").sinks.list[0].region(),
         Some("eu-west-1")
     );
 }
@@ -377,7 +377,7 @@ fn bad_environment_overrides_name_the_variable() {
     assert_eq!(
         p,
         vec![
-            "environment variable CWPUB_SINK_KIND \"kafka\": unknown sink kind; use \"cloudwatch\" or \"stdout\"",
+            "environment variable CWPUB_SINK_KIND \"kafka\": unknown sink kind; use \"cloudwatch\", \"datadog\" or \"stdout\"",
             "environment variable CWPUB_OBSERVE_LISTEN \"localhost\": expected an IP address and port like \"127.0.0.1:9464\" (\"0.0.0.0:9464\" listens on every interface)",
             "environment variable CWPUB_LOG_LEVEL \"loud\": \"loud\" is not a level; expected a level (trace, debug, info, warn, error, off) or directives like \"info,cwpub=debug\"",
         ]

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cwpub::config::{self, Config, Env, LogFormat, SinkKind};
+use cwpub::config::{self, Config, Env, LogFormat, SinkKind, SinkSettings};
 use cwpub::guest::{Builtin, GuestSource, RunLimits};
+use cwpub::sinks::cloudwatch::CloudWatchConfig;
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -51,7 +52,7 @@ fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
 fn quickstart_example_loads() {
     let cfg =
         config::load(&example("quickstart.toml"), &env(&[])).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.sink.kind, SinkKind::Stdout);
+    assert_eq!(cfg.sinks.list[0].kind(), SinkKind::Stdout);
     assert!(cfg.observe.enabled);
     assert_eq!(
         cfg.observe.listen,
@@ -64,8 +65,11 @@ fn quickstart_example_loads() {
     for job in &cfg.jobs {
         assert!(job.run_at_start);
         assert_eq!(job.schedule.interval(), Some(Duration::from_secs(10)));
-        assert_eq!(job.target.log_group, "/cwpub/quickstart");
-        assert_eq!(job.target.log_stream, format!("web-1-{}", job.name));
+        assert_eq!(
+            job.log_group.as_deref().expect("log group"),
+            "/cwpub/quickstart"
+        );
+        assert_eq!(job.log_stream, format!("web-1-{}", job.name));
     }
     assert_eq!(
         pairs(&cfg.jobs[1].config),
@@ -77,12 +81,15 @@ fn quickstart_example_loads() {
 fn cloudwatch_example_loads_and_keeps_config_order() {
     let cfg =
         config::load(&example("cloudwatch.toml"), &env(&[])).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.sink.kind, SinkKind::CloudWatch);
-    assert_eq!(cfg.sink.region.as_deref(), Some("us-east-1"));
-    assert_eq!(cfg.sink.endpoint_url, None);
-    assert_eq!(cfg.delivery.retention_days, Some(30));
+    assert_eq!(cfg.sinks.list[0].kind(), SinkKind::CloudWatch);
+    assert_eq!(cfg.sinks.list[0].region(), Some("us-east-1"));
     assert_eq!(
-        cfg.delivery.tags.get("team").map(String::as_str),
+        cfg.sinks.list[0].aws().and_then(|a| a.endpoint_url.clone()),
+        None
+    );
+    assert_eq!(cloudwatch(&cfg).retention_days, Some(30));
+    assert_eq!(
+        cloudwatch(&cfg).tags.get("team").map(String::as_str),
         Some("platform")
     );
     assert_eq!(cfg.log.format, LogFormat::Json);
@@ -104,7 +111,7 @@ fn cloudwatch_example_loads_and_keeps_config_order() {
     let m = &cfg.jobs[1];
     assert_eq!(m.schedule.as_str(), "*/5 * * * *");
     assert_eq!(m.jitter, Duration::from_secs(20));
-    assert_eq!(m.target.log_stream, "web-1-host-metrics");
+    assert_eq!(m.log_stream, "web-1-host-metrics");
     assert_eq!(
         pairs(&m.config),
         [
@@ -119,8 +126,8 @@ fn cloudwatch_example_loads_and_keeps_config_order() {
 #[test]
 fn defaults() {
     let (_d, cfg) = load_text(MINIMAL, &[]);
-    assert_eq!(cfg.sink.kind, SinkKind::Stdout);
-    assert_eq!(cfg.sink.region, None);
+    assert_eq!(cfg.sinks.list[0].kind(), SinkKind::Stdout);
+    assert_eq!(cfg.sinks.list[0].region(), None);
     assert!(cfg.observe.enabled);
     assert_eq!(
         cfg.observe.listen.to_string(),
@@ -136,7 +143,7 @@ fn defaults() {
     assert!(!job.run_at_start);
     assert_eq!(job.jitter, Duration::ZERO);
     assert!(job.config.is_empty());
-    assert_eq!(job.target.log_stream, "web-1-hb");
+    assert_eq!(job.log_stream, "web-1-hb");
     assert_eq!(cfg.host.hostname, "web-1");
 }
 
@@ -158,17 +165,19 @@ fn environment_overrides_the_sink_and_more() {
             ("CWPUB_LOG_LEVEL", "debug,hyper=warn"),
         ],
     );
-    assert_eq!(cfg.sink.kind, SinkKind::CloudWatch);
+    assert_eq!(cfg.sinks.list[0].kind(), SinkKind::CloudWatch);
     assert_eq!(
-        cfg.sink.region.as_deref(),
+        cfg.sinks.list[0].region(),
         Some("eu-central-1"),
         "CWPUB_REGION beats the file"
     );
     assert_eq!(
-        cfg.sink.endpoint_url.as_deref(),
+        cfg.sinks.list[0]
+            .aws()
+            .and_then(|a| a.endpoint_url.as_deref()),
         Some("http://127.0.0.1:4566")
     );
-    let aws = cfg.sink.aws_settings();
+    let aws = cfg.sinks.list[0].aws().cloned().unwrap_or_default();
     assert_eq!(
         (aws.region.as_deref(), aws.endpoint_url.as_deref()),
         (Some("eu-central-1"), Some("http://127.0.0.1:4566"))
@@ -187,7 +196,7 @@ fn region_precedence() {
         &with_file,
         &[("AWS_REGION", "eu-west-1"), ("CWPUB_REGION", " ")],
     );
-    assert_eq!(cfg.sink.region.as_deref(), Some("us-west-2"));
+    assert_eq!(cfg.region.as_deref(), Some("us-west-2"));
     let (_d, cfg) = load_text(
         MINIMAL,
         &[
@@ -195,9 +204,9 @@ fn region_precedence() {
             ("AWS_DEFAULT_REGION", "eu-west-2"),
         ],
     );
-    assert_eq!(cfg.sink.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(cfg.region.as_deref(), Some("eu-west-1"));
     let (_d, cfg) = load_text(MINIMAL, &[("AWS_DEFAULT_REGION", "eu-west-2")]);
-    assert_eq!(cfg.sink.region.as_deref(), Some("eu-west-2"));
+    assert_eq!(cfg.region.as_deref(), Some("eu-west-2"));
 }
 
 #[test]
@@ -248,8 +257,11 @@ fn placeholders_expand_from_the_host_identity() {
         &text,
         &[("CWPUB_TASK_ID", "task-9"), ("CWPUB_INSTANCE_ID", "i-0abc")],
     );
-    assert_eq!(cfg.jobs[0].target.log_group, "/cwpub/hb");
-    assert_eq!(cfg.jobs[0].target.log_stream, "task-9/i-0abc/{literal}");
+    assert_eq!(
+        cfg.jobs[0].log_group.as_deref().expect("log group"),
+        "/cwpub/hb"
+    );
+    assert_eq!(cfg.jobs[0].log_stream, "task-9/i-0abc/{literal}");
 }
 
 #[test]
@@ -280,4 +292,12 @@ fn cron_and_nickname_schedules_load() {
     assert_eq!(cfg.jobs[1].schedule.interval(), None);
     // Cron jitter is not limited at load time (the driver caps it at the gap to the next tick).
     assert_eq!(cfg.jobs[2].jitter, Duration::from_secs(3600));
+}
+
+/// The settings of a config's first sink, a CloudWatch one.
+fn cloudwatch(cfg: &Config) -> &CloudWatchConfig {
+    match &cfg.sinks.list[0].settings {
+        SinkSettings::CloudWatch(cw) => cw,
+        other => panic!("not a CloudWatch sink: {other:?}"),
+    }
 }

@@ -67,7 +67,7 @@ fn invoke_reads_hostname_task_and_region_like_run() {
     let cfg = config::load(&path, &env(&vars)).expect("loads");
     assert_eq!(cfg.host.hostname, "invoke-host-7");
     assert_eq!(cfg.host.task_id.as_deref(), Some("task-42"));
-    assert_eq!(cfg.sink.region.as_deref(), Some("eu-north-1"));
+    assert_eq!(cfg.region.as_deref(), Some("eu-north-1"));
 
     // Without CWPUB_REGION the SDK variables apply; --region wins over all.
     let m = metadata(&invoke_heartbeat(

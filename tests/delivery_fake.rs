@@ -5,12 +5,13 @@
 //! duplicates, exact drop counts for every permanent outcome, the circuit
 //! breaker in health, overflow policies and the drain report.
 
-use crate::support::fake_cwl;
+use crate::support::{cw, fake_cwl};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cw::Cfg;
 use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
 use cwpub::ledger::DropReason;
@@ -30,8 +31,8 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn fast_cfg() -> DeliveryConfig {
-    DeliveryConfig {
+fn fast_cfg() -> Cfg {
+    let core = DeliveryConfig {
         max_batch_delay: Duration::from_millis(20),
         backoff_base: Duration::from_millis(5),
         backoff_cap: Duration::from_millis(40),
@@ -41,16 +42,15 @@ fn fast_cfg() -> DeliveryConfig {
         circuit_open_max: Duration::from_millis(100),
         request_timeout: Duration::from_secs(5),
         put_rate_per_sec: 10_000,
-        create_rate_per_sec: 200,
         ..DeliveryConfig::default()
-    }
+    };
+    let mut cfg = Cfg::from(core);
+    cfg.cw.create_rate_per_sec = 200;
+    cfg
 }
 
 fn target(group: &str, stream: &str) -> Arc<Target> {
-    Arc::new(Target {
-        log_group: group.into(),
-        log_stream: stream.into(),
-    })
+    cw::target(group, stream)
 }
 
 fn json_events(prefix: &str, n: usize, ts: i64) -> Vec<LogEvent> {
@@ -112,8 +112,7 @@ async fn delivers_json_and_emf_in_order_with_emf_header_only_on_emf() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 60_000;
     // Same-millisecond events must keep emission order; shuffled submissions get sorted.
     let mut json = json_events("a", 50, base + 100);
@@ -170,10 +169,10 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/new-group", "stream-1");
     let mut cfg = fast_cfg();
-    cfg.retention_days = Some(30);
-    cfg.tags.insert("team".into(), "observability".into());
-    cfg.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/test".into());
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    cfg.cw.retention_days = Some(30);
+    cfg.cw.tags.insert("team".into(), "observability".into());
+    cfg.cw.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/test".into());
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     let evs = json_events("c", 10, now_ms() - 1_000);
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-c", PayloadKind::JsonLog, &t, evs));
@@ -210,8 +209,7 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
 async fn throttled_and_failing_creation_is_retried_until_it_works() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/slow-create", "s");
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     // More failed creation calls than the replay budget for successful ones.
     fake.push_create_faults([
         Fault::Throttle,
@@ -238,8 +236,7 @@ async fn existing_group_gets_only_a_stream_and_already_exists_is_success() {
     let fake = FakeCwl::start().await;
     fake.create(G, "other-stream");
     let t = target(G, "fresh");
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let evs = json_events("e", 3, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-e", PayloadKind::JsonLog, &t, evs));
@@ -256,7 +253,7 @@ async fn retryable_faults_lose_nothing_and_duplicate_nothing() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.request_timeout = Duration::from_secs(1);
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(1))).expect("start delivery");
+    let d = cw::start(cfg, fake.client(Duration::from_secs(1))).await;
     fake.push_faults([
         Fault::Throttle,
         Fault::Throttle,
@@ -303,8 +300,7 @@ async fn invalid_parameter_is_isolated_to_the_bad_events() {
     fake.create(G, S);
     fake.poison("POISON");
     let t = target(G, S);
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 10_000;
     let evs: Vec<LogEvent> = (0..100)
         .map(|i| LogEvent {
@@ -335,8 +331,7 @@ async fn rejected_log_events_info_is_counted_per_job() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults([
         Fault::RejectTooOld(2),
         Fault::RejectTooNewFrom(8),
@@ -371,8 +366,8 @@ async fn local_drops_are_counted_exactly_and_never_sent() {
     fake.create(G, S);
     let t = target(G, S);
     let mut cfg = fast_cfg();
-    cfg.max_event_bytes = 262_118;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    cfg.cw.max_event_bytes = 262_118;
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     let now = now_ms();
     let evs = vec![
         LogEvent {
@@ -435,8 +430,7 @@ async fn max_size_events_and_a_span_of_days_make_only_valid_requests() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(10))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(10))).await;
     let now = now_ms();
     let mut evs = Vec::new();
     // Three maximum-size events: each must travel alone.
@@ -476,8 +470,7 @@ async fn auth_errors_keep_data_buffered_show_in_health_and_heal() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults(
         std::iter::repeat_n(Fault::Auth("ExpiredTokenException"), 4)
             .chain(std::iter::repeat_n(
@@ -519,7 +512,7 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     let mut cfg = fast_cfg();
     cfg.circuit_failure_threshold = 3;
     cfg.circuit_open_max = Duration::from_secs(4);
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     // Three failures open the circuit; the probe after 1 s fails once more
     // (re-opening it); the next probe succeeds.
     fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 4));
@@ -564,9 +557,9 @@ async fn creation_disabled_drops_as_target_missing() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/absent", "s");
     let mut cfg = fast_cfg();
-    cfg.create_log_groups = false;
-    cfg.create_log_streams = false;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    cfg.cw.create_log_groups = false;
+    cfg.cw.create_log_streams = false;
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -587,8 +580,8 @@ async fn group_creation_disabled_drops_when_group_is_missing() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/absent", "s");
     let mut cfg = fast_cfg();
-    cfg.create_log_groups = false;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    cfg.cw.create_log_groups = false;
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -607,8 +600,7 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
     let t = target(G, S);
     let t2 = target(G, "second");
     fake.create(G, "second");
-    let d =
-        Delivery::start(fast_cfg(), fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
     fake.push_faults(std::iter::repeat_n(Fault::Throttle, 100_000));
     d.submit(submission(
         "job-x",
@@ -655,7 +647,7 @@ async fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64) {
     let mut cfg = fast_cfg();
     cfg.overflow = policy;
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 1_000;
     for i in 0..40 {
         let mut m = format!("{i:03}-");
@@ -666,6 +658,7 @@ async fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64) {
         };
         d.submit(submission("job-o", PayloadKind::JsonLog, &t, vec![ev]));
     }
+    d.settle().await;
     let st = d.stats();
     assert!(
         st.buffered_bytes <= 2 * 1_048_576,
@@ -771,7 +764,7 @@ async fn overflow_drop_oldest_works_across_targets_and_jobs() {
     let (ta, tb) = (target(G, "a"), target(G, "b"));
     let mut cfg = fast_cfg();
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = Delivery::start(cfg, fake.client(Duration::from_secs(5))).expect("start delivery");
+    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
     let base = now_ms() - 1_000;
     // Alternate targets (and jobs); all submitted before any worker runs.
     for i in 0..40 {

@@ -9,7 +9,10 @@ use crate::support::moto;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cwpub::delivery::{Delivery, DeliveryConfig};
+use cwpub::delivery::DeliveryConfig;
+use cwpub::sinks::cloudwatch::{LOG_GROUP, LOG_STREAM};
+
+use crate::support::cw::{self, Cfg};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
 use cwpub::ledger::DropReason;
 use moto::Moto;
@@ -21,14 +24,14 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn cfg() -> DeliveryConfig {
-    DeliveryConfig {
+fn cfg() -> Cfg {
+    Cfg::from(DeliveryConfig {
         max_batch_delay: Duration::from_millis(50),
         backoff_base: Duration::from_millis(20),
         backoff_cap: Duration::from_millis(200),
         request_timeout: Duration::from_secs(10),
         ..DeliveryConfig::default()
-    }
+    })
 }
 
 fn sub(job: &str, kind: PayloadKind, t: &Arc<Target>, events: Vec<LogEvent>) -> Submission {
@@ -43,8 +46,8 @@ fn sub(job: &str, kind: PayloadKind, t: &Arc<Target>, events: Vec<LogEvent>) -> 
 async fn read_back(client: &aws_sdk_cloudwatchlogs::Client, t: &Target) -> Vec<(i64, String)> {
     let out = client
         .get_log_events()
-        .log_group_name(&t.log_group)
-        .log_stream_name(&t.log_stream)
+        .log_group_name(t.get(LOG_GROUP).expect("group"))
+        .log_stream_name(t.get(LOG_STREAM).expect("stream"))
         .start_from_head(true)
         .send()
         .await
@@ -65,12 +68,9 @@ async fn json_and_emf_round_trip_through_moto_with_creation() {
     let moto = Moto::start();
     let client = moto.client();
     let mut c = cfg();
-    c.retention_days = Some(7);
-    let d = Delivery::start(c, client.clone()).expect("start delivery");
-    let t = Arc::new(Target {
-        log_group: "/cwpub/moto".into(),
-        log_stream: "host-1/heartbeat".into(),
-    });
+    c.cw.retention_days = Some(7);
+    let d = cw::start(c, client.clone()).await;
+    let t = cw::target("/cwpub/moto", "host-1/heartbeat");
     let base = now_ms() - 120_000;
     let json: Vec<LogEvent> = (0..20)
         .rev()
@@ -143,13 +143,10 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
         .expect("CreateLogStream");
     // Widen the host's own filter so moto (not the host) judges the timestamps.
     let mut c = cfg();
-    c.drop_older_than = Duration::from_secs(20 * 86_400);
-    c.drop_newer_than = Duration::from_secs(6 * 3_600);
-    let d = Delivery::start(c, client.clone()).expect("start delivery");
-    let t = Arc::new(Target {
-        log_group: "/cwpub/rejects".into(),
-        log_stream: "s".into(),
-    });
+    c.cw.drop_older_than = Duration::from_secs(20 * 86_400);
+    c.cw.drop_newer_than = Duration::from_secs(6 * 3_600);
+    let d = cw::start(c, client.clone()).await;
+    let t = cw::target("/cwpub/rejects", "s");
     let now = now_ms();
     let ev = |ts: i64, m: &str| LogEvent {
         timestamp_ms: ts,
@@ -195,13 +192,10 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
 async fn missing_target_with_creation_disabled_is_counted() {
     let moto = Moto::start();
     let mut c = cfg();
-    c.create_log_groups = false;
-    c.create_log_streams = false;
-    let d = Delivery::start(c, moto.client()).expect("start delivery");
-    let t = Arc::new(Target {
-        log_group: "/cwpub/absent".into(),
-        log_stream: "s".into(),
-    });
+    c.cw.create_log_groups = false;
+    c.cw.create_log_streams = false;
+    let d = cw::start(c, moto.client()).await;
+    let t = cw::target("/cwpub/absent", "s");
     let now = now_ms();
     let events = (0..4)
         .map(|i| LogEvent {

@@ -9,10 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cwpub::delivery::{Delivery, DeliveryConfig, OverflowPolicy, SyncPolicy};
-use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::delivery::{DeliveryConfig, OverflowPolicy, SyncPolicy};
+use cwpub::event::{LogEvent, PayloadKind, Submission};
 use cwpub::ledger::DropReason;
 
+use crate::support::cw;
 use crate::support::fake_cwl::FakeCwl;
 
 const G: &str = "/cwpub/spool";
@@ -41,10 +42,7 @@ fn sub(stream: &str, from: usize, n: usize, pad: usize) -> Submission {
     Submission {
         job: Arc::from("job"),
         kind: PayloadKind::JsonLog,
-        target: Arc::new(Target {
-            log_group: G.into(),
-            log_stream: stream.into(),
-        }),
+        target: cw::target(G, stream),
         events: (from..from + n)
             .map(|i| LogEvent {
                 timestamp_ms: ts,
@@ -71,7 +69,7 @@ async fn events_left_at_the_deadline_replay_in_order_before_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
     fake.chaos.set_down(true);
-    let d = Delivery::start(cfg(&spool), fake.client(Duration::from_secs(2))).expect("start");
+    let d = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
     d.submit(sub("a", 0, 5, 10));
     d.submit(sub("b", 100, 3, 10));
     d.submit(sub("a", 5, 5, 10));
@@ -82,7 +80,7 @@ async fn events_left_at_the_deadline_replay_in_order_before_new_ones() {
     drop(d);
 
     fake.chaos.set_down(false);
-    let d = Delivery::start(cfg(&spool), fake.client(Duration::from_secs(2))).expect("restart");
+    let d = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
     d.submit(sub("a", 10, 2, 10));
     let report = d.drain(Duration::from_secs(20)).await;
     assert!(report.completed, "{report:?}");
@@ -121,11 +119,12 @@ async fn a_full_spool_applies_the_overflow_policy_and_counts_the_drops() {
             overflow,
             ..cfg(&spool)
         };
-        let d = Delivery::start(c, fake.client(Duration::from_secs(2))).expect("start");
+        let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
         // 60 × 50 KiB ≈ 3 MiB: about a third does not fit on disk.
         for i in 0..60 {
             d.submit(sub("s", i, 1, 50 * 1024));
         }
+        d.settle().await;
         let st = d.stats();
         let sp = d.spool_stats().expect("spool stats");
         let dropped = st.totals.dropped(DropReason::Overflow);
@@ -180,8 +179,9 @@ async fn two_stages_cannot_share_a_spool() {
     let fake = FakeCwl::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
-    let _first = Delivery::start(cfg(&spool), fake.client(Duration::from_secs(2))).expect("start");
-    let err = Delivery::start(cfg(&spool), fake.client(Duration::from_secs(2)))
+    let _first = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
+    let err = cw::try_start(cfg(&spool), fake.client(Duration::from_secs(2)))
+        .await
         .expect_err("a second stage on the same spool");
     let msg = format!("{err:#}");
     assert!(msg.contains("cannot share one spool_dir"), "{msg}");
@@ -197,7 +197,7 @@ async fn every_sync_policy_delivers_everything() {
             spool_sync: sync,
             ..cfg(&dir.path().join("spool"))
         };
-        let d = Delivery::start(c, fake.client(Duration::from_secs(2))).expect("start");
+        let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
         for i in 0..20 {
             d.submit(sub("s", i * 10, 10, 20));
         }
@@ -221,7 +221,7 @@ async fn a_throttling_storm_lowers_the_rate_and_opens_no_circuit() {
         put_rate_per_sec: 200,
         ..cfg(Path::new("unused"))
     };
-    let d = Delivery::start(c, fake.client(Duration::from_secs(2))).expect("start");
+    let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
     fake.chaos.set_throttle_percent(80);
     let mut lowest = f64::MAX;
     for i in 0..40 {

@@ -255,7 +255,10 @@ fn kubernetes_manifest_passes_the_schemas_and_keeps_the_hardening() {
         .collect();
     let (ok, out) = cwpub_check(config, &env);
     assert!(ok, "the ConfigMap's config fails `cwpub check`:\n{out}");
-    assert!(out.contains("OK (2 jobs, sink cloudwatch)"), "{out}");
+    assert!(
+        out.contains("OK (2 jobs; sink cloudwatch (cloudwatch))"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -360,7 +363,10 @@ fn image_config_passes_check_with_the_region_ecs_sets() {
         std::fs::read_to_string(workspace_root().join(IMAGE_CONFIG)).expect("image config");
     let (ok, out) = cwpub_check(&config, &[("AWS_REGION".into(), "eu-west-1".into())]);
     assert!(ok, "{IMAGE_CONFIG} fails `cwpub check`:\n{out}");
-    assert!(out.contains("OK (2 jobs, sink cloudwatch)"), "{out}");
+    assert!(
+        out.contains("OK (2 jobs; sink cloudwatch (cloudwatch))"),
+        "{out}"
+    );
     let (ok, out) = cwpub_check(&config, &[]);
     assert!(
         !ok && out.contains("region"),

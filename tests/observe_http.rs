@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cwpub::event::Target;
 use cwpub::ledger::{DropReason, Ledger, Metrics, Share};
 use cwpub::observe::{self, JobMetrics, ObserveState, Readiness};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,10 +105,7 @@ async fn metrics_report_jobs_failures_ledger_counters_and_stage_gauges() {
     hb.record_failure("deadline", Duration::from_secs(2));
     let emf = jobs.register("emf");
     emf.record_failure("guest_fatal", Duration::from_millis(1));
-    let target = Target {
-        log_group: "/cwpub/hb".into(),
-        log_stream: "web-1-hb".into(),
-    };
+    let target = cwpub::sinks::cloudwatch::target("cloudwatch", "/cwpub/hb", "web-1-hb");
     ledger.delivered(
         &target,
         &[Share {
@@ -152,8 +148,8 @@ async fn metrics_report_jobs_failures_ledger_counters_and_stage_gauges() {
         "cwpub_job_run_duration_seconds_count{job=\"heartbeat\"} 3",
         "cwpub_ready 0",
         "# HELP cwpub_target_events_sent_total Events the sink accepted, by target.",
-        "cwpub_target_events_sent_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\"} 42",
-        "cwpub_target_events_dropped_total{log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\",reason=\"too_old\"} 3",
+        "cwpub_target_events_sent_total{sink=\"cloudwatch\",log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\"} 42",
+        "cwpub_target_events_dropped_total{sink=\"cloudwatch\",log_group=\"/cwpub/hb\",log_stream=\"web-1-hb\",reason=\"too_old\"} 3",
         "cwpub_job_delivery_bytes_sent_total{job=\"heartbeat\"} 4200",
         "# HELP cwpub_delivery_buffered_events Events buffered.",
         "cwpub_delivery_buffered_events 7",

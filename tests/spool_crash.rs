@@ -83,7 +83,7 @@ fn crash_and_restart(
             ) as u64
         })
         .sum();
-    let spooled = metric(&metrics, "cwpub_spool_events") as u64;
+    let spooled = metric(&metrics, "cwpub_spool_events{sink=\"cloudwatch\"}") as u64;
     assert!(
         ran >= 40,
         "two jobs ticking for 30 s: {ran} runs\n{metrics}"
@@ -249,6 +249,8 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
         .unwrap_or_else(|| panic!("no kept count: {line}"));
     assert!(kept >= 6, "{line}");
 
+    // The sink of the [sink] table keeps its spool in a subdirectory named after it.
+    let spool = spool.join("cloudwatch");
     let mut segments: Vec<_> = std::fs::read_dir(&spool)
         .expect("spool dir")
         .map(|e| e.expect("entry").path())
@@ -286,17 +288,23 @@ fn a_damaged_spool_starts_cleanly_and_counts_the_bad_records() {
     let (status, stderr) = second.stop();
     assert!(status.success(), "{}\n{stderr}", summary(&stderr));
     assert_eq!(
-        metric(&metrics, "cwpub_spool_corrupt_records_total"),
+        metric(
+            &metrics,
+            "cwpub_spool_corrupt_records_total{sink=\"cloudwatch\"}"
+        ),
         2.0,
         "{metrics}"
     );
     assert_eq!(
-        metric(&metrics, "cwpub_spool_foreign_files"),
+        metric(&metrics, "cwpub_spool_foreign_files{sink=\"cloudwatch\"}"),
         1.0,
         "{metrics}"
     );
     assert!(
-        metric(&metrics, "cwpub_spool_replayed_events_total") >= (kept - 2) as f64,
+        metric(
+            &metrics,
+            "cwpub_spool_replayed_events_total{sink=\"cloudwatch\"}"
+        ) >= (kept - 2) as f64,
         "{metrics}"
     );
     let old = got.iter().filter(|(t, _)| *t < restarted_at).count() as u64;

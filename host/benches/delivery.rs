@@ -4,11 +4,11 @@
 //! side in one run. Reports medians of several runs: events/s and MB/s of
 //! message payload, per wall-clock second and per CPU-second of the delivery
 //! side (process CPU minus the endpoint thread's CPU); then the idle cost of
-//! a stage with a spool (CPU time and wake-ups of the sync thread over 5 s
-//! with nothing to do). Run with `cargo bench -p cwpub --bench delivery`
+//! a core with a spool (CPU time and wake-ups of the spool's thread over 5 s
+//! with nothing to do). CPU is read from the kernel's per-thread scheduler
+//! statistics (nanoseconds). Run with `cargo bench -p cwpub --bench delivery`
 //! (`CWPUB_BENCH_SPOOL_DIR` picks the spool's file system; default: the
-//! system temp dir). No timing assertions: figures go to docs/performance.md
-//! by hand.
+//! system temp dir). No timing assertions: figures go to the docs by hand.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,9 @@ use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
 use cwpub::delivery::{Delivery, DeliveryConfig, SyncPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
+use cwpub::ledger::Ledger;
+
+use cwpub::sinks::cloudwatch::{self, CloudWatchConfig};
 use http_body_util::{BodyExt, Full};
 use hyper::Response;
 use hyper_util::rt::TokioIo;
@@ -25,14 +28,44 @@ use hyper_util::rt::TokioIo;
 const RUNS: usize = 5;
 const TARGETS: usize = 8;
 
-/// CPU seconds (user + system) from a /proc stat file (USER_HZ = 100 on Linux).
-fn cpu_secs(path: &str) -> f64 {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+/// Seconds on CPU of one thread, from its scheduler statistics (ns).
+fn thread_cpu(schedstat: &std::path::Path) -> f64 {
+    std::fs::read_to_string(schedstat)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
+}
+
+/// Seconds on CPU of the calling thread.
+fn this_thread_cpu() -> f64 {
+    thread_cpu(std::path::Path::new("/proc/thread-self/schedstat"))
+}
+
+/// Seconds on CPU of this process, threads that ended included.
+fn process_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+async fn start(cfg: DeliveryConfig, client: &aws_sdk_cloudwatchlogs::Client) -> Delivery {
+    let ledger = Ledger::new(cfg.drop_log_interval);
+    cloudwatch::start(
+        "bench",
+        cfg,
+        CloudWatchConfig::default(),
+        client.clone(),
+        ledger,
+    )
+    .await
+    .expect("start delivery")
 }
 
 struct Endpoint {
@@ -60,7 +93,7 @@ fn start_endpoint() -> Endpoint {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    let secs = cpu_secs("/proc/thread-self/stat");
+                    let secs = this_thread_cpu();
                     cpu2.store((secs * 1e6) as u64, Ordering::Relaxed);
                 }
             });
@@ -114,10 +147,11 @@ fn now_ms() -> i64 {
 fn make_submissions(events: usize, msg_len: usize, per_sub: usize) -> Vec<Submission> {
     let targets: Vec<Arc<Target>> = (0..TARGETS)
         .map(|i| {
-            Arc::new(Target {
-                log_group: "/cwpub/bench".into(),
-                log_stream: format!("stream-{i}"),
-            })
+            Arc::new(cloudwatch::target(
+                "bench",
+                "/cwpub/bench",
+                &format!("stream-{i}"),
+            ))
         })
         .collect();
     let job: Arc<str> = Arc::from("bench");
@@ -220,18 +254,18 @@ fn main() {
                 ..DeliveryConfig::default()
             };
             let (run, scpu) = rt.block_on(async {
-                let d = Delivery::start(cfg, client.clone()).expect("start delivery");
+                let d = start(cfg, &client).await;
                 // Let the endpoint's CPU sampler settle.
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let s0 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
-                let c0 = cpu_secs("/proc/self/stat");
+                let c0 = process_cpu();
                 let t0 = Instant::now();
                 for s in subs {
                     d.submit(s);
                 }
                 let report = d.drain(Duration::from_secs(600)).await;
                 let wall = t0.elapsed().as_secs_f64();
-                let c1 = cpu_secs("/proc/self/stat");
+                let c1 = process_cpu();
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let s1 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
                 let st = d.stats();
@@ -291,7 +325,7 @@ fn thread_switches(name: &str) -> Option<u64> {
     None
 }
 
-/// A stage with a spool that has delivered one batch, then sits idle for 5 s.
+/// A core with a spool that has delivered one batch, then sits idle for 5 s.
 fn idle_cost(
     rt: &tokio::runtime::Runtime,
     client: &aws_sdk_cloudwatchlogs::Client,
@@ -304,7 +338,7 @@ fn idle_cost(
         ..DeliveryConfig::default()
     };
     rt.block_on(async {
-        let d = Delivery::start(cfg, client.clone()).expect("start delivery");
+        let d = start(cfg, client).await;
         for s in make_submissions(100, 100, 100) {
             d.submit(s);
         }
@@ -312,12 +346,12 @@ fn idle_cost(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (c0, w0) = (cpu_secs("/proc/self/stat"), thread_switches("cwpub-spoolsync"));
+        let (c0, w0) = (process_cpu(), thread_switches("cwpub-spool"));
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (c1, w1) = (cpu_secs("/proc/self/stat"), thread_switches("cwpub-spoolsync"));
+        let (c1, w1) = (process_cpu(), thread_switches("cwpub-spool"));
         println!();
         println!(
-            "idle 5 s with a spool (after delivering 100 events): process CPU {:.2} s (includes the endpoint's 10 Hz CPU sampler), sync-thread wake-ups {}",
+            "idle 5 s with a spool (after delivering 100 events): process CPU {:.2} s (includes the endpoint's 10 Hz CPU sampler), spool-thread wake-ups {}",
             c1 - c0,
             match (w0, w1) {
                 (Some(a), Some(b)) => (b - a).to_string(),

@@ -1,5 +1,5 @@
-//! Benchmark: what loading a guest costs, for the guest-size table in
-//! docs/performance.md and for choosing compile settings.
+//! Benchmark: what loading a guest costs, for the guest table in
+//! docs/sizing.md and for choosing compile settings.
 //!
 //! ```sh
 //! cargo bench -p cwpub --bench guest_compile -- [ROUNDS] [GUEST.wasm ...]

@@ -1,13 +1,13 @@
 //! The data that flows down the pipeline: events produced by a guest run,
-//! tagged with the job that made them and the log group/stream they go to.
+//! tagged with the job that made them and the sink target they go to.
 //!
-//! These types are shared by every stage (guest → validate → delivery → sink);
-//! none of them knows about the stages themselves.
+//! These types are shared by every stage (guest → validate → delivery →
+//! sinks); none of them knows about the stages themselves.
 
 use std::fmt;
 use std::sync::Arc;
 
-/// How CloudWatch should read a batch of messages.
+/// What the messages of a run are: plain log lines or EMF metric documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PayloadKind {
     /// Ordinary (JSON) log lines.
@@ -41,18 +41,51 @@ pub struct LogEvent {
     pub message: String,
 }
 
-/// A CloudWatch Logs destination: one log stream inside one log group.
+/// Where one stream of a sink's events goes: the sink's name and the
+/// labelled values the sink uses to address it — a CloudWatch sink's
+/// `log_group` and `log_stream`, nothing for a DataDog or stdout sink. The
+/// delivery core batches, spools and counts by target without reading the
+/// labels; the sink that made a target reads them back with [`Target::get`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
-    /// Log group name.
-    pub log_group: String,
-    /// Log stream name.
-    pub log_stream: String,
+    /// The sink's name (`[sinks.<name>]`, or the kind of the `[sink]` table).
+    pub sink: Arc<str>,
+    /// The sink's address of the stream, as (label, value) pairs in a fixed order.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Target {
+    /// A target of `sink` addressed by `labels`.
+    pub fn new(sink: impl Into<Arc<str>>, labels: Vec<(String, String)>) -> Target {
+        Target {
+            sink: sink.into(),
+            labels,
+        }
+    }
+
+    /// The value of one label, if the target has it.
+    pub fn get(&self, label: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl fmt::Display for Target {
+    /// The label values joined by `:` (a CloudWatch target reads
+    /// `group:stream`), or the sink's name when there are none.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.log_group, self.log_stream)
+        if self.labels.is_empty() {
+            return f.write_str(&self.sink);
+        }
+        for (i, (_, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            f.write_str(v)?;
+        }
+        Ok(())
     }
 }
 
@@ -63,7 +96,7 @@ pub struct Submission {
     pub job: Arc<str>,
     /// How the messages are to be read.
     pub kind: PayloadKind,
-    /// Where the events go; always the job's own configured target.
+    /// Where the events go: the job's own target at one of its sinks.
     pub target: Arc<Target>,
     /// The events, in the order the guest returned them.
     pub events: Vec<LogEvent>,

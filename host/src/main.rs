@@ -98,7 +98,7 @@ fn main() -> ExitCode {
 /// Lets all threads share two glibc malloc arenas instead of one arena per
 /// thread (up to eight per CPU): the host allocates little and rarely, so
 /// contention is negligible, and an idle daemon keeps ~2 MiB less resident
-/// (docs/performance.md). Must run before any thread is started.
+/// (docs/benchmarks.md). Must run before any thread is started.
 fn bound_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts glibc's allocator parameters; called

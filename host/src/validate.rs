@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use cwpub_emf::{ValidateOptions, Violation};
 
-use crate::event::{PayloadKind, Submission};
+use crate::event::{LogEvent, PayloadKind};
 use crate::ledger::DropReason;
 use crate::untrusted::GuestText;
 
@@ -42,21 +42,27 @@ impl Validator {
         }
     }
 
-    /// Removes invalid EMF documents from `submission` and returns them.
-    /// JSON-log submissions pass through untouched (delivery checks their
-    /// size and age); `now_ms` anchors the EMF timestamp window.
-    pub fn check(&self, submission: &mut Submission, now_ms: i64) -> Vec<Refused> {
-        if submission.kind != PayloadKind::Emf {
+    /// Removes invalid EMF documents from `job`'s `events` of `kind` and
+    /// returns them. JSON-log events pass through untouched (each sink checks
+    /// their size and age); `now_ms` anchors the EMF timestamp window.
+    pub fn check(
+        &self,
+        job: &str,
+        kind: PayloadKind,
+        events: &mut Vec<LogEvent>,
+        now_ms: i64,
+    ) -> Vec<Refused> {
+        if kind != PayloadKind::Emf {
             return Vec::new();
         }
         let mut refused = Vec::new();
         let mut index = 0;
-        submission.events.retain(|event| {
+        events.retain(|event| {
             let violations = cwpub_emf::validate_with(&event.message, now_ms, &self.options);
             let keep = violations.is_empty();
             if !keep {
                 let kind = violations[0].kind;
-                self.log_first(&submission.job, kind.as_str(), index, &violations);
+                self.log_first(job, kind.as_str(), index, &violations);
                 refused.push(Refused {
                     index,
                     reason: DropReason::InvalidEmf(kind),
@@ -91,27 +97,16 @@ impl Validator {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::event::{LogEvent, Target};
 
-    fn submission(kind: PayloadKind, messages: &[&str]) -> Submission {
-        Submission {
-            job: "metrics".into(),
-            kind,
-            target: Arc::new(Target {
-                log_group: "g".into(),
-                log_stream: "s".into(),
-            }),
-            events: messages
-                .iter()
-                .map(|m| LogEvent {
-                    timestamp_ms: 1_700_000_000_000,
-                    message: (*m).to_owned(),
-                })
-                .collect(),
-        }
+    fn events(messages: &[&str]) -> Vec<LogEvent> {
+        messages
+            .iter()
+            .map(|m| LogEvent {
+                timestamp_ms: 1_700_000_000_000,
+                message: (*m).to_owned(),
+            })
+            .collect()
     }
 
     const VALID: &str = r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"cwpub","Dimensions":[["Service"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count"}]}]},"Service":"a","Heartbeat":1}"#;
@@ -120,10 +115,10 @@ mod tests {
     #[test]
     fn invalid_emf_is_removed_and_reported_with_its_reason() {
         let validator = Validator::default();
-        let mut s = submission(PayloadKind::Emf, &[VALID, NO_NAMESPACE, VALID, "not json"]);
-        let refused = validator.check(&mut s, 1_700_000_000_000);
-        assert_eq!(s.events.len(), 2, "the valid documents stay");
-        assert!(s.events.iter().all(|e| e.message == VALID));
+        let mut s = events(&[VALID, NO_NAMESPACE, VALID, "not json"]);
+        let refused = validator.check("metrics", PayloadKind::Emf, &mut s, 1_700_000_000_000);
+        assert_eq!(s.len(), 2, "the valid documents stay");
+        assert!(s.iter().all(|e| e.message == VALID));
         assert_eq!(
             refused.iter().map(|r| r.index).collect::<Vec<_>>(),
             vec![1, 3]
@@ -140,8 +135,12 @@ mod tests {
     #[test]
     fn json_logs_pass_through_untouched() {
         let validator = Validator::default();
-        let mut s = submission(PayloadKind::JsonLog, &["not EMF at all"]);
-        assert!(validator.check(&mut s, 1_700_000_000_000).is_empty());
-        assert_eq!(s.events.len(), 1);
+        let mut s = events(&["not EMF at all"]);
+        assert!(
+            validator
+                .check("metrics", PayloadKind::JsonLog, &mut s, 1_700_000_000_000)
+                .is_empty()
+        );
+        assert_eq!(s.len(), 1);
     }
 }

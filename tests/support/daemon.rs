@@ -81,7 +81,13 @@ pub fn collect_until(
 impl Daemon {
     /// Starts `cwpub run <config>`.
     pub fn start(config: &Path) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    /// Starts `cwpub run <config>` with these environment variables set too.
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = cwpub()
+            .envs(env.iter().copied())
             .args(["run", config.to_str().expect("utf-8")])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

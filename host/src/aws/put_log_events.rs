@@ -12,9 +12,10 @@
 //! signs, sends and reads the answer: no runtime plugins merged, no
 //! interceptors, no endpoint rules evaluated per request.
 //!
-//! Failures are classified by [`classify`] into the delivery stage's error
-//! classes, by the same rules as the SDK client's errors (the error code from
-//! the `X-Amzn-Errortype` header or the JSON `__type`, never the status alone).
+//! Failures are classified by `classify` into the delivery core's error
+//! classes, by the same rules as the CloudWatch sink's SDK errors (the error
+//! code from the `X-Amzn-Errortype` header or the JSON `__type`, never the
+//! status alone).
 
 use std::time::{Duration, SystemTime};
 
@@ -48,7 +49,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::service_config::ServiceConfigKey;
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::retry::{Classified, ErrorClass, class_of_code};
+use crate::delivery::{ErrorClass, Failure};
+use crate::sinks::cloudwatch::retry::{class_of_code, class_of_status};
 use crate::untrusted::GuestText;
 
 /// The service's SigV4 signing name.
@@ -455,45 +457,39 @@ fn error_code(raw: &str) -> Option<String> {
     .then(|| name.to_owned())
 }
 
-/// Classifies a failed call into the delivery stage's error classes, by the
-/// rules `delivery::retry::classify` applies to the SDK client's errors.
+/// Classifies a failed call into the delivery core's error classes, by the
+/// rules the CloudWatch sink applies to the SDK client's errors.
 #[cfg_attr(
     not(test),
     expect(
         dead_code,
-        reason = "delivery sends through the SDK client until it adopts this one"
+        reason = "the CloudWatch sink sends through the SDK client until it adopts this one"
     )
 )]
-pub(crate) fn classify(error: &Error) -> Classified {
+pub(crate) fn classify(error: &Error) -> Failure {
     let (class, code) = match error {
-        Error::Service { status, code, .. } => {
-            let status = *status;
-            match code {
-                Some(code) => (
-                    class_of_code(code).unwrap_or(if status >= 500 {
-                        ErrorClass::Transient
-                    } else if status == 429 {
-                        ErrorClass::Throttled
-                    } else {
-                        ErrorClass::Permanent
-                    }),
-                    code.clone(),
-                ),
-                None if status >= 500 => (ErrorClass::Transient, format!("HTTP {status}")),
-                None if status == 429 => (ErrorClass::Throttled, format!("HTTP {status}")),
-                None if status == 401 || status == 403 => {
-                    (ErrorClass::Credentials, format!("HTTP {status}"))
-                }
-                None => (ErrorClass::Permanent, format!("HTTP {status}")),
-            }
-        }
+        Error::Service {
+            status,
+            code: Some(code),
+            ..
+        } => (
+            class_of_code(code).unwrap_or(match status {
+                500.. => ErrorClass::Transient,
+                429 => ErrorClass::Throttled,
+                _ => ErrorClass::Permanent,
+            }),
+            code.clone(),
+        ),
+        Error::Service {
+            status, code: None, ..
+        } => class_of_status(*status),
         Error::Timeout(_) => (ErrorClass::Transient, "timeout".into()),
         Error::Connection(_) => (ErrorClass::Transient, "connection".into()),
         Error::Credentials(_) => (ErrorClass::Credentials, "credentials".into()),
-        Error::Request(_) => (ErrorClass::Credentials, "request construction".into()),
+        // A request that cannot be built will not be built next time either.
+        Error::Request(_) => (ErrorClass::Permanent, "request construction".into()),
         Error::Unreadable { status, .. } => {
-            let status = *status;
-            if (400..500).contains(&status) && status != 429 && status != 408 {
+            if (400..500).contains(status) && *status != 429 && *status != 408 {
                 (
                     ErrorClass::Permanent,
                     format!("unreadable HTTP {status} response"),
@@ -503,11 +499,7 @@ pub(crate) fn classify(error: &Error) -> Classified {
             }
         }
     };
-    Classified {
-        class,
-        code,
-        message: error.to_string(),
-    }
+    Failure::new(class, &code, &error.to_string())
 }
 
 #[cfg(test)]
@@ -549,7 +541,7 @@ mod tests {
                 None,
                 r#"{"__type":"com.amazonaws.logs#InvalidParameterException","message":"x"}"#
             ),
-            ErrorClass::InvalidParameter
+            ErrorClass::InvalidRequest
         );
         assert_eq!(
             class(400, None, r#"{"__type":"ExpiredTokenException"}"#),

@@ -27,26 +27,49 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::with_options(&config.runtime)?;
     match prepare(&config, &runtime).await {
         Ok(jobs) => {
+            let sinks: Vec<String> = config
+                .sinks
+                .list
+                .iter()
+                .map(|s| format!("{} ({})", s.name, s.kind().as_str()))
+                .collect();
             println!(
-                "{}: OK ({} job{}, sink {})",
+                "{}: OK ({} job{}; sink{} {})",
                 args.config.display(),
                 jobs.len(),
                 plural(jobs.len()),
-                config.sink.kind.as_str()
+                plural(sinks.len()),
+                sinks.join(", ")
             );
             for job in &jobs {
+                let destinations: Vec<String> = job
+                    .config
+                    .sinks
+                    .iter()
+                    .filter_map(|name| config.sinks.get(name))
+                    .map(|s| destination(&s.target(&job.config)))
+                    .collect();
                 println!(
                     "  {}: {} on {:?} → {} ({})",
                     job.config.name,
                     job.guest.name(),
                     job.config.schedule.as_str(),
-                    job.config.target,
+                    destinations.join(", "),
                     format_args!("cwpub:publisher@{}", job.guest.wit_version()),
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Ok(report(&e)),
+    }
+}
+
+/// A job's destination at one sink: `sink` or `sink group:stream`.
+fn destination(target: &cwpub::event::Target) -> String {
+    if target.labels.is_empty() {
+        target.sink.to_string()
+    } else {
+        format!("{} {target}", target.sink)
     }
 }
 

@@ -1,7 +1,9 @@
 //! `cwpub invoke`: one tick of one guest, events printed to stdout one per
 //! line exactly as they would be sent; failures, and events the daemon would
 //! drop, on stderr with a non-zero exit. Flags can pin the run context (time,
-//! host facts, delivery counters) to reproduce a run exactly.
+//! host facts, delivery counters) to reproduce a run exactly. `--sink` shows
+//! what one sink would send instead (a DataDog log item per line, a series
+//! payload), with a config's sink settings under `--from`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -10,12 +12,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use cwpub::config::{self, HostIdentity, MEMORY_MB, TIMEOUT_MS};
-use cwpub::delivery::check_region;
+use cwpub::config::{self, HostIdentity, MEMORY_MB, SinkSettings, TIMEOUT_MS};
 use cwpub::guest::{
     FixedContext, GuestSource, HostFacts, RunError, RunLimits, RunRequest, Runtime, RuntimeOptions,
 };
 use cwpub::harness::{checks, context};
+use cwpub::sinks::cloudwatch::check_region;
+use cwpub::sinks::datadog;
 use cwpub::untrusted::GuestText;
 
 /// Arguments of `cwpub invoke`.
@@ -74,6 +77,15 @@ pub struct InvokeArgs {
     /// default they are refused, as the daemon would, with every violation on stderr).
     #[arg(long)]
     no_check: bool,
+    /// Print what this sink would send: a sink kind (`stdout`, `cloudwatch`,
+    /// `datadog`, with default settings), or with `--from` the name of a
+    /// sink in that config. A DataDog sink prints each log item on its own
+    /// line, or the series payload of an EMF run.
+    #[arg(long, value_name = "NAME")]
+    sink: Option<String>,
+    /// The config file whose sink `--sink` names.
+    #[arg(long, value_name = "CONFIG", requires = "sink")]
+    from: Option<std::path::PathBuf>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -100,6 +112,16 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         // clap bounds memory_mb to MEMORY_MB, so this fits RunLimits::MAX_MEMORY_CEILING.
         max_memory_bytes: (args.memory_mb as usize) << 20,
         ..RunLimits::default()
+    };
+    let sink = match &args.sink {
+        Some(name) => match sink_settings(name, args.from.as_deref(), &env) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
     };
     let source = GuestSource::parse(&args.guest)?;
     let runtime = Runtime::with_options(&RuntimeOptions::from_env(&env))?;
@@ -138,16 +160,42 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             if args.no_check {
                 dropped.retain(|d| d.violations.is_empty());
             }
-            let mut stdout = std::io::stdout().lock();
-            for (i, event) in output.events.iter().enumerate() {
-                // Invalid EMF is refused, as the daemon would; other drops are still shown.
-                if dropped
-                    .iter()
-                    .any(|d| d.index == i && !d.violations.is_empty())
-                {
-                    continue;
+            // Invalid EMF is refused, as the daemon would; other drops are still shown.
+            let events: Vec<_> = output
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    !dropped
+                        .iter()
+                        .any(|d| d.index == *i && !d.violations.is_empty())
+                })
+                .map(|(_, e)| e.clone())
+                .collect();
+            let mut lines: Vec<String> = events.iter().map(|e| e.message.clone()).collect();
+            if let Some(SinkSettings::DataDog(dd)) = &sink {
+                let hostname = args_hostname(&request);
+                let preview = datadog::preview(
+                    output.kind,
+                    &events,
+                    dd,
+                    hostname.as_deref(),
+                    i64::try_from(request.actual_ms).unwrap_or(i64::MAX),
+                );
+                lines = preview.bodies;
+                // DataDog's own limits replace CloudWatch's; invalid EMF stays refused.
+                dropped.retain(|d| !d.violations.is_empty());
+                for (_, why) in &preview.skipped {
+                    dropped.push(checks::Dropped {
+                        index: usize::MAX,
+                        reason: format!("DataDog would drop an event ({}): {}", why.1, why.0),
+                        violations: Vec::new(),
+                    });
                 }
-                writeln!(stdout, "{}", event.message).context("writing to stdout")?;
+            }
+            let mut stdout = std::io::stdout().lock();
+            for line in &lines {
+                writeln!(stdout, "{line}").context("writing to stdout")?;
             }
             stdout.flush().context("writing to stdout")?;
             for d in &dropped {
@@ -169,6 +217,50 @@ pub async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The settings of the sink `--sink` names: a kind with default settings,
+/// or a sink of the config `--from` names.
+fn sink_settings(
+    name: &str,
+    from: Option<&std::path::Path>,
+    env: &config::Env,
+) -> Result<SinkSettings, String> {
+    match from {
+        Some(path) => {
+            let cfg = config::load(path, env).map_err(|e| {
+                format!(
+                    "{}: the config has problems (cwpub check lists them): {}",
+                    path.display(),
+                    e.lines().join("; ")
+                )
+            })?;
+            cfg.sinks
+                .get(name)
+                .map(|s| s.settings.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "--sink {name:?}: {} has no such sink; its sinks are {}",
+                        path.display(),
+                        cfg.sinks.names()
+                    )
+                })
+        }
+        None => match name.trim() {
+            "stdout" => Ok(SinkSettings::Stdout),
+            "cloudwatch" => Ok(SinkSettings::CloudWatch(Default::default())),
+            "datadog" => Ok(SinkSettings::DataDog(Default::default())),
+            other => Err(format!(
+                "--sink {other:?}: without --from, name a kind: stdout, cloudwatch or datadog; \
+                 or name a sink of a config with --from <config>"
+            )),
+        },
+    }
+}
+
+/// The host name the run saw (its host facts), as a sink would send it.
+fn args_hostname(request: &RunRequest) -> Option<String> {
+    Some(request.facts.hostname.clone()).filter(|h| !h.is_empty())
 }
 
 /// Shows a failed call: what went wrong, then the guest's stderr line by line.

@@ -33,8 +33,8 @@ pub struct NewArgs {
     #[arg(long, value_enum, default_value_t = Kind::Json)]
     kind: Kind,
     /// Rust: take the cwpub-guest SDK from this directory (the `sdk/` of a
-    /// cwpub checkout) [default: the checkout this cwpub was built from, if it
-    /// still exists, else the cwpub git repository].
+    /// cwpub checkout) [default: the SDK this cwpub carries, written into the
+    /// project as `cwpub-sdk/`].
     #[arg(long, value_name = "DIR", conflicts_with = "sdk_git")]
     sdk_path: Option<PathBuf>,
     /// Rust: take the cwpub-guest SDK from this git repository.
@@ -96,7 +96,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     println!("Created {what} guest `{}` ({kind}) in {dir}", name.name);
     if let Some(sdk) = &sdk {
         println!(
-            "The cwpub-guest SDK comes from {} (it is not on crates.io yet; README.md says how to change this).",
+            "The cwpub-guest SDK comes from {} (README.md says how to change this).",
             sdk.describe()
         );
     }
@@ -108,7 +108,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes `files` under `dir`, which must not exist or be empty. On failure
 /// removes what it wrote, so nothing half-made is left behind.
-fn write_project(dir: &Path, files: &[(&str, String, bool)]) -> anyhow::Result<()> {
+fn write_project(dir: &Path, files: &[(String, String, bool)]) -> anyhow::Result<()> {
     let existed = match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -173,8 +173,8 @@ mod tests {
     fn projects_are_written_only_into_new_or_empty_directories() {
         let tmp = tempfile::tempdir().unwrap();
         let files = vec![
-            ("a/b.txt", "hi\n".to_owned(), false),
-            ("run.sh", "#!/bin/sh\n".to_owned(), true),
+            ("a/b.txt".to_owned(), "hi\n".to_owned(), false),
+            ("run.sh".to_owned(), "#!/bin/sh\n".to_owned(), true),
         ];
         let dir = tmp.path().join("p");
         write_project(&dir, &files).unwrap();
@@ -209,7 +209,10 @@ mod tests {
 
         // A file in the way of a directory: the half-written project is removed.
         let blocked = tmp.path().join("blocked");
-        let files = vec![("a", "x".to_owned(), false), ("a/b", "y".to_owned(), false)];
+        let files = vec![
+            ("a".to_owned(), "x".to_owned(), false),
+            ("a/b".to_owned(), "y".to_owned(), false),
+        ];
         assert!(write_project(&blocked, &files).is_err());
         assert!(!blocked.exists());
     }

@@ -1,6 +1,9 @@
 //! `cwpub run <config>`: the long-running daemon. SIGTERM or SIGINT stops
-//! scheduling, lets running guests finish, drains delivery and logs a
-//! summary; the exit status is 0 only if no event was lost. A second signal
+//! scheduling, lets running guests finish, drains every sink and logs a
+//! summary; the exit status is 0 when the shutdown lost nothing (everything
+//! held was delivered, or kept in a spool for the next start) and 1 when
+//! events were lost at shutdown. Events dropped during the daemon's life are
+//! in the summary and the metrics, not in the exit status. A second signal
 //! exits at once. The handlers are installed before anything else, so as PID 1
 //! of a container (where an unhandled SIGTERM is ignored) a signal sent
 //! during start-up still stops the daemon gracefully.
@@ -33,7 +36,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals, shutdown.clone()));
-    let summary = match daemon::run(config, shutdown).await {
+    let summary = match daemon::run(config, &env, shutdown).await {
         Ok(summary) => summary,
         Err(e) => match e.downcast_ref::<config::ConfigError>() {
             Some(problems) => return Ok(super::check::report(problems)),
@@ -41,7 +44,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     log_summary(&summary);
-    Ok(if summary.lost_nothing() {
+    Ok(if summary.lost_at_shutdown() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -123,11 +126,19 @@ impl Signals {
 
 fn log_summary(summary: &Summary) {
     let totals = &summary.stats.totals;
-    let drops: Vec<String> = summary
-        .drops()
-        .iter()
-        .map(|(reason, n)| format!("{reason}={n}"))
-        .collect();
+    let drops = |c: &cwpub::ledger::Counters| -> String {
+        let by_reason: Vec<String> = c
+            .drops
+            .iter()
+            .map(|(reason, n)| format!("{reason}={n}"))
+            .collect();
+        if by_reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_reason.join(", "))
+        }
+    };
+    let lost = summary.lost_at_shutdown();
     let message = format!(
         "cwpub stopped after {:.0?}: {} runs ok, {} failed; {} events delivered ({} bytes); {} dropped{}; {} undelivered at shutdown",
         summary.uptime,
@@ -136,30 +147,61 @@ fn log_summary(summary: &Summary) {
         totals.events_sent,
         totals.bytes_sent,
         totals.dropped_total(),
-        if drops.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", drops.join(", "))
-        },
-        summary.drain.undelivered,
+        drops(totals),
+        lost,
     );
-    let message = match &summary.drain.spool {
-        Some(sp) => format!(
+    let spools: Vec<_> = summary
+        .drains
+        .iter()
+        .filter_map(|(_, d)| d.spool.map(|sp| (d.spooled, sp)))
+        .collect();
+    let message = if spools.is_empty() {
+        message
+    } else {
+        let sum =
+            |f: fn(&(u64, cwpub::delivery::SpoolStats)) -> u64| spools.iter().map(f).sum::<u64>();
+        format!(
             "{message}; spool: {} kept for the next start ({} bytes on disk), {} replayed at start, {} corrupt records skipped, {} possible duplicates",
-            summary.drain.spooled,
-            sp.bytes,
-            sp.replayed,
-            sp.corrupt_records,
-            sp.possible_duplicates
-        ),
-        None => message,
+            sum(|(kept, _)| *kept),
+            sum(|(_, sp)| sp.bytes),
+            sum(|(_, sp)| sp.replayed),
+            sum(|(_, sp)| sp.corrupt_records),
+            sum(|(_, sp)| sp.possible_duplicates),
+        )
     };
-    if summary.lost_nothing() {
+    let clean = lost == 0 && totals.dropped_total() == 0;
+    if clean {
         tracing::info!("{message}");
     } else {
         tracing::warn!("{message}");
-        for (job, n) in &summary.drain.undelivered_per_job {
+    }
+    if summary.drains.len() > 1 {
+        for (name, d) in &summary.drains {
+            let c = summary.stats.sink(name);
+            let line = format!(
+                "sink {name}: {} events delivered ({} bytes); {} dropped{}; {} undelivered at shutdown{}",
+                c.events_sent,
+                c.bytes_sent,
+                c.dropped_total(),
+                drops(&c),
+                d.undelivered,
+                if d.spool.is_some() {
+                    format!("; {} kept in its spool for the next start", d.spooled)
+                } else {
+                    String::new()
+                },
+            );
+            if d.undelivered == 0 && c.dropped_total() == 0 {
+                tracing::info!(sink = &**name, "{line}");
+            } else {
+                tracing::warn!(sink = &**name, "{line}");
+            }
+        }
+    }
+    for (name, d) in &summary.drains {
+        for (job, n) in &d.undelivered_per_job {
             tracing::warn!(
+                sink = &**name,
                 job = &**job,
                 undelivered = n,
                 "events of this job were not delivered before the drain deadline"

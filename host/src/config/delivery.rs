@@ -1,18 +1,23 @@
-//! `[delivery]`: the CloudWatch delivery stage's settings, read key by key
-//! into [`DeliveryConfig`] (whose `Default` gives every default), then checked
-//! by [`DeliveryConfig::validate`], the one place the stage's ranges and
-//! cross-key rules live. Problems read `[delivery] key = value: …`.
+//! `[delivery]`: every sink's delivery-core settings ([`DeliveryConfig`],
+//! whose `Default` gives every default), plus the CloudWatch sink's own
+//! settings ([`CloudWatchConfig`]) that have always been accepted here and
+//! apply to every CloudWatch sink. A `[sinks.<name>]` table may override any
+//! of them for its sink ([`read_core`], [`read_cloudwatch`]). The ranges and
+//! cross-key rules live in the two `validate` functions; problems read
+//! `[delivery] key = value: …`.
 //!
-//! Adding a key: add the field (with its default and its rule in `validate`)
-//! to [`DeliveryConfig`] in `delivery/config.rs`, then add the field's name to
-//! the list in [`read`] below — the key is the field's name, so they cannot
-//! drift. A field of a type not read yet needs a [`FromToml`] impl (see
-//! [`OverflowPolicy`] below; plain numbers, booleans, strings, paths,
-//! durations, `Option`s and string tables are read already).
+//! Adding a key: add the field (with its default and its rule in
+//! `validate`) to [`DeliveryConfig`] in `delivery/config.rs` (or to
+//! [`CloudWatchConfig`]), then add the field's name to the list in
+//! [`read_core`] (or [`read_cloudwatch`]) below — the key is the field's
+//! name, so they cannot drift. A field of a type not read yet needs a
+//! [`FromToml`] impl (see [`OverflowPolicy`] below; plain numbers, booleans,
+//! strings, paths, durations, `Option`s and string tables are read already).
 
 use toml::Table;
 
 use crate::delivery::{DeliveryConfig, OverflowPolicy, SyncPolicy};
+use crate::sinks::cloudwatch::CloudWatchConfig;
 
 use super::error::Problems;
 use super::reader::{FromToml, Reader, Scope};
@@ -28,29 +33,16 @@ macro_rules! read_fields {
     };
 }
 
-/// Reads `[delivery]` (`t`, empty when absent): every key's type first, then,
-/// when all are well typed, every rule of [`DeliveryConfig::validate`].
-pub(super) fn read(t: &Table, problems: &mut Problems) -> Option<DeliveryConfig> {
-    let before = problems.len();
-    let mut cfg = DeliveryConfig::default();
-    let mut r = Reader::new(t, Scope::Bracketed("delivery"), problems);
+/// Reads the delivery core's keys of a table into `cfg` (keys absent keep
+/// `cfg`'s values).
+pub(super) fn read_core(r: &mut Reader<'_, '_>, cfg: &mut DeliveryConfig) {
     read_fields!(r, cfg;
         max_batch_delay,
-        max_event_bytes,
         buffer_budget_bytes,
         overflow,
         max_in_flight,
         put_rate_per_sec,
-        create_rate_per_sec,
         request_timeout,
-        create_log_groups,
-        create_log_streams,
-        retention_days,
-        tags,
-        kms_key_id,
-        emf_header,
-        drop_older_than,
-        drop_newer_than,
         backoff_base,
         backoff_cap,
         credential_backoff_base,
@@ -62,19 +54,49 @@ pub(super) fn read(t: &Table, problems: &mut Problems) -> Option<DeliveryConfig>
         spool_max_bytes,
         spool_sync,
     );
+}
+
+/// Reads the CloudWatch sink's own keys of a table into `cfg`.
+pub(super) fn read_cloudwatch(r: &mut Reader<'_, '_>, cfg: &mut CloudWatchConfig) {
+    read_fields!(r, cfg;
+        max_event_bytes,
+        create_rate_per_sec,
+        create_log_groups,
+        create_log_streams,
+        retention_days,
+        tags,
+        kms_key_id,
+        emf_header,
+        drop_older_than,
+        drop_newer_than,
+    );
+}
+
+/// Reads `[delivery]` (`t`, empty when absent): every key's type first, then,
+/// when all are well typed, every rule of both `validate` functions.
+pub(super) fn read(
+    t: &Table,
+    problems: &mut Problems,
+) -> Option<(DeliveryConfig, CloudWatchConfig)> {
+    let before = problems.len();
+    let mut core = DeliveryConfig::default();
+    let mut cw = CloudWatchConfig::default();
+    let mut r = Reader::new(t, Scope::Bracketed("delivery"), problems);
+    read_core(&mut r, &mut core);
+    read_cloudwatch(&mut r, &mut cw);
     r.finish();
     if problems.len() != before {
         return None;
     }
-    match cfg.validate() {
-        Ok(()) => Some(cfg),
-        Err(errs) => {
-            for e in errs {
-                problems.push(None, None, None, format!("[delivery] {e}"));
-            }
-            None
-        }
+    let errs: Vec<String> = [core.validate(), cw.validate()]
+        .into_iter()
+        .filter_map(Result::err)
+        .flatten()
+        .collect();
+    for e in &errs {
+        problems.push(None, None, None, format!("[delivery] {e}"));
     }
+    errs.is_empty().then_some((core, cw))
 }
 
 impl FromToml for OverflowPolicy {
@@ -119,7 +141,7 @@ mod tests {
     use super::*;
     use crate::config::reader::parse_toml;
 
-    fn read_text(text: &str) -> Result<DeliveryConfig, Vec<String>> {
+    fn read_text(text: &str) -> Result<(DeliveryConfig, CloudWatchConfig), Vec<String>> {
         let t = parse_toml(text).expect("toml");
         let mut p = Problems::new("f.toml");
         match read(&t, &mut p) {
@@ -130,7 +152,7 @@ mod tests {
 
     #[test]
     fn reads_durations_policies_and_tags_and_keeps_defaults() {
-        let cfg = read_text(
+        let (cfg, cw) = read_text(
             "max_batch_delay = \"250ms\"\noverflow = \"drop_newest\"\nretention_days = 30\nbackoff_cap = 60000\nspool_dir = \"/var/spool/cwpub\"\nspool_sync = \"always\"\n[tags]\nteam = \"obs\"\n",
         )
         .expect("valid");
@@ -138,11 +160,14 @@ mod tests {
         assert_eq!(cfg.spool_sync, SyncPolicy::Always);
         assert_eq!(cfg.max_batch_delay, Duration::from_millis(250));
         assert_eq!(cfg.overflow, OverflowPolicy::DropNewest);
-        assert_eq!(cfg.retention_days, Some(30));
+        assert_eq!(cw.retention_days, Some(30));
         assert_eq!(cfg.backoff_cap, Duration::from_secs(60));
-        assert_eq!(cfg.tags.get("team").map(String::as_str), Some("obs"));
+        assert_eq!(cw.tags.get("team").map(String::as_str), Some("obs"));
         assert_eq!(cfg.max_in_flight, 8, "unset fields keep defaults");
-        assert_eq!(read_text("").expect("empty"), DeliveryConfig::default());
+        assert_eq!(
+            read_text("").expect("empty"),
+            (DeliveryConfig::default(), CloudWatchConfig::default())
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! `[[jobs]]`: each job's name, guest, schedule, target (log group and
-//! stream, placeholders expanded and checked here, so a guest can only ever
-//! write where its job says), string config handed to the guest in file
-//! order, and per-run limits.
+//! `[[jobs]]`: each job's name, guest, schedule, sinks, CloudWatch log group
+//! and stream (placeholders expanded and checked here, so a guest can only
+//! ever write where its job says), string config handed to the guest in
+//! file order, and per-run limits.
 //!
 //! Adding a key: read it in [`read_job`] (`r.string("key")`, `r.integer(..)`,
 //! `r.duration(..)`) and add a field to [`JobConfig`]; reading a key is what
@@ -17,7 +17,6 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use crate::env::HostIdentity;
-use crate::event::Target;
 use crate::guest::{GuestSource, RunLimits};
 use crate::schedule::Schedule;
 
@@ -46,8 +45,14 @@ pub struct JobConfig {
     pub guest: GuestSource,
     /// When it runs.
     pub schedule: Schedule,
-    /// The only log group and stream this job's events go to (placeholders expanded).
-    pub target: Arc<Target>,
+    /// The sinks its events go to, by name (`sink` or `sinks`; after
+    /// loading never empty: a job that names none has the default sink).
+    pub sinks: Vec<Arc<str>>,
+    /// The only log group its events go to at CloudWatch sinks (placeholders
+    /// expanded); required when it sends to one.
+    pub log_group: Option<String>,
+    /// Its log stream at CloudWatch sinks (placeholders expanded).
+    pub log_stream: String,
     /// String key/values handed to the guest, in file order.
     pub config: Vec<(String, String)>,
     /// Per-run limits (defaults from the guest contract, overridable per job).
@@ -194,9 +199,10 @@ fn read_job(
             }
         }
     };
+    let sinks = read_sinks(&mut r);
     let log_group = r
-        .required_string("log_group", "\"/cwpub/heartbeat\"")
-        .and_then(|g| target_name(&mut r, "log_group", g, check_log_group));
+        .string("log_group")
+        .map(|g| target_name(&mut r, "log_group", g, check_log_group));
     let stream_template = match r.raw("log_stream") {
         None => Some(DEFAULT_LOG_STREAM),
         Some(_) => r.string("log_stream"),
@@ -235,15 +241,75 @@ fn read_job(
         position,
         guest: guest?,
         schedule: schedule?,
-        target: Arc::new(Target {
-            log_group: log_group?,
-            log_stream: log_stream?,
-        }),
+        sinks: sinks?,
+        log_group: log_group.flatten(),
+        log_stream: log_stream?,
         config,
         limits,
         run_at_start,
         jitter,
     })
+}
+
+/// The sinks a job names: `sink = "name"` or `sinks = ["a", "b"]` (not
+/// both); whether they exist is checked once every sink is read.
+fn read_sinks(r: &mut Reader<'_, '_>) -> Option<Vec<Arc<str>>> {
+    let one = r.raw("sink");
+    let many = r.raw("sinks");
+    match (one, many) {
+        (Some(_), Some(_)) => {
+            r.problem(
+                "sinks",
+                None,
+                "give either sink = \"name\" or sinks = [\"a\", \"b\"], not both",
+            );
+            None
+        }
+        (Some(Value::String(s)), None) => Some(vec![s.trim().into()]),
+        (None, Some(Value::Array(items))) => {
+            let mut out: Vec<Arc<str>> = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if out.iter().any(|o| **o == *s.trim()) => {
+                        r.problem("sinks", Some(s), "named twice; name each sink once");
+                        return None;
+                    }
+                    Value::String(s) => out.push(s.trim().into()),
+                    other => {
+                        let msg = format!(
+                            "expected sink names (strings), found {}",
+                            reader::describe(other)
+                        );
+                        r.problem("sinks", None, msg);
+                        return None;
+                    }
+                }
+            }
+            if out.is_empty() {
+                r.problem(
+                    "sinks",
+                    None,
+                    "empty; name at least one sink, or remove the key for the default sink",
+                );
+                return None;
+            }
+            Some(out)
+        }
+        (None, None) => Some(Vec::new()),
+        (Some(other), None) => {
+            let msg = format!("expected a sink name, found {}", reader::describe(other));
+            r.problem("sink", None, msg);
+            None
+        }
+        (None, Some(other)) => {
+            let msg = format!(
+                "expected a list of sink names, found {}",
+                reader::describe(other)
+            );
+            r.problem("sinks", None, msg);
+            None
+        }
+    }
 }
 
 /// The per-run limit keys a job (or a `cwpub test` case) may set (those [`read_limits`] reads).

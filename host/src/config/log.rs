@@ -32,7 +32,7 @@ pub struct LogConfig {
 /// Reads `[log]` (`t`, empty when absent) with `env`'s overrides.
 pub(super) fn read(t: &Table, env: &Env, problems: &mut Problems) -> Option<LogConfig> {
     let before = problems.len();
-    let mut r = Reader::new(t, Scope::Section("log"), problems);
+    let mut r = Reader::new(t, Scope::Section("log".into()), problems);
     let format_file = r.string("format");
     let level_file = r.string("level");
     r.finish();

@@ -11,13 +11,14 @@
 //! without a second key list. Key order comes from the TOML library itself
 //! (`preserve_order`), so a job's `config` keeps file order in one pass.
 //!
-//! One file per section — [`sink`], [`delivery`], [`observe`], [`log`],
+//! One file per section — [`sinks`], [`delivery`], [`observe`], [`log`],
 //! [`shutdown`], [`job`] — each saying how to add a key to it. Everything that
 //! can be checked without compiling a guest is checked here: syntax, unknown
 //! keys, types and ranges, schedules, builtin names, that a `.wasm` file
 //! exists, CloudWatch log group/stream names after placeholder expansion,
-//! unique job names, the sink's region and endpoint (by the delivery stage's
-//! own rules) and the `[delivery]` table (by [`DeliveryConfig::validate`]).
+//! unique job names, that every sink a job names exists (and that a job sent
+//! to CloudWatch has a log group), each sink's region and endpoint (by the
+//! sink's own rules) and the delivery settings (by their `validate`).
 
 pub mod delivery;
 mod error;
@@ -27,7 +28,7 @@ mod names;
 pub mod observe;
 pub(crate) mod reader;
 pub mod shutdown;
-pub mod sink;
+pub mod sinks;
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,9 @@ pub use names::{
 };
 pub use observe::{DEFAULT_OBSERVE_LISTEN, ObserveConfig};
 pub use shutdown::{DEFAULT_DRAIN_DEADLINE, ShutdownConfig};
-pub use sink::{SinkConfig, SinkKind, region_from_env};
+pub use sinks::{
+    SinkConfig, SinkKind, SinkSettings, SinksConfig, check_sink_name, region_from_env,
+};
 
 use reader::{Reader, Scope};
 
@@ -64,12 +67,18 @@ pub struct Config {
     pub path: PathBuf,
     /// Directory relative guest paths are resolved against (the file's directory).
     pub base_dir: PathBuf,
-    /// Where events go.
-    pub sink: SinkConfig,
-    /// The jobs, in file order (at least one).
+    /// Where events go: every sink, each with its delivery settings.
+    pub sinks: SinksConfig,
+    /// The jobs, in file order (at least one), each naming its sinks.
     pub jobs: Vec<JobConfig>,
-    /// Delivery-stage settings (`[delivery]`), validated.
+    /// The `[delivery]` table, validated: every sink's defaults.
     pub delivery: DeliveryConfig,
+    /// The AWS region guests see as a host fact: the default sink's, else
+    /// the first CloudWatch sink's, else the environment's.
+    pub region: Option<String>,
+    /// Largest event the validation stage lets through (`[delivery]
+    /// max_event_bytes`, the CloudWatch limit unless set lower).
+    pub max_event_bytes: usize,
     /// The self-observability HTTP endpoint (`[observe]`).
     pub observe: ObserveConfig,
     /// Log output (`[log]`).
@@ -122,6 +131,7 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> 
 
     let mut top = Reader::new(&root, Scope::Top, &mut problems);
     let sink_t = top.table("sink");
+    let sinks_t = top.table("sinks");
     let jobs_v = top.raw("jobs");
     let delivery_t = top.table("delivery");
     let observe_t = top.table("observe");
@@ -130,18 +140,24 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> 
     top.finish();
 
     let empty = Table::new();
-    let sink = sink::read(sink_t.unwrap_or(&empty), env, &mut problems);
     let delivery = delivery::read(delivery_t.unwrap_or(&empty), &mut problems);
+    let sinks = match &delivery {
+        Some((base, base_cw)) => sinks::read(sink_t, sinks_t, base, base_cw, env, &mut problems),
+        None => None,
+    };
     let observe = observe::read(observe_t.unwrap_or(&empty), env, &mut problems);
     let log = log::read(log_t.unwrap_or(&empty), env, &mut problems);
     let shutdown = shutdown::read(shutdown_t.unwrap_or(&empty), &mut problems);
-    let jobs = job::read_all(jobs_v, &base_dir, &host, &mut problems);
+    let mut jobs = job::read_all(jobs_v, &base_dir, &host, &mut problems);
+    if let Some(sinks) = &sinks {
+        route(&mut jobs, sinks, &mut problems);
+    }
 
     if !problems.is_empty() {
         return Err(problems.into_error());
     }
-    let (Some(sink), Some(delivery), Some(observe), Some(log), Some(shutdown)) =
-        (sink, delivery, observe, log, shutdown)
+    let (Some(sinks), Some((delivery, base_cw)), Some(observe), Some(log), Some(shutdown)) =
+        (sinks, delivery, observe, log, shutdown)
     else {
         // Every `None` above recorded a problem; this is unreachable in practice.
         problems.push(None, None, None, "invalid configuration");
@@ -150,13 +166,62 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> 
     Ok(Config {
         path: path.to_path_buf(),
         base_dir,
-        sink,
         jobs,
         delivery,
+        max_event_bytes: base_cw.max_event_bytes,
+        region: sinks.region.clone(),
+        sinks,
         observe,
         log,
         shutdown,
         host,
         runtime: RuntimeOptions::from_env(env),
     })
+}
+
+/// Gives each job that names no sink the default one, and checks that every
+/// sink a job names exists and that a job sent to CloudWatch has a log group.
+fn route(jobs: &mut [JobConfig], sinks: &SinksConfig, problems: &mut Problems) {
+    for job in jobs {
+        let at = JobRef::Named(job.name.clone());
+        if job.sinks.is_empty() {
+            match &sinks.default {
+                Some(d) => job.sinks.push(d.clone()),
+                None => {
+                    problems.push(
+                        Some(&at),
+                        Some("sinks"),
+                        None,
+                        format!(
+                            "name where its events go: sink = \"name\" or sinks = [...]; the sinks are {}",
+                            sinks.names()
+                        ),
+                    );
+                    continue;
+                }
+            }
+        }
+        for name in &job.sinks {
+            match sinks.get(name) {
+                None => problems.push(
+                    Some(&at),
+                    Some("sinks"),
+                    Some(name),
+                    format!("no such sink; the sinks are {}", sinks.names()),
+                ),
+                Some(s) if s.kind() == SinkKind::CloudWatch && job.log_group.is_none() => {
+                    problems.push(
+                        Some(&at),
+                        Some("log_group"),
+                        None,
+                        format!(
+                            "required: the job sends to the cloudwatch sink {name:?}; add log_group = \"/cwpub/{}\"",
+                            job.name
+                        ),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }

@@ -1,9 +1,9 @@
-//! CloudWatch Logs naming rules and the placeholders allowed in log group and
-//! stream names (`{hostname}`, `{job}`, `{task_id}`, `{instance_id}`), checked
-//! at load time so a bad name never reaches the delivery stage.
+//! The placeholders allowed in log group and stream names (`{hostname}`,
+//! `{job}`, `{task_id}`, `{instance_id}`). The names themselves are checked by
+//! the CloudWatch sink's rules ([`check_log_group`], [`check_log_stream`]) at
+//! load time, so a bad name never reaches delivery.
 
-/// Longest log group or log stream name CloudWatch accepts, in characters.
-pub const MAX_NAME_CHARS: usize = 512;
+pub use crate::sinks::cloudwatch::limits::{MAX_NAME_CHARS, check_log_group, check_log_stream};
 
 /// The placeholders a log group or stream template may use.
 pub const PLACEHOLDERS: &[&str] = &["hostname", "job", "task_id", "instance_id"];
@@ -76,57 +76,6 @@ pub fn expand(template: &str, values: &PlaceholderValues<'_>) -> Result<String, 
         }
     }
     Ok(out)
-}
-
-/// Checks a log group name: 1–512 characters from `[.\-_/#A-Za-z0-9]`, not starting with `aws/`.
-pub fn check_log_group(name: &str) -> Result<(), String> {
-    check_length(name)?;
-    if let Some((pos, bad)) = name
-        .chars()
-        .enumerate()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#')))
-    {
-        return Err(format!(
-            "invalid log group name: character {bad:?} at position {} is not allowed; use only A-Z a-z 0-9 . - _ / #",
-            pos + 1
-        ));
-    }
-    if name.starts_with("aws/") {
-        return Err(
-            "invalid log group name: names starting with \"aws/\" are reserved for AWS services"
-                .to_string(),
-        );
-    }
-    Ok(())
-}
-
-/// Checks a log stream name: 1–512 characters, no `:` or `*`, no control characters.
-pub fn check_log_stream(name: &str) -> Result<(), String> {
-    check_length(name)?;
-    if let Some((pos, bad)) = name
-        .chars()
-        .enumerate()
-        .find(|(_, c)| matches!(c, ':' | '*') || c.is_control())
-    {
-        return Err(format!(
-            "invalid log stream name: character {bad:?} at position {} is not allowed; log stream names cannot contain ':', '*' or control characters",
-            pos + 1
-        ));
-    }
-    Ok(())
-}
-
-fn check_length(name: &str) -> Result<(), String> {
-    let n = name.chars().count();
-    if n == 0 {
-        return Err("name is empty; it must be 1 to 512 characters".to_string());
-    }
-    if n > MAX_NAME_CHARS {
-        return Err(format!(
-            "name is {n} characters long; the limit is {MAX_NAME_CHARS}"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct ObserveConfig {
 /// Reads `[observe]` (`t`, empty when absent) with `env`'s overrides.
 pub(super) fn read(t: &Table, env: &Env, problems: &mut Problems) -> Option<ObserveConfig> {
     let before = problems.len();
-    let mut r = Reader::new(t, Scope::Section("observe"), problems);
+    let mut r = Reader::new(t, Scope::Section("observe".into()), problems);
     let enabled_file = r.bool("enabled");
     let listen_file = r.string("listen");
     r.finish();

@@ -19,8 +19,8 @@ use super::error::{JobRef, Problems};
 pub(crate) enum Scope {
     /// The file's top level: `sink`, `jobs`.
     Top,
-    /// A `[section]`: keys shown dotted, `sink.region`.
-    Section(&'static str),
+    /// A `[section]` (or `[sinks.<name>]`): keys shown dotted, `sink.region`.
+    Section(std::borrow::Cow<'static, str>),
     /// A `[[jobs]]` table: the problem names the job, keys shown bare.
     Job(JobRef),
     /// A section whose messages read `[delivery] key = value: …` (the wording
@@ -420,7 +420,7 @@ mod tests {
     fn collects_every_problem_and_learns_the_keys_it_reads() {
         let t = parse_toml("a = 1\nb = \"x\"\nc = \"5 parsecs\"\nextra = true").unwrap();
         let mut p = Problems::new("f.toml");
-        let mut r = Reader::new(&t, Scope::Section("s"), &mut p);
+        let mut r = Reader::new(&t, Scope::Section("s".into()), &mut p);
         assert_eq!(r.string("a"), None);
         assert_eq!(r.integer("b", 0, 10), None);
         assert_eq!(r.duration("c", Duration::ZERO, Duration::MAX), None);

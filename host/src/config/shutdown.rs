@@ -25,7 +25,7 @@ pub struct ShutdownConfig {
 /// Reads `[shutdown]` (`t`, empty when absent).
 pub(super) fn read(t: &Table, problems: &mut Problems) -> Option<ShutdownConfig> {
     let before = problems.len();
-    let mut r = Reader::new(t, Scope::Section("shutdown"), problems);
+    let mut r = Reader::new(t, Scope::Section("shutdown".into()), problems);
     let drain_deadline = r
         .duration("drain_deadline", Duration::ZERO, MAX_DRAIN_DEADLINE)
         .unwrap_or(DEFAULT_DRAIN_DEADLINE);

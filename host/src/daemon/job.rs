@@ -1,6 +1,7 @@
 //! One job's tick: build the run context, run the guest in its sandbox,
-//! record the outcome, validate the events and hand them to the sink. Only the
-//! job's own configured log group/stream is ever used as the target.
+//! record the outcome, validate the events and hand them to each of the
+//! job's sinks. Only the job's own targets (at CloudWatch, its configured log
+//! group and stream) are ever used.
 //!
 //! Everything a job makes the host log is charged to the job's log budget
 //! (see [`crate::untrusted`]), and a failure that repeats is logged in full
@@ -10,19 +11,41 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::event::Submission;
+use crate::event::{Submission, Target};
 use crate::guest::{FailureKind, HostFacts, LoadedGuest, RunError, RunRequest};
+use crate::ledger::Ledger;
 use crate::observe::{JobMetrics, JobStats};
 use crate::schedule::Tick;
-use crate::sink::Sink;
+use crate::sinks::Output;
 use crate::validate::Validator;
 
 use super::facts::delivery_facts;
 use super::prepare::PreparedJob;
 
+/// One of a job's destinations: a sink and the job's target there.
+#[derive(Clone)]
+pub struct Route {
+    /// The sink.
+    pub output: Arc<Output>,
+    /// Where the job's events go at that sink.
+    pub target: Arc<Target>,
+}
+
+impl Route {
+    /// `sink` or `sink (group:stream)`, for logs and `cwpub check`.
+    pub fn describe(&self) -> String {
+        if self.target.labels.is_empty() {
+            self.target.sink.to_string()
+        } else {
+            format!("{} ({})", self.target.sink, self.target)
+        }
+    }
+}
+
 /// Everything a job's ticks share.
 pub struct JobRunner {
     job: PreparedJob,
+    routes: Vec<Route>,
     name: Arc<str>,
     config: Arc<[(String, String)]>,
     stats: Arc<JobStats>,
@@ -38,8 +61,10 @@ const REPEAT_FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::fr
 pub struct Shared {
     /// Cancels runs still going when the shutdown grace period ends.
     pub abort: tokio_util::sync::CancellationToken,
-    /// Where events go.
-    pub sink: Arc<Sink>,
+    /// Where every count goes.
+    pub ledger: Ledger,
+    /// Events held by every sink (a host fact guests see).
+    pub pending: Box<dyn Fn() -> u64 + Send + Sync>,
     /// The EMF validation stage.
     pub validator: Validator,
     /// Per-job run metrics.
@@ -51,10 +76,11 @@ pub struct Shared {
 }
 
 impl JobRunner {
-    /// A runner for `job`, registered in the shared metrics.
-    pub fn new(job: PreparedJob, shared: Arc<Shared>) -> Self {
+    /// A runner for `job` sending to `routes`, registered in the shared metrics.
+    pub fn new(job: PreparedJob, routes: Vec<Route>, shared: Arc<Shared>) -> Self {
         let stats = shared.metrics.register(&job.config.name);
         JobRunner {
+            routes,
             name: job.config.name.as_str().into(),
             config: job.config.config.clone().into(),
             job,
@@ -105,6 +131,31 @@ impl JobRunner {
         }
     }
 
+    /// Hands the run's events to every sink of the job; each gets its own
+    /// copy (the last one takes the original).
+    fn fan_out(&self, kind: crate::event::PayloadKind, events: Vec<crate::event::LogEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let Some((last, rest)) = self.routes.split_last() else {
+            return;
+        };
+        for route in rest {
+            route.output.submit(Submission {
+                job: self.name.clone(),
+                kind,
+                target: route.target.clone(),
+                events: events.clone(),
+            });
+        }
+        last.output.submit(Submission {
+            job: self.name.clone(),
+            kind,
+            target: last.target.clone(),
+            events,
+        });
+    }
+
     /// Runs one tick end to end; never panics on a failing guest.
     pub async fn tick(&self, tick: Tick) {
         let shared = &self.shared;
@@ -113,8 +164,8 @@ impl JobRunner {
         let mut facts = shared.facts.clone();
         facts.uptime_ms = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         facts.delivery = delivery_facts(
-            &shared.sink.ledger().totals(),
-            shared.sink.pending_events(),
+            &shared.ledger.totals(),
+            (shared.pending)(),
             shared.metrics.totals(),
         );
         let request = RunRequest {
@@ -147,25 +198,18 @@ impl JobRunner {
                         tracing::debug!(job = &*self.name, stdout = %stdout, stderr = %stderr, "guest output");
                     }
                 }
-                let target = self.job.config.target.clone();
-                let mut submission = Submission {
-                    job: self.name.clone(),
-                    kind: output.kind,
-                    target,
-                    events: output.events,
-                };
-                for refused in shared
-                    .validator
-                    .check(&mut submission, now.timestamp_millis())
-                {
+                let mut events = output.events;
+                for refused in shared.validator.check(
+                    &self.name,
+                    output.kind,
+                    &mut events,
+                    now.timestamp_millis(),
+                ) {
                     shared
-                        .sink
-                        .ledger()
-                        .dropped(&self.name, &submission.target, refused.reason, 1);
+                        .ledger
+                        .dropped_before_sinks(&self.name, refused.reason, 1);
                 }
-                if !submission.events.is_empty() {
-                    shared.sink.submit(submission);
-                }
+                self.fan_out(output.kind, events);
             }
             Err(e) => {
                 self.stats.record_failure(e.kind.label(), started.elapsed());

@@ -9,20 +9,19 @@ pub mod job;
 mod memory;
 pub mod prepare;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SinkKind};
-use crate::delivery::{self, Delivery, DrainReport};
+use crate::config::{Config, Env};
+use crate::delivery::DrainReport;
 use crate::guest::{HostFacts, Runtime};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 use crate::observe::{self, JobMetrics, ObserveState, Readiness, RunTotals};
 use crate::schedule::{self, DriveOptions, SystemClock};
-use crate::sink::{Sink, StdoutSink};
+use crate::sinks::{self, Output};
 use crate::validate::Validator;
 
 pub use prepare::{PreparedJob, prepare};
@@ -30,10 +29,10 @@ pub use prepare::{PreparedJob, prepare};
 /// What happened during a daemon's life, for the shutdown summary.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Delivery counters at the end.
+    /// Counters at the end (per job, per sink, per target, in total).
     pub stats: StatsSnapshot,
-    /// The shutdown drain's report.
-    pub drain: DrainReport,
+    /// Each sink's shutdown drain, by sink name, in config order.
+    pub drains: Vec<(Arc<str>, DrainReport)>,
     /// Guest runs over all jobs.
     pub runs: RunTotals,
     /// How long the daemon ran.
@@ -41,80 +40,101 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// True when no event was lost: nothing dropped and nothing left undelivered.
-    pub fn lost_nothing(&self) -> bool {
-        self.drain.undelivered == 0 && self.stats.totals.dropped_total() == 0
+    /// Events lost at shutdown: still held by a sink when its drain deadline
+    /// passed and not kept in a spool. The exit status is non-zero only
+    /// when this is not zero; drops during the daemon's life are in the
+    /// summary and the metrics, not in the exit status.
+    pub fn lost_at_shutdown(&self) -> u64 {
+        self.drains.iter().map(|(_, d)| d.undelivered).sum()
     }
 
-    /// Dropped events by reason over all jobs.
+    /// Dropped events by reason over all jobs and sinks.
     pub fn drops(&self) -> &BTreeMap<DropReason, u64> {
         &self.stats.totals.drops
     }
 }
 
-/// Builds the configured sink, counting into `ledger`.
-pub async fn make_sink(config: &Config, ledger: &Ledger) -> anyhow::Result<Sink> {
-    Ok(match config.sink.kind {
-        SinkKind::Stdout => Sink::Stdout(StdoutSink::new(ledger.clone())),
-        SinkKind::CloudWatch => {
-            let client = delivery::client_from_settings(
-                &config.sink.aws_settings(),
-                config.delivery.request_timeout,
-            )
-            .await
-            .context("setting up the CloudWatch Logs client")?;
-            warn_without_credentials().await;
-            Sink::CloudWatch(Delivery::start_with_ledger(
-                config.delivery.clone(),
-                client,
-                ledger.clone(),
-            )?)
-        }
-    })
+/// The running sinks, by name.
+struct Outputs {
+    list: Vec<Arc<Output>>,
 }
 
-/// Resolves credentials once at start so a missing or broken credential
-/// source is reported in one clear line, not only at the first send. The
-/// daemon still starts: credentials may appear later (an IAM role attached,
-/// a profile written), and events stay buffered until they do.
-async fn warn_without_credentials() {
-    use aws_credential_types::provider::ProvideCredentials as _;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let Some(provider) = sdk_config.credentials_provider() else {
-        tracing::warn!(
-            "no AWS credentials provider is configured; deliveries will fail until one is"
-        );
-        return;
-    };
-    match tokio::time::timeout(CREDENTIALS_CHECK_TIMEOUT, provider.provide_credentials()).await {
-        Ok(Ok(_)) => tracing::info!("AWS credentials found"),
-        Ok(Err(e)) => tracing::warn!(
-            detail = %first_line(&e.to_string()),
-            "no AWS credentials found; looked in: environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
-             profile (~/.aws), SSO, web identity (IRSA), ECS task role, EC2 instance metadata. \
-             Events stay buffered and delivery starts once credentials are available"
-        ),
-        Err(_) => tracing::warn!(
-            "resolving AWS credentials took longer than {CREDENTIALS_CHECK_TIMEOUT:?}; continuing, deliveries will retry"
-        ),
+impl Outputs {
+    /// Starts every configured sink, counting into `ledger`.
+    async fn start(config: &Config, env: &Env, ledger: &Ledger) -> anyhow::Result<Outputs> {
+        let mut list = Vec::with_capacity(config.sinks.list.len());
+        for cfg in &config.sinks.list {
+            list.push(Arc::new(
+                sinks::start(cfg, ledger, env, &config.host).await?,
+            ));
+        }
+        Ok(Outputs { list })
+    }
+
+    fn by_name(&self) -> HashMap<&str, &Arc<Output>> {
+        self.list.iter().map(|o| (&**o.name(), o)).collect()
+    }
+
+    /// Events held by every sink.
+    fn pending_events(&self) -> u64 {
+        self.list.iter().map(|o| o.pending_events()).sum()
+    }
+
+    /// Drains every sink at once, each within `deadline`.
+    async fn drain(&self, deadline: Duration) -> Vec<(Arc<str>, DrainReport)> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, o) in self.list.iter().enumerate() {
+            let o = o.clone();
+            set.spawn(async move { (i, o.name().clone(), o.drain(deadline).await) });
+        }
+        let mut out: Vec<(usize, Arc<str>, DrainReport)> = Vec::with_capacity(self.list.len());
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::error!(error = %e, "a sink's drain failed"),
+            }
+        }
+        out.sort_by_key(|(i, ..)| *i);
+        out.into_iter().map(|(_, n, d)| (n, d)).collect()
+    }
+
+    /// Ready when no sink has an open circuit or a credential problem.
+    fn readiness(&self) -> Readiness {
+        let mut reasons = Vec::new();
+        for o in &self.list {
+            let health = o.health();
+            let sink = o.name();
+            if let Some(problem) = &health.credential_problem {
+                reasons.push(format!(
+                    "sink {sink:?}: credential problem: {}: {}",
+                    problem.code,
+                    first_line(&problem.message)
+                ));
+            }
+            for open in &health.open_circuits {
+                reasons.push(format!(
+                    "sink {sink:?}: circuit open for {} after {} failed requests in a row: {}",
+                    open.target,
+                    open.consecutive_failures,
+                    first_line(&open.last_error)
+                ));
+            }
+        }
+        Readiness { reasons }
     }
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines()
-        .next()
-        .unwrap_or(s)
-        .trim_end_matches(". Attempted:")
-        .trim_end_matches(':')
+    s.lines().next().unwrap_or(s)
 }
 
-/// How long the start-up credentials check may take (IMDS probes time out in about a second each).
-const CREDENTIALS_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs the daemon until `shutdown` is cancelled; returns the summary after the drain.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Summary> {
+/// Runs the daemon until `shutdown` is cancelled; returns the summary after
+/// the drain. Secrets the sinks need (a DataDog API key) are read from `env`.
+pub async fn run(
+    config: Config,
+    env: &Env,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     // One ledger counts every event, whichever stage or sink; its registry
     // holds every metric /metrics shows.
@@ -122,14 +142,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let metrics = JobMetrics::new();
     ledger.metrics().collector(metrics.clone());
     // Serve /healthz at once, even while guests compile (a large guest can
-    // take seconds); /readyz says "loading guests" until the sink is up.
-    let live_sink: Arc<OnceLock<Arc<Sink>>> = Arc::default();
+    // take seconds); /readyz says "loading guests" until the sinks are up.
+    let live: Arc<OnceLock<Arc<Outputs>>> = Arc::default();
     let server = if config.observe.enabled {
-        let readiness_sink = live_sink.clone();
+        let readiness_sinks = live.clone();
         let state =
             ObserveState::new(ledger.metrics().clone()).with_readiness(
-                move || match readiness_sink.get() {
-                    Some(sink) => readiness(sink),
+                move || match readiness_sinks.get() {
+                    Some(outputs) => outputs.readiness(),
                     None => Readiness::not_ready("loading guests"),
                 },
             );
@@ -142,23 +162,56 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let runtime = Runtime::with_options(&config.runtime)?;
     let jobs = prepare(&config, &runtime).await?;
-    let sink = Arc::new(make_sink(&config, &ledger).await?);
-    let _ = live_sink.set(sink.clone());
-    let facts = HostFacts::new(&config.host, config.sink.region.clone());
+    let _spool_root = match config.delivery.spool_dir.clone() {
+        Some(base) => {
+            let default = config
+                .sinks
+                .default
+                .as_ref()
+                .and_then(|d| config.sinks.get(d))
+                .cloned();
+            let lock = tokio::task::spawn_blocking(move || {
+                sinks::prepare_spool_root(&base, default.as_ref())
+                    .map_err(|e| crate::delivery::spool::unusable_dir(&base, &e))
+            })
+            .await??;
+            Some(lock)
+        }
+        None => None,
+    };
+    let outputs = Arc::new(Outputs::start(&config, env, &ledger).await?);
+    let _ = live.set(outputs.clone());
+    let facts = HostFacts::new(&config.host, config.region.clone());
     let abort = CancellationToken::new();
+    let pending = outputs.clone();
     let shared = Arc::new(job::Shared {
         abort: abort.clone(),
-        sink: sink.clone(),
-        validator: Validator::new(config.delivery.max_event_bytes),
+        ledger: ledger.clone(),
+        pending: Box::new(move || pending.pending_events()),
+        validator: Validator::new(config.max_event_bytes),
         metrics: metrics.clone(),
         facts,
         started,
     });
 
+    let by_name = outputs.by_name();
     let mut drivers = tokio::task::JoinSet::new();
     for job in jobs {
         let schedule = job.config.schedule.clone();
-        let runner = Arc::new(job::JobRunner::new(job.clone(), shared.clone()));
+        let routes: Vec<job::Route> = job
+            .config
+            .sinks
+            .iter()
+            .filter_map(|name| {
+                let cfg = config.sinks.get(name)?;
+                Some(job::Route {
+                    output: (*by_name.get(&**name)?).clone(),
+                    target: cfg.target(&job.config),
+                })
+            })
+            .collect();
+        let destinations: Vec<String> = routes.iter().map(job::Route::describe).collect();
+        let runner = Arc::new(job::JobRunner::new(job.clone(), routes, shared.clone()));
         let options = DriveOptions {
             job: job.config.name.clone(),
             run_at_start: job.config.run_at_start,
@@ -168,7 +221,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         };
         tracing::info!(
             job = %job.config.name, guest = job.guest.name(), schedule = schedule.as_str(),
-            target = %job.config.target, "job scheduled"
+            sinks = %destinations.join(", "), "job scheduled"
         );
         let shutdown = shutdown.clone();
         drivers.spawn(async move {
@@ -185,7 +238,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .await
         });
     }
-    tracing::info!(sink = sink.name(), jobs = drivers.len(), "cwpub started");
+    let names: Vec<&str> = outputs.list.iter().map(|o| &**o.name()).collect();
+    tracing::info!(sinks = %names.join(", "), jobs = drivers.len(), "cwpub started");
     memory::release_startup_memory();
 
     shutdown.cancelled().await;
@@ -205,14 +259,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         abort.cancel();
         join_all(&mut drivers).await;
     }
-    tracing::info!(deadline = ?config.shutdown.drain_deadline, "draining delivery");
-    let drain = sink.drain(config.shutdown.drain_deadline).await;
+    tracing::info!(deadline = ?config.shutdown.drain_deadline, "draining every sink");
+    let drains = outputs.drain(config.shutdown.drain_deadline).await;
     if let Some(server) = server {
         server.stop().await;
     }
     Ok(Summary {
-        stats: sink.stats(),
-        drain,
+        stats: ledger.snapshot(),
+        drains,
         runs: metrics.totals(),
         uptime: started.elapsed(),
     })
@@ -224,26 +278,5 @@ async fn join_all(drivers: &mut tokio::task::JoinSet<crate::schedule::DriveStats
         if let Err(e) = result {
             tracing::error!(error = %e, "a job's scheduler task failed");
         }
-    }
-}
-
-/// Ready when no circuit is open and credentials work.
-fn readiness(sink: &Sink) -> Readiness {
-    let health = sink.health();
-    if let Some(problem) = &health.credential_problem {
-        return Readiness::not_ready(format!(
-            "credential problem: {}: {}",
-            problem.code,
-            first_line(&problem.message)
-        ));
-    }
-    match health.open_circuits.first() {
-        Some(open) => Readiness::not_ready(format!(
-            "circuit open for {} after {} failed requests in a row: {}",
-            open.target,
-            open.consecutive_failures,
-            first_line(&open.last_error)
-        )),
-        None => Readiness::ready(),
     }
 }

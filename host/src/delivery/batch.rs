@@ -1,8 +1,8 @@
 //! Batching: the per-(target, kind) queue of buffered events, the pre-send
-//! filter (empty, oversize, too old, too new) and the request builder that
-//! turns a chunk of events into PutLogEvents batches that obey every limit:
-//! ≤ 10,000 events, ≤ 1,048,576 bytes counting message bytes + 26, stable
-//! sorted by timestamp, and a span strictly under 24 h.
+//! filter (empty, oversize, too old, too new, by the sink's [`EventRules`])
+//! and the request builder that turns a chunk of events into requests within
+//! the sink's [`BatchLimits`]: at most so many events and bytes, stable
+//! sorted by timestamp, and a span under the sink's limit (CloudWatch: 24 h).
 //!
 //! Everything here is synchronous and pure, so the property tests can drive
 //! it without a network or a runtime.
@@ -13,11 +13,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::ledger::DropReason;
 
-use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_SPAN_MS, event_size};
+use super::sink::{BatchLimits, EventRules};
+
+/// What one buffered event costs the memory budget beyond its message bytes.
+pub const ITEM_OVERHEAD: usize = 26;
 
 /// One buffered event with the job that produced it (for accounting).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Item {
+pub struct Item {
     /// The job that produced the event.
     pub job: Arc<str>,
     /// Milliseconds since the Unix epoch.
@@ -29,10 +32,10 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    /// The bytes this event counts for in a batch and in the memory budget.
+    /// The bytes this event counts for in the memory budget.
     #[inline]
     pub fn size(&self) -> usize {
-        event_size(&self.message)
+        self.message.len() + ITEM_OVERHEAD
     }
 }
 
@@ -57,6 +60,11 @@ impl TimeWindow {
             newest_ms: now_ms.saturating_add(newer.as_millis() as i64),
         }
     }
+
+    /// The window a sink's `rules` allow at `now`.
+    pub fn of(rules: &EventRules, now: SystemTime) -> TimeWindow {
+        TimeWindow::around(now, rules.max_age, rules.max_ahead)
+    }
 }
 
 /// Decides whether an event may be buffered at all; `Err` names the drop reason.
@@ -64,12 +72,12 @@ impl TimeWindow {
 pub(crate) fn prefilter(
     message: &str,
     timestamp_ms: i64,
-    max_event_bytes: usize,
+    max_message_bytes: usize,
     window: TimeWindow,
 ) -> Result<(), DropReason> {
     if message.is_empty() {
         Err(DropReason::EmptyMessage)
-    } else if message.len() > max_event_bytes {
+    } else if message.len() > max_message_bytes {
         Err(DropReason::Oversize)
     } else if timestamp_ms < window.oldest_ms || timestamp_ms < 0 {
         Err(DropReason::TooOld)
@@ -81,19 +89,34 @@ pub(crate) fn prefilter(
 }
 
 /// The buffered events of one (target, kind), in arrival order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeyQueue {
     /// Events not yet taken into a request.
     pub items: VecDeque<Item>,
-    /// Σ size of `items`.
+    /// Σ size of `items` (the memory budget's measure).
     pub bytes: usize,
+    /// Σ request bytes of `items` (the sink's measure).
+    request_bytes: usize,
+    /// The sink's request limits for this stream.
+    limits: BatchLimits,
 }
 
 impl KeyQueue {
+    /// An empty queue for a stream with these request limits.
+    pub fn new(limits: BatchLimits) -> KeyQueue {
+        KeyQueue {
+            items: VecDeque::new(),
+            bytes: 0,
+            request_bytes: 0,
+            limits,
+        }
+    }
+
     /// Appends an event.
     #[inline]
     pub fn push(&mut self, item: Item) {
         self.bytes += item.size();
+        self.request_bytes += self.limits.event_size(&item.message);
         self.items.push_back(item);
     }
 
@@ -101,12 +124,13 @@ impl KeyQueue {
     pub fn pop_oldest(&mut self) -> Option<Item> {
         let it = self.items.pop_front()?;
         self.bytes -= it.size();
+        self.request_bytes -= self.limits.event_size(&it.message);
         Some(it)
     }
 
     /// True when at least one full request's worth is buffered.
     pub fn is_full(&self) -> bool {
-        self.items.len() >= MAX_BATCH_EVENTS || self.bytes >= MAX_BATCH_BYTES
+        self.items.len() >= self.limits.max_events || self.request_bytes >= self.limits.max_bytes
     }
 
     /// Takes the longest arrival-order prefix that fits one request by
@@ -119,33 +143,42 @@ impl KeyQueue {
     /// As `take_chunk`, but only events with a sequence number below `below`
     /// (the durable ones).
     pub fn take_chunk_below(&mut self, below: u64) -> Vec<Item> {
-        let mut n = 0;
-        let mut bytes = 0;
+        let (mut n, mut bytes, mut request_bytes) = (0, 0, 0);
         for it in &self.items {
-            let s = it.size();
-            if n == MAX_BATCH_EVENTS || bytes + s > MAX_BATCH_BYTES || it.seq >= below {
+            let s = self.limits.event_size(&it.message);
+            if n == self.limits.max_events
+                || (n > 0 && request_bytes + s > self.limits.max_bytes)
+                || it.seq >= below
+            {
                 break;
             }
             n += 1;
-            bytes += s;
+            bytes += it.size();
+            request_bytes += s;
         }
         self.bytes -= bytes;
+        self.request_bytes -= request_bytes;
         self.items.drain(..n).collect()
     }
 }
 
-/// Builds valid PutLogEvents batches from a chunk: stable sort by timestamp
-/// (same-millisecond events keep their emission order), then cut whenever the
-/// next event would break the count, byte or 24 h span limit.
-pub(crate) fn build_requests(mut items: Vec<Item>) -> Vec<Vec<Item>> {
+/// Builds valid requests from a chunk: stable sort by timestamp
+/// (same-millisecond events keep their emission order), then cut whenever
+/// the next event would break the count, byte or span limit.
+pub(crate) fn build_requests(mut items: Vec<Item>, limits: &BatchLimits) -> Vec<Vec<Item>> {
     if !items.is_sorted_by_key(|i| i.timestamp_ms) {
         items.sort_by_key(|i| i.timestamp_ms);
     }
+    let span_ok = |first: i64, last: i64| limits.max_span_ms.is_none_or(|m| last - first < m);
     // Common case (one guest run's events): the chunk already is one valid request.
     if let (Some(first), Some(last)) = (items.first(), items.last())
-        && last.timestamp_ms - first.timestamp_ms < MAX_SPAN_MS
-        && items.len() <= MAX_BATCH_EVENTS
-        && items.iter().map(Item::size).sum::<usize>() <= MAX_BATCH_BYTES
+        && span_ok(first.timestamp_ms, last.timestamp_ms)
+        && items.len() <= limits.max_events
+        && items
+            .iter()
+            .map(|i| limits.event_size(&i.message))
+            .sum::<usize>()
+            <= limits.max_bytes
     {
         return vec![items];
     }
@@ -154,11 +187,11 @@ pub(crate) fn build_requests(mut items: Vec<Item>) -> Vec<Vec<Item>> {
     let mut bytes = 0usize;
     let mut first_ts = 0i64;
     for it in items {
-        let s = it.size();
+        let s = limits.event_size(&it.message);
         if !cur.is_empty()
-            && (cur.len() == MAX_BATCH_EVENTS
-                || bytes + s > MAX_BATCH_BYTES
-                || it.timestamp_ms - first_ts >= MAX_SPAN_MS)
+            && (cur.len() == limits.max_events
+                || bytes + s > limits.max_bytes
+                || !span_ok(first_ts, it.timestamp_ms))
         {
             out.push(std::mem::take(&mut cur));
             bytes = 0;
@@ -175,25 +208,27 @@ pub(crate) fn build_requests(mut items: Vec<Item>) -> Vec<Vec<Item>> {
     out
 }
 
-/// Checks one built request against every PutLogEvents rule; used by tests
-/// and as a debug assertion before sending.
-pub(crate) fn check_request(batch: &[Item]) -> Result<(), String> {
+/// Checks one built request against the limits; used by tests and as a
+/// debug assertion before sending.
+pub(crate) fn check_request(batch: &[Item], limits: &BatchLimits) -> Result<(), String> {
     if batch.is_empty() {
         return Err("empty batch".into());
     }
-    if batch.len() > MAX_BATCH_EVENTS {
-        return Err(format!("{} events > {MAX_BATCH_EVENTS}", batch.len()));
+    if batch.len() > limits.max_events {
+        return Err(format!("{} events > {}", batch.len(), limits.max_events));
     }
-    let bytes: usize = batch.iter().map(Item::size).sum();
-    if bytes > MAX_BATCH_BYTES {
-        return Err(format!("{bytes} bytes > {MAX_BATCH_BYTES}"));
+    let bytes: usize = batch.iter().map(|i| limits.event_size(&i.message)).sum();
+    if bytes > limits.max_bytes && batch.len() > 1 {
+        return Err(format!("{bytes} bytes > {}", limits.max_bytes));
     }
     if !batch.is_sorted_by_key(|i| i.timestamp_ms) {
         return Err("not in chronological order".into());
     }
     let span = batch[batch.len() - 1].timestamp_ms - batch[0].timestamp_ms;
-    if span >= MAX_SPAN_MS {
-        return Err(format!("span {span} ms ≥ 24 h"));
+    if let Some(max) = limits.max_span_ms
+        && span >= max
+    {
+        return Err(format!("span {span} ms ≥ {max} ms"));
     }
     if batch.iter().any(|i| i.message.is_empty()) {
         return Err("empty message".into());
@@ -204,9 +239,20 @@ pub(crate) fn check_request(batch: &[Item]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::limits::MAX_EVENT_BYTES;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    // CloudWatch's PutLogEvents limits, as an example sink's.
+    const MAX_EVENT_BYTES: usize = 1_048_550;
+    const MAX_BATCH_BYTES: usize = 1_048_576;
+    const MAX_BATCH_EVENTS: usize = 10_000;
+    const MAX_SPAN_MS: i64 = 24 * 3_600_000;
+    const LIMITS: BatchLimits = BatchLimits {
+        max_events: MAX_BATCH_EVENTS,
+        max_bytes: MAX_BATCH_BYTES,
+        per_event_bytes: 26,
+        max_span_ms: Some(MAX_SPAN_MS),
+    };
 
     const NOW_MS: i64 = 1_800_000_000_000;
     const DAY: i64 = 86_400_000;
@@ -260,7 +306,7 @@ mod tests {
             item("j", 5, "b2".into(), 2),
             item("j", 5, "b3".into(), 3),
         ];
-        let out = build_requests(items);
+        let out = build_requests(items, &LIMITS);
         assert_eq!(out.len(), 1);
         let msgs: Vec<&str> = out[0].iter().map(|i| i.message.as_str()).collect();
         assert_eq!(msgs, ["a", "b1", "b2", "b3"]);
@@ -273,7 +319,7 @@ mod tests {
             item("j", MAX_SPAN_MS - 1, "b".into(), 1),
             item("j", MAX_SPAN_MS, "c".into(), 2),
         ];
-        let out = build_requests(items);
+        let out = build_requests(items, &LIMITS);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].len(), 2);
         assert_eq!(out[1][0].message, "c");
@@ -282,7 +328,7 @@ mod tests {
     #[test]
     fn two_max_events_never_share_a_batch() {
         let big = "x".repeat(MAX_EVENT_BYTES);
-        let mut q = KeyQueue::default();
+        let mut q = KeyQueue::new(LIMITS);
         q.push(item("j", 1, big.clone(), 0));
         q.push(item("j", 2, big, 1));
         assert!(q.is_full());
@@ -295,13 +341,13 @@ mod tests {
 
     #[test]
     fn count_limit() {
-        let mut q = KeyQueue::default();
+        let mut q = KeyQueue::new(LIMITS);
         for i in 0..(MAX_BATCH_EVENTS as u64 + 5) {
             q.push(item("j", NOW_MS, "m".into(), i));
         }
         let c = q.take_chunk();
         assert_eq!(c.len(), MAX_BATCH_EVENTS);
-        assert_eq!(build_requests(c).len(), 1);
+        assert_eq!(build_requests(c, &LIMITS).len(), 1);
         assert_eq!(q.items.len(), 5);
     }
 
@@ -335,7 +381,7 @@ mod tests {
             max_event_bytes in prop_oneof![Just(MAX_EVENT_BYTES), Just(262_118usize), 100usize..5_000],
         ) {
             let w = window();
-            let mut q = KeyQueue::default();
+            let mut q = KeyQueue::new(LIMITS);
             let mut dropped = BTreeSet::new();
             let mut delivered = BTreeSet::new();
             let total = events.len();
@@ -368,8 +414,8 @@ mod tests {
     fn flush_one(q: &mut KeyQueue, delivered: &mut BTreeSet<u64>) -> Result<(), TestCaseError> {
         let chunk = q.take_chunk();
         prop_assert!(!chunk.is_empty(), "a non-empty queue must yield a chunk");
-        for b in build_requests(chunk) {
-            prop_assert_eq!(check_request(&b), Ok(()));
+        for b in build_requests(chunk, &LIMITS) {
+            prop_assert_eq!(check_request(&b, &LIMITS), Ok(()));
             for it in b {
                 prop_assert!(delivered.insert(it.seq), "event {} delivered twice", it.seq);
             }

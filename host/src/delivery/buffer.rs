@@ -1,23 +1,23 @@
-//! The buffer: every event the delivery stage holds, with one owner.
-//! Events are queued per batch key until a worker takes them as a chunk
-//! (held while its requests run) and releases it; the budget is enforced
-//! and the overflow policy applied on admission; the write-ahead journal
-//! (the spool, when configured) is told whenever a key's events below some
-//! sequence number are resolved. All fields are private: the stage changes
-//! the buffer only through [`Buffer::admit`], [`Buffer::take_due`],
-//! [`Buffer::release`], [`Buffer::leave`], [`Buffer::set_durable`],
-//! [`Buffer::begin_drain`] and [`Buffer::close`], and every one of them
-//! ends by checking the invariants in [`Buffer::check`] (in debug builds and
+//! The buffer: every event a sink's delivery core holds, owned by the core's
+//! one task (`owner`). Events are queued per batch key until the owner takes
+//! a due chunk (held while its requests run, one chunk per key at a time, so
+//! a stream's requests go out in order) and releases it; the budget is
+//! enforced and the overflow policy applied on admission; the write-ahead
+//! journal (the spool, when configured) is told whenever a key's events below
+//! some sequence number are resolved. All fields are private: the owner
+//! changes the buffer only through [`Buffer::admit`], [`Buffer::take_due`],
+//! [`Buffer::release`], [`Buffer::set_durable`] and
+//! [`Buffer::close`], and every one of them ends
+//! by checking the invariants in [`Buffer::check`] (in debug builds and
 //! tests).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-
 use super::batch::{Item, KeyQueue};
 use super::config::OverflowPolicy;
+use super::sink::BatchLimits;
 use super::spool::StreamKey as BatchKey;
 use crate::event::Target;
 
@@ -66,15 +66,6 @@ pub(crate) struct Limits {
     pub journaled: bool,
 }
 
-/// How a worker is to be told about new events.
-#[derive(Debug)]
-pub(crate) enum Wake {
-    /// The key has no worker: start one waiting on this.
-    Spawn(Arc<Notify>),
-    /// The key's worker should look now (full batch or draining).
-    Notify(Arc<Notify>),
-}
-
 /// Where admitted events come from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Origin {
@@ -98,17 +89,19 @@ pub(crate) struct Admission {
     pub closed: HashMap<Arc<str>, u64>,
     /// Queued events evicted to make room, per (target, job) (`overflow`).
     pub evicted: HashMap<(Arc<Target>, Arc<str>), u64>,
-    /// Who to wake.
-    pub wake: Option<Wake>,
 }
 
-/// What a worker does next.
+/// What the owner does next for a key.
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// The key has nothing left: the worker ends.
-    Exit,
-    /// Nothing due: wait until then (or until notified; `None`: only notified).
-    Wait(Option<Instant>),
+    /// The key holds nothing (it is forgotten).
+    Idle,
+    /// A chunk of the key is being sent; ask again after its release.
+    Busy,
+    /// Nothing due before this instant.
+    Wait(Instant),
+    /// Due, but no queued event is durable yet; ask again when more is.
+    WaitDurable,
     /// Send this chunk (held until [`Buffer::release`]).
     Send(Vec<Item>),
 }
@@ -125,8 +118,6 @@ struct Held {
 struct KeyState {
     q: KeyQueue,
     first_arrival: Option<Instant>,
-    notify: Arc<Notify>,
-    has_worker: bool,
     held: Option<Held>,
     /// Sequence number of the newest event admitted to this key.
     last_seq: u64,
@@ -144,11 +135,9 @@ pub(crate) struct Buffer {
     held_events: usize,
     held_bytes: usize,
     next_seq: u64,
-    draining: bool,
     closed: bool,
-    /// A worker left without finishing (delivery was cancelled).
-    abandoned: bool,
-    workers: usize,
+    /// Bytes held over a budget made smaller by a reload (they stay).
+    over_budget_since_retune: usize,
 }
 
 impl Buffer {
@@ -162,11 +151,22 @@ impl Buffer {
             held_events: 0,
             held_bytes: 0,
             next_seq: first_seq,
-            draining: false,
             closed: false,
-            abandoned: false,
-            workers: 0,
+            over_budget_since_retune: 0,
         }
+    }
+
+    /// New limits from a reload; whether events are journaled stays as it
+    /// was. Events over a smaller budget stay: the budget applies to what
+    /// comes next.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = Limits {
+            journaled: self.limits.journaled,
+            ..limits
+        };
+        let held = self.queued_bytes + self.held_bytes;
+        self.over_budget_since_retune = held.saturating_sub(self.limits.budget);
+        self.check();
     }
 
     /// Events and bytes held (queued and in requests).
@@ -177,14 +177,26 @@ impl Buffer {
         )
     }
 
-    /// Running workers (each owns one key).
-    pub fn workers(&self) -> usize {
-        self.workers
+    /// The lowest sequence number held (queued or in a chunk being sent).
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.keys
+            .values()
+            .filter_map(|k| {
+                let queued = k.q.items.front().map(|i| i.seq);
+                let held = k.held.map(|h| h.lo);
+                queued.into_iter().chain(held).min()
+            })
+            .min()
     }
 
-    /// True once [`Buffer::close`] ran.
-    pub fn is_closed(&self) -> bool {
-        self.closed
+    /// Chunks being sent (at most one per key).
+    pub fn busy(&self) -> usize {
+        self.keys.values().filter(|k| k.held.is_some()).count()
+    }
+
+    /// True when nothing is queued or held.
+    pub fn is_empty(&self) -> bool {
+        self.queued_events == 0 && self.held_events == 0
     }
 
     /// Admits the events of one submission to `key` (sequence numbers are
@@ -192,13 +204,14 @@ impl Buffer {
     /// refuses what does not fit, `drop_oldest` first evicts the oldest
     /// queued events of any key (never events in requests; this
     /// submission's own events last). Both the memory budget and the
-    /// journal's budget must hold.
+    /// journal's budget must hold. A new key's requests follow `limits`.
     pub fn admit(
         &mut self,
         key: &BatchKey,
         items: Vec<Item>,
         origin: Origin,
         journal: &mut dyn Journal,
+        limits: BatchLimits,
     ) -> Admission {
         let mut out = Admission::default();
         if self.closed {
@@ -267,13 +280,10 @@ impl Buffer {
         journal.flush();
         out.accepted = accepted.len();
         if !accepted.is_empty() {
-            let draining = self.draining;
             let durable = if self.limits.journaled { 0 } else { u64::MAX };
             let ks = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
-                q: KeyQueue::default(),
+                q: KeyQueue::new(limits),
                 first_arrival: None,
-                notify: Arc::new(Notify::new()),
-                has_worker: false,
                 held: None,
                 last_seq: 0,
                 durable_below: durable,
@@ -282,13 +292,6 @@ impl Buffer {
             ks.last_seq = accepted.back().map_or(ks.last_seq, |i| i.seq);
             for it in accepted {
                 ks.q.push(it);
-            }
-            if !ks.has_worker {
-                ks.has_worker = true;
-                self.workers += 1;
-                out.wake = Some(Wake::Spawn(ks.notify.clone()));
-            } else if draining || ks.q.is_full() {
-                out.wake = Some(Wake::Notify(ks.notify.clone()));
             }
         }
         self.check();
@@ -356,35 +359,37 @@ impl Buffer {
         if let Some((lo, hi)) = run {
             journal.resolved(&key, lo, hi);
         }
+        if self
+            .keys
+            .get(&key)
+            .is_some_and(|ks| ks.q.items.is_empty() && ks.held.is_none())
+        {
+            self.keys.remove(&key);
+        }
         true
     }
 
-    /// The worker of `key` asks what to do: send a chunk that is due (full,
-    /// waited `max_batch_delay`, or draining; only events already durable),
-    /// wait, or exit when the key holds nothing.
-    pub fn take_due(&mut self, key: &BatchKey, now: Instant) -> Step {
+    /// What the owner does next for `key` at `now`: send a chunk that is
+    /// due (full, waited `max_batch_delay`, or `draining`; only events
+    /// already durable), wait, or nothing (busy, or empty — then the key is
+    /// forgotten).
+    pub fn take_due(&mut self, key: &BatchKey, now: Instant, draining: bool) -> Step {
         let delay = self.limits.max_batch_delay;
-        let draining = self.draining;
         let step = match self.keys.get_mut(key) {
-            None => {
-                // Closed under the worker: it just leaves.
-                self.workers -= 1;
-                Step::Exit
-            }
+            None => Step::Idle,
+            Some(ks) if ks.held.is_some() => Step::Busy,
             Some(ks) if ks.q.items.is_empty() => {
-                debug_assert!(ks.held.is_none(), "a worker releases before asking again");
                 self.keys.remove(key);
-                self.workers -= 1;
-                Step::Exit
+                Step::Idle
             }
             Some(ks) => {
                 let due = ks.first_arrival.map_or(now, |t| t + delay);
                 if !(draining || ks.q.is_full() || due <= now) {
-                    Step::Wait(Some(due))
+                    Step::Wait(due)
                 } else {
                     let chunk = ks.q.take_chunk_below(ks.durable_below);
                     if chunk.is_empty() {
-                        Step::Wait(None)
+                        Step::WaitDurable
                     } else {
                         if ks.q.items.is_empty() {
                             ks.first_arrival = None;
@@ -409,52 +414,53 @@ impl Buffer {
         step
     }
 
-    /// The chunk `key`'s worker held is resolved (every event delivered or
-    /// dropped): frees its room and tells the journal.
-    pub fn release(&mut self, key: &BatchKey, journal: &mut dyn Journal) {
-        let Some(ks) = self.keys.get_mut(key) else {
-            return;
-        };
-        if let Some(h) = ks.held.take() {
-            self.held_bytes -= h.bytes;
-            self.held_events -= h.events;
-            journal.resolved(key, h.lo, h.hi);
+    /// The chunk `key` held is done: every event of it is resolved (delivered
+    /// or dropped) but those whose sequence numbers are in `unresolved`
+    /// (ascending; the drain's deadline cut their requests short), which
+    /// the journal keeps. Frees the chunk's room and tells the journal.
+    pub fn release(&mut self, key: &BatchKey, journal: &mut dyn Journal, unresolved: &[u64]) {
+        if let Some(h) = self.unhold(key) {
+            // The key's events in [lo, hi] are exactly the chunk's, so the
+            // runs between unresolved events can be resolved as ranges.
+            let mut from = h.lo;
+            for &u in unresolved {
+                if u > from {
+                    journal.resolved(key, from, u - 1);
+                }
+                from = u.saturating_add(1);
+            }
+            if from <= h.hi && unresolved.last().is_none_or(|&u| u < h.hi) {
+                journal.resolved(key, from, h.hi);
+            }
             journal.flush();
         }
         self.check();
     }
 
-    /// The worker of `key` stops without resolving its chunk (delivery was
-    /// cancelled): its room is freed, the journal keeps the events.
-    pub fn leave(&mut self, key: &BatchKey) {
-        self.abandoned = true;
-        if let Some(ks) = self.keys.get_mut(key) {
-            if let Some(h) = ks.held.take() {
-                self.held_bytes -= h.bytes;
-                self.held_events -= h.events;
-            }
-            if ks.has_worker {
-                ks.has_worker = false;
-                self.workers -= 1;
-            }
-        } else {
-            self.workers -= 1;
+    fn unhold(&mut self, key: &BatchKey) -> Option<Held> {
+        let ks = self.keys.get_mut(key)?;
+        let h = ks.held.take()?;
+        self.held_bytes -= h.bytes;
+        self.held_events -= h.events;
+        if ks.q.items.is_empty() {
+            self.keys.remove(key);
         }
-        self.check();
+        Some(h)
     }
 
-    /// Every event below `below` is durable; returns the workers to wake.
-    pub fn set_durable(&mut self, below: u64) -> Vec<Arc<Notify>> {
-        let mut wake = Vec::new();
-        for ks in self.keys.values_mut() {
+    /// Every event below `below` is durable; returns the keys that may now
+    /// have a chunk to send.
+    pub fn set_durable(&mut self, below: u64) -> Vec<BatchKey> {
+        let mut ready = Vec::new();
+        for (k, ks) in &mut self.keys {
             if below > ks.durable_below {
                 ks.durable_below = below;
-                if !ks.q.items.is_empty() {
-                    wake.push(ks.notify.clone());
+                if !ks.q.items.is_empty() && ks.held.is_none() {
+                    ready.push(k.clone());
                 }
             }
         }
-        wake
+        ready
     }
 
     /// Events of `key` up to its newest are to be sent without waiting for
@@ -465,14 +471,18 @@ impl Buffer {
         }
     }
 
-    /// Starts the drain: everything is due now. Returns the workers to wake.
-    pub fn begin_drain(&mut self) -> Vec<Arc<Notify>> {
-        self.draining = true;
-        self.keys.values().map(|k| k.notify.clone()).collect()
+    /// The keys that are not busy, to look at when everything becomes due.
+    pub fn idle_keys(&self) -> Vec<BatchKey> {
+        self.keys
+            .iter()
+            .filter(|(_, k)| k.held.is_none())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Closes the buffer: later admissions are refused, and the queued
-    /// events are handed back per target (held ones stay with their workers).
+    /// events are handed back per target (held ones stay with their senders,
+    /// who report them).
     pub fn close(&mut self) -> Vec<(Arc<Target>, Vec<Item>)> {
         self.closed = true;
         let mut out = Vec::new();
@@ -493,8 +503,8 @@ impl Buffer {
 
     /// The invariants, checked after every change in debug builds:
     /// counters equal what the keys hold, the budget holds, each key's events
-    /// are in sequence order below `next_seq`, every key has a worker or
-    /// nothing to do, and a closed buffer is empty. The checks that walk
+    /// are in sequence order below `next_seq`, every key holds something,
+    /// and a closed buffer is empty. The checks that walk
     /// every event run while fewer than [`DEEP_CHECK_EVENTS`] are queued, so
     /// debug builds stay usable with large buffers.
     pub fn check(&self) {
@@ -502,7 +512,7 @@ impl Buffer {
             return;
         }
         let deep = self.queued_events <= DEEP_CHECK_EVENTS;
-        let (mut qe, mut qb, mut he, mut hb, mut w) = (0, 0, 0, 0, 0);
+        let (mut qe, mut qb, mut he, mut hb) = (0, 0, 0, 0);
         for (k, ks) in &self.keys {
             qe += ks.q.items.len();
             if deep {
@@ -539,16 +549,15 @@ impl Buffer {
                 "{k:?}: arrival time iff queued"
             );
             assert!(
-                ks.has_worker || (ks.q.items.is_empty() && ks.held.is_none()) || self.abandoned,
-                "{k:?}: events without a worker"
+                !ks.q.items.is_empty() || ks.held.is_some(),
+                "{k:?}: a key that holds nothing is forgotten"
             );
-            w += usize::from(ks.has_worker);
         }
         assert_eq!((qe, qb), (self.queued_events, self.queued_bytes), "queued");
         assert_eq!((he, hb), (self.held_events, self.held_bytes), "held");
-        assert!(w <= self.workers, "workers: {w} keys > {}", self.workers);
         assert!(
-            self.queued_bytes + self.held_bytes <= self.limits.budget,
+            self.queued_bytes + self.held_bytes
+                <= self.limits.budget + self.over_budget_since_retune,
             "over budget: {} > {}",
             self.queued_bytes + self.held_bytes,
             self.limits.budget

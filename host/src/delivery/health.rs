@@ -129,10 +129,9 @@ pub(crate) enum Tripped {
 /// Per-target circuit breakers plus the credential state.
 #[derive(Debug)]
 pub(crate) struct HealthState {
-    threshold: u32,
-    open_max: Duration,
+    /// Failures in a row that open a circuit, and the longest opening.
+    limits: Mutex<(u32, Duration)>,
     breakers: Mutex<HashMap<Target, Breaker>>,
-    draining: std::sync::atomic::AtomicBool,
     credentials: Mutex<Option<CredentialProblem>>,
     last_loud_log: Mutex<Option<Instant>>,
 }
@@ -142,21 +141,30 @@ impl HealthState {
     /// for [`FIRST_OPEN`], doubling after each failed probe up to `open_max`.
     pub fn new(threshold: u32, open_max: Duration) -> HealthState {
         HealthState {
-            threshold: threshold.max(1),
-            open_max: open_max.max(Duration::from_millis(1)),
+            limits: Mutex::new(Self::bounded(threshold, open_max)),
             breakers: Mutex::new(HashMap::new()),
-            draining: std::sync::atomic::AtomicBool::new(false),
             credentials: Mutex::new(None),
             last_loud_log: Mutex::new(None),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Target, Breaker>> {
-        self.breakers.lock().unwrap_or_else(|p| p.into_inner())
+    fn bounded(threshold: u32, open_max: Duration) -> (u32, Duration) {
+        (threshold.max(1), open_max.max(Duration::from_millis(1)))
     }
 
-    fn draining(&self) -> bool {
-        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    /// New limits from a reload.
+    pub fn set_limits(&self, threshold: u32, open_max: Duration) {
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = Self::bounded(threshold, open_max);
+    }
+
+    /// Forgets every circuit and the credential problem (new settings may have fixed them).
+    pub fn reset(&self) {
+        self.lock().clear();
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Target, Breaker>> {
+        self.breakers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a request to `target` may go now. A half-open circuit lets
@@ -198,19 +206,21 @@ impl HealthState {
 
     /// Records a non-throttle failure (5xx, timeout, connection error,
     /// unknown refusal). Opens the circuit after `threshold` in a row, and
-    /// again, for twice as long, when a probe fails.
-    pub fn failure(&self, target: &Target, error: &str) -> Tripped {
+    /// again, for twice as long, when a probe fails; while `draining`, for no
+    /// longer than the drain's wait cap.
+    pub fn failure(&self, target: &Target, error: &str, draining: bool) -> Tripped {
+        let (threshold, open_max) = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
         let mut map = self.lock();
         let b = map.entry(target.clone()).or_insert(Breaker {
             failures: 0,
             state: State::Closed,
-            open_for: FIRST_OPEN.min(self.open_max),
+            open_for: FIRST_OPEN.min(open_max),
             last_error: String::new(),
         });
         b.failures = b.failures.saturating_add(1);
         b.last_error = error.to_string();
         let open = match b.state {
-            State::Closed => b.failures >= self.threshold,
+            State::Closed => b.failures >= threshold,
             State::HalfOpen { .. } => true,
             State::Open { .. } => false,
         };
@@ -218,22 +228,19 @@ impl HealthState {
             return Tripped::No;
         }
         let mut period = b.open_for;
-        if self.draining() {
+        if draining {
             period = period.min(super::policy::DRAIN_WAIT_CAP);
         }
         b.state = State::Open {
             until: Instant::now() + period,
         };
-        b.open_for = (b.open_for * 2).min(self.open_max);
+        b.open_for = (b.open_for * 2).min(open_max);
         Tripped::Opened(period)
     }
 
     /// For the shutdown drain: every open circuit becomes half-open at once
-    /// (one probe each, all in parallel), and from now on no circuit stays
-    /// open longer than the drain's wait cap.
+    /// (one probe each, all in parallel).
     pub fn probe_all_now(&self) {
-        self.draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         for b in self.lock().values_mut() {
             if matches!(b.state, State::Open { .. }) {
                 b.state = State::HalfOpen { probing: false };
@@ -350,19 +357,16 @@ mod tests {
     use super::*;
 
     fn t() -> Target {
-        Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        }
+        Target::new("cw", vec![("log_stream".into(), "s".into())])
     }
 
     #[test]
     fn breaker_opens_after_threshold_and_closes_on_success() {
         let h = HealthState::new(3, Duration::from_secs(60));
-        assert_eq!(h.failure(&t(), "e1"), Tripped::No);
-        assert_eq!(h.failure(&t(), "e2"), Tripped::No);
+        assert_eq!(h.failure(&t(), "e1", false), Tripped::No);
+        assert_eq!(h.failure(&t(), "e2", false), Tripped::No);
         assert_eq!(h.admit(&t()), Admit::Go);
-        assert_eq!(h.failure(&t(), "e3"), Tripped::Opened(FIRST_OPEN));
+        assert_eq!(h.failure(&t(), "e3", false), Tripped::Opened(FIRST_OPEN));
         assert!(matches!(h.admit(&t()), Admit::Wait(d) if d <= FIRST_OPEN));
         let snap = h.snapshot();
         assert_eq!(snap.open_circuits.len(), 1);
@@ -380,7 +384,7 @@ mod tests {
         let h = HealthState::new(1, Duration::from_millis(3_000));
         let open_times: Vec<Duration> = (0..4)
             .map(|_| {
-                let Tripped::Opened(d) = h.failure(&t(), "down") else {
+                let Tripped::Opened(d) = h.failure(&t(), "down", false) else {
                     panic!("a failure when closed or probing opens the circuit");
                 };
                 // Time passes: the circuit is due for a probe.
@@ -403,7 +407,7 @@ mod tests {
         assert_eq!(h.admit(&t()), Admit::Probe);
         assert!(h.success(&t()), "a good answer closes it");
         assert_eq!(
-            h.failure(&t(), "again"),
+            h.failure(&t(), "again", false),
             Tripped::Opened(FIRST_OPEN),
             "closed resets the open time"
         );
@@ -412,26 +416,23 @@ mod tests {
     #[test]
     fn drain_probes_every_open_circuit_at_once_and_caps_reopening() {
         let h = HealthState::new(1, Duration::from_secs(30));
-        let u = Target {
-            log_group: "g".into(),
-            log_stream: "u".into(),
-        };
+        let u = Target::new("cw", vec![("log_stream".into(), "u".into())]);
         for _ in 0..3 {
-            h.failure(&t(), "down");
+            h.failure(&t(), "down", false);
             h.expire_for_test();
             h.admit(&t());
         }
         assert_eq!(
-            h.failure(&t(), "down"),
+            h.failure(&t(), "down", false),
             Tripped::Opened(Duration::from_secs(8))
         );
-        h.failure(&u, "down");
+        h.failure(&u, "down", false);
         assert!(matches!(h.admit(&t()), Admit::Wait(_)));
         h.probe_all_now();
         assert_eq!(h.admit(&t()), Admit::Probe);
         assert_eq!(h.admit(&u), Admit::Probe);
         assert_eq!(
-            h.failure(&t(), "still down"),
+            h.failure(&t(), "still down", true),
             Tripped::Opened(super::super::policy::DRAIN_WAIT_CAP)
         );
     }

@@ -1,84 +1,81 @@
-//! CloudWatch Logs delivery: takes the events of guest runs
-//! ([`Submission`]s) and ships them with `PutLogEvents`, never losing an event
-//! it could have delivered and counting every one it could not.
+//! The delivery core: takes the events of guest runs ([`Submission`]s) for
+//! one sink and delivers them through the sink's adapter ([`Sink`]), never
+//! losing an event it could have delivered and counting every one it could
+//! not. It knows nothing of any service: CloudWatch Logs, DataDog and the
+//! others are adapters under `crate::sinks`, each with a core of its own
+//! (its own budget, breakers, rate and spool), so one destination's outage
+//! never delays or drops another's events.
 //!
-//! The stage is split by concern, in the spirit of amazon-cloudwatch-agent's
-//! `internal/pusher` and Vector's `sinks/aws_cloudwatch_logs`:
+//! **One owner.** One task (`owner`) owns everything that changes: the
+//! buffer and the spool's bookkeeping. Jobs hand it submissions through an
+//! inbox bounded in bytes that applies the overflow policy itself
+//! ([`Delivery::submit`] never waits); senders and the spool's thread report
+//! back over a channel. Disk work runs on
+//! the spool's own thread ([`spool::io`]), never on an async worker and
+//! never under a lock; `/metrics` and `/readyz` read gauges the owner
+//! publishes, so a stalled disk stalls nothing but the spool.
 //!
-//! * [`config`] — [`DeliveryConfig`] / [`AwsSettings`] and their validation.
-//! * [`limits`] — the PutLogEvents limits and name rules.
-//! * `batch` — per-key queues, the pre-send filter and the request builder
-//!   (stable sort, ≤ 10,000 events, ≤ 1 MiB with +26 per event, span < 24 h).
-//! * `buffer` — the one owner of everything held: admission under the
-//!   budget and overflow policy, due chunks, release; invariants checked.
-//! * [`spool`] — the optional write-ahead log on disk (`spool_dir`): events
-//!   survive crashes and restarts, and replay in order at start.
-//! * `durable` — the spool as the buffer's journal, and the syncer thread
-//!   that makes appends durable in groups.
-//! * `worker` — one task per key with buffered events: takes due chunks and
-//!   sends their requests one at a time, so a stream's batches arrive in order.
-//! * `policy` — the retry policy as one pure function, and what each outcome
-//!   means for the circuit breaker.
-//! * `send` — executes the policy for one batch: breaker, rate, PutLogEvents.
-//! * `rate` — the shared PutLogEvents rate, adapted to throttling (AIMD).
+//! * [`sink`] — the contract a sink adapter fulfils: limits, send, classify.
+//! * [`config`] — [`DeliveryConfig`] and its validation.
+//! * `batch` — per-key queues, the pre-send filter and the request builder.
+//! * `buffer` — admission under the budget and overflow policy, due chunks,
+//!   release; invariants checked.
+//! * [`spool`] — the optional write-ahead log on disk (`spool_dir`) and its
+//!   thread: events survive crashes and restarts, and replay at start.
+//! * `inbox` — submissions waiting for the owner, bounded, overflow applied.
+//! * `owner` — the task that owns buffer and spool and runs the lifecycle.
+//! * `send` — executes the retry policy for one chunk: breaker, rate, sink.
+//! * `policy` — the retry policy as one pure function.
+//! * `rate` — the sink's request rate, adapted to throttling (AIMD).
 //! * [`health`] — per-target circuit breakers and credential state.
-//! * `target` — lazy creation of streams and groups, cache of known targets.
+//! * [`lifecycle`] — `Running → Draining → Stopped`.
 //! * `record` — what delivery tells the [`Ledger`] (which owns every counter).
-//! * `observe` — delivery's live metrics (rate, circuits, buffer, spool) in
-//!   the ledger's registry.
-//! * `client` — the AWS client from the default credential chain.
-//!
-//! Batches are keyed by target **and** payload kind: JSON log lines and EMF
-//! documents for the same stream travel in separate requests, so only EMF
-//! requests carry `x-amzn-logs-format: json/emf`.
+//! * `observe` — the live gauges in the ledger's registry, labelled by sink.
 //!
 //! Memory is bounded by `buffer_budget_bytes` over everything held (queued
-//! and in requests being sent or retried), disk by `spool_max_bytes`; when
-//! either is full the overflow policy evicts queued events (in-flight ones
-//! cannot be evicted) or refuses new ones, and counts them.
+//! and in requests being sent or retried) plus as much again in submissions
+//! not yet taken in, disk by `spool_max_bytes`; when either is full the
+//! overflow policy evicts queued events (in-flight ones cannot be evicted)
+//! or refuses new ones, and counts them.
 
 mod batch;
 mod buffer;
-mod client;
 pub mod config;
-mod durable;
 pub mod health;
-pub mod limits;
+mod inbox;
+pub mod lifecycle;
 mod observe;
+mod owner;
 mod policy;
 mod rate;
 mod record;
-pub(crate) mod retry;
 mod send;
+pub mod sink;
 pub mod spool;
-mod target;
-mod worker;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Submission, Target};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 
-pub(crate) use batch::{TimeWindow, prefilter};
-pub use client::{check_endpoint_url, check_region, client_from_settings};
-pub use config::{AwsSettings, DeliveryConfig, OverflowPolicy, RETENTION_DAYS};
+pub use batch::{ITEM_OVERHEAD, Item};
+pub use config::{DeliveryConfig, MIN_BUDGET_BYTES, OverflowPolicy};
 pub use health::{CircuitState, CredentialProblem, Health, OpenCircuit};
+pub use lifecycle::Lifecycle;
+pub use sink::{Answer, BatchLimits, ErrorClass, EventRules, Failure, Sink};
 pub use spool::{SpoolStats, SyncPolicy};
 
-use batch::Item;
-use buffer::{Buffer, Limits, Wake};
+pub(crate) use batch::{TimeWindow, prefilter};
 use health::HealthState;
+pub(crate) use policy::full_jitter;
 use rate::AdaptiveRate;
-use record::RecordItems as _;
-use spool::{EventRef, Spool, SpoolOptions};
-use target::Targets;
+use spool::io::{OsFs, SpoolFs};
 
 /// Batches are formed per target and payload kind (the spool's streams are the same keys).
 pub(crate) use spool::StreamKey as BatchKey;
@@ -91,7 +88,7 @@ pub struct DrainReport {
     /// True when everything buffered was delivered (or dropped for a reason
     /// other than the deadline) before the deadline.
     pub completed: bool,
-    /// Events accepted by CloudWatch during the drain.
+    /// Events accepted during the drain.
     pub delivered: u64,
     /// Events not delivered because the deadline passed (counted as `shutdown` drops).
     pub undelivered: u64,
@@ -108,166 +105,200 @@ pub struct DrainReport {
     pub spool: Option<SpoolStats>,
 }
 
-/// The buffer and the spool, changed together under one lock so that
-/// admission, the write-ahead append and acknowledgements stay in order.
-pub(crate) struct Core {
-    /// Everything held in memory.
-    pub buffer: Buffer,
-    /// The write-ahead log, when `spool_dir` is set.
-    pub spool: Option<Spool>,
-}
-
-/// State shared by the handle, the workers, the senders and the syncer.
-pub(crate) struct Shared {
-    pub cfg: Arc<DeliveryConfig>,
-    pub client: aws_sdk_cloudwatchlogs::Client,
-    pub ledger: Ledger,
-    pub health: HealthState,
-    pub targets: Targets,
-    pub rate: AdaptiveRate,
-    pub policy: policy::Policy,
-    pub in_flight: Semaphore,
-    pub core: Mutex<Core>,
-    pub syncer: Option<durable::Syncer>,
-    pub cancel: CancellationToken,
-    /// Cancelled when the drain starts: wakes every pause so waits are re-decided.
-    pub drain_started: CancellationToken,
-    pub draining: AtomicBool,
-    pub progress: Notify,
-    /// Events abandoned by cancelled workers that stay in the spool.
-    pub kept: AtomicU64,
-    pub runtime: tokio::runtime::Handle,
-}
-
-impl Shared {
-    pub fn lock_core(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// True once the drain started.
-    pub fn draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(s) = &self.syncer {
-            s.stop();
+/// Sets the in-flight bound to `limit`: permits are added at once; removed
+/// ones are taken out as requests give them back.
+fn resize(sh: &Arc<Shared>, limit: usize) {
+    let old = sh.in_flight_limit.swap(limit, Ordering::AcqRel);
+    if limit > old {
+        sh.in_flight.add_permits(limit - old);
+    } else if limit < old {
+        let extra = old - limit;
+        let gone = sh.in_flight.forget_permits(extra);
+        if gone < extra {
+            let sh = sh.clone();
+            tokio::spawn(async move {
+                if let Ok(p) = sh.in_flight.acquire_many((extra - gone) as u32).await {
+                    p.forget();
+                }
+            });
         }
     }
 }
 
-/// The delivery stage handle. Cheap to clone; all clones share one pipeline.
+/// What the owner task is told (submissions come through the inbox).
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// New buffer limits from a reload (`journaled` is kept as it was).
+    Retune(buffer::Limits),
+    /// Answer once every submission made before this is taken in.
+    Settle(oneshot::Sender<()>),
+    /// A sender is done with its chunk of `key`: everything resolved but
+    /// `undelivered`, which the drain's deadline cut short.
+    Sent {
+        key: BatchKey,
+        undelivered: Vec<Item>,
+    },
+    /// A request for `[lo, hi]` of `key` is about to go out (`refused`:
+    /// it was refused); `durable` answers once the note is durable.
+    Mark {
+        key: BatchKey,
+        lo: u64,
+        hi: u64,
+        refused: bool,
+        durable: Option<oneshot::Sender<()>>,
+    },
+    /// What the spool's thread reports.
+    Io(spool::io::Report),
+    /// Flush everything within `deadline`, then stop and report.
+    Drain {
+        deadline: Duration,
+        reply: oneshot::Sender<DrainReport>,
+    },
+}
+
+/// What the owner publishes for readers that must never wait for it.
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    pub events: AtomicU64,
+    pub bytes: AtomicU64,
+    pub spool: Mutex<Option<SpoolStats>>,
+}
+
+/// What the handle, the owner and the senders share (read-only, or
+/// internally synchronised without I/O).
+pub(crate) struct Shared {
+    /// The sink's name (metrics, logs).
+    pub name: Arc<str>,
+    /// The settings the core started with (those a reload may not change).
+    pub cfg: DeliveryConfig,
+    /// The adapter; a reload may swap it (a sender keeps the one it started a chunk with).
+    sink: RwLock<Arc<dyn Sink>>,
+    pub ledger: Ledger,
+    pub health: HealthState,
+    pub rate: AdaptiveRate,
+    pub policy: RwLock<policy::Policy>,
+    pub in_flight: Semaphore,
+    /// The in-flight bound in force (the semaphore's size).
+    pub in_flight_limit: std::sync::atomic::AtomicUsize,
+    pub state: lifecycle::State,
+    /// Cancelled at the drain deadline: senders give their events back.
+    pub cancel: CancellationToken,
+    pub gauges: Gauges,
+    /// Submissions not yet taken in by the owner.
+    pub inbox: inbox::Inbox,
+    /// Whether send markers go to a spool, and must be durable before a send.
+    pub marks: Marks,
+}
+
+/// Where a sender notes its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marks {
+    /// No spool.
+    None,
+    /// In the spool, written before the request goes out.
+    Written,
+    /// In the spool, durable before the request goes out (`spool_sync = "always"`).
+    Durable,
+}
+
+impl Shared {
+    /// True once the drain started.
+    pub fn draining(&self) -> bool {
+        self.state.draining()
+    }
+
+    /// The adapter in force.
+    pub fn sink(&self) -> Arc<dyn Sink> {
+        self.sink
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The retry policy in force.
+    pub fn policy(&self) -> policy::Policy {
+        *self
+            .policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The delivery core of one sink. Cheap to clone; all clones share one core.
 #[derive(Clone)]
 pub struct Delivery {
     shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Msg>,
 }
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").finish_non_exhaustive()
+        f.debug_struct("Delivery")
+            .field("sink", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`Delivery`] is started: see [`Delivery::builder`].
+pub struct Builder {
+    name: Arc<str>,
+    sink: Arc<dyn Sink>,
+    cfg: DeliveryConfig,
+    ledger: Option<Ledger>,
+    fs: Arc<dyn SpoolFs>,
+}
+
+impl Builder {
+    /// Counts into `ledger` (and registers the core's gauges in its
+    /// registry) instead of a ledger of its own.
+    pub fn ledger(mut self, ledger: Ledger) -> Builder {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Puts the spool on this file layer instead of the operating system's
+    /// (tests use a slow, stalling or failing one).
+    pub fn spool_fs(mut self, fs: Arc<dyn SpoolFs>) -> Builder {
+        self.fs = fs;
+        self
+    }
+
+    /// Starts the core on the current tokio runtime. With `spool_dir` set,
+    /// the spool is opened (and locked) off the runtime's workers and what a
+    /// previous process left in it is queued before anything else; an
+    /// unusable directory is the only error. `cfg` should have passed
+    /// [`DeliveryConfig::validate`]; out-of-range values are clamped.
+    pub async fn start(self) -> anyhow::Result<Delivery> {
+        owner::start(self).await
     }
 }
 
 impl Delivery {
-    /// Starts the stage on the current tokio runtime (panics outside one).
-    /// The client's own retries are switched off and its timeouts set from
-    /// `cfg.request_timeout`, whatever it was built with. `cfg` should have
-    /// passed [`DeliveryConfig::validate`]; out-of-range values are clamped.
-    /// With `spool_dir` set, the spool is opened (and locked) and what a
-    /// previous process left in it is queued before anything else; an
-    /// unusable directory is the only error. Counts into a ledger of its own
-    /// (see [`Delivery::ledger`]).
-    pub fn start(
-        cfg: DeliveryConfig,
-        client: aws_sdk_cloudwatchlogs::Client,
-    ) -> anyhow::Result<Delivery> {
-        let ledger = Ledger::new(cfg.drop_log_interval);
-        Delivery::start_with_ledger(cfg, client, ledger)
-    }
-
-    /// As [`Delivery::start`], counting into `ledger` and registering the
-    /// stage's gauges (buffer, rate, circuits, spool) in its metrics registry.
-    pub fn start_with_ledger(
-        cfg: DeliveryConfig,
-        client: aws_sdk_cloudwatchlogs::Client,
-        ledger: Ledger,
-    ) -> anyhow::Result<Delivery> {
-        let conf = client
-            .config()
-            .to_builder()
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(client::timeout_config(cfg.request_timeout))
-            .build();
-        let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
-        let (spool, recovered) = match &cfg.spool_dir {
-            Some(dir) => {
-                let (spool, recovered) = Spool::open(SpoolOptions {
-                    dir: dir.clone(),
-                    max_bytes: cfg.spool_max_bytes,
-                    sync: cfg.spool_sync,
-                })
-                .map_err(|e| spool_open_error(dir, &e))?;
-                (Some(spool), Some(recovered))
-            }
-            None => (None, None),
-        };
-        let cfg = Arc::new(cfg);
-        let limits = Limits {
-            budget: cfg.buffer_budget_bytes,
-            overflow: cfg.overflow,
-            max_batch_delay: cfg.max_batch_delay,
-            journaled: spool.is_some() && cfg.spool_sync != SyncPolicy::Never,
-        };
-        let first_seq = spool.as_ref().map_or(0, Spool::next_seq);
-        let syncer = limits.journaled.then(durable::Syncer::new);
-        let shared = Arc::new(Shared {
-            health: HealthState::new(cfg.circuit_failure_threshold, cfg.circuit_open_max),
-            targets: Targets::new(client.clone(), cfg.clone(), ledger.clone()),
-            rate: AdaptiveRate::new(cfg.put_rate_per_sec),
-            policy: policy::Policy {
-                backoff_base: cfg.backoff_base,
-                backoff_cap: cfg.backoff_cap,
-                credential_base: cfg.credential_backoff_base,
-                credential_cap: cfg.credential_backoff_cap,
-                create_streams: cfg.create_log_streams,
-            },
-            in_flight: Semaphore::new(cfg.max_in_flight.clamp(1, 1_000)),
-            core: Mutex::new(Core {
-                buffer: Buffer::new(limits, first_seq),
-                spool,
-            }),
-            syncer,
-            cancel: CancellationToken::new(),
-            drain_started: CancellationToken::new(),
-            draining: AtomicBool::new(false),
-            progress: Notify::new(),
-            kept: AtomicU64::new(0),
-            runtime: tokio::runtime::Handle::current(),
-            ledger,
-            client,
+    /// A core for the sink `name`, delivering through `sink`, set up by `cfg`.
+    pub fn builder(name: impl Into<Arc<str>>, sink: Arc<dyn Sink>, cfg: DeliveryConfig) -> Builder {
+        Builder {
+            name: name.into(),
+            sink,
             cfg,
-        });
-        if let Some(s) = &shared.syncer {
-            s.spawn(Arc::downgrade(&shared));
+            ledger: None,
+            fs: Arc::new(OsFs),
         }
-        observe::register(&shared);
-        let delivery = Delivery { shared };
-        if let Some(recovered) = recovered {
-            durable::replay(&delivery.shared, recovered);
-        }
-        Ok(delivery)
     }
 
-    /// The ledger this stage counts into.
+    /// The sink's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.shared.name
+    }
+
+    /// The ledger this core counts into.
     pub fn ledger(&self) -> &Ledger {
         &self.shared.ledger
     }
 
-    /// Queues a guest run's events for delivery (and, with a spool, writes
-    /// them ahead). Never waits for the network or for `fdatasync`, and never
-    /// loses silently: every event that cannot be queued is counted as a drop.
+    /// Hands a guest run's events to the core (and, with a spool, to the
+    /// disk ahead of sending). Never waits for the owner, the network or
+    /// the disk, and never loses silently: every event that cannot be taken
+    /// is counted as a drop.
     pub fn submit(&self, s: Submission) {
         let Submission {
             job,
@@ -278,10 +309,11 @@ impl Delivery {
         if events.is_empty() {
             return;
         }
-        let acc = &self.shared.ledger;
-        if let Err(why) = limits::check_target(&target) {
-            tracing::error!(job = %job, error = %why, "events dropped: invalid CloudWatch target; fix the job's log group/stream");
-            acc.dropped(
+        let sh = &self.shared;
+        let sink = sh.sink();
+        if let Err(why) = sink.check_target(&target) {
+            tracing::error!(sink = %sh.name, job = %job, error = %why, "events dropped: invalid target; fix the job's destination");
+            sh.ledger.dropped(
                 &job,
                 &target,
                 DropReason::InvalidTarget,
@@ -289,13 +321,17 @@ impl Delivery {
             );
             return;
         }
-        let cfg = &self.shared.cfg;
-        let window =
-            TimeWindow::around(SystemTime::now(), cfg.drop_older_than, cfg.drop_newer_than);
+        let rules = sink.rules(kind);
+        let window = TimeWindow::of(&rules, SystemTime::now());
         let mut drops: BTreeMap<DropReason, u64> = BTreeMap::new();
         let mut items = Vec::with_capacity(events.len());
         for ev in events {
-            match prefilter(&ev.message, ev.timestamp_ms, cfg.max_event_bytes, window) {
+            match prefilter(
+                &ev.message,
+                ev.timestamp_ms,
+                rules.max_message_bytes,
+                window,
+            ) {
                 Ok(()) => items.push(Item {
                     job: job.clone(),
                     timestamp_ms: ev.timestamp_ms,
@@ -305,35 +341,56 @@ impl Delivery {
                 Err(r) => *drops.entry(r).or_default() += 1,
             }
         }
-        let key = BatchKey { target, kind };
-        if !items.is_empty() {
-            queue(
-                &self.shared,
-                &key,
-                items,
-                buffer::Origin::New(Instant::now()),
-            );
-        }
         for (reason, n) in drops {
-            acc.dropped(&job, &key.target, reason, n);
+            sh.ledger.dropped(&job, &target, reason, n);
+        }
+        if items.is_empty() {
+            return;
+        }
+        let n = items.len() as u64;
+        let key = BatchKey {
+            target: target.clone(),
+            kind,
+        };
+        let put = sh.inbox.put(key, items);
+        if put.closed {
+            return sh.ledger.dropped(&job, &target, DropReason::Shutdown, n);
+        }
+        if !put.overflow.is_empty() {
+            let n: u64 = put.overflow.values().sum();
+            tracing::debug!(sink = %sh.name, job = %job, events = n, "submissions arrive faster than the core takes them in: oldest or newest dropped by the overflow policy");
+        }
+        for ((t, j), n) in put.overflow {
+            sh.ledger.dropped(&j, &t, DropReason::Overflow, n);
         }
     }
 
     /// A copy of all counters plus the buffer gauges.
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.shared.ledger.snapshot();
-        let g = observe::buffer_gauges(&self.shared);
-        (s.buffered_events, s.buffered_bytes, s.in_flight_requests) =
-            (g.events, g.bytes, g.in_flight);
+        let g = &self.shared.gauges;
+        s.buffered_events = g.events.load(Ordering::Relaxed);
+        s.buffered_bytes = g.bytes.load(Ordering::Relaxed);
+        s.in_flight_requests = observe::in_flight(&self.shared);
         s
+    }
+
+    /// Events held (buffered, or in requests being sent).
+    pub fn pending_events(&self) -> u64 {
+        self.shared.gauges.events.load(Ordering::Relaxed)
     }
 
     /// The spool's gauges and counters (`None` without `spool_dir`).
     pub fn spool_stats(&self) -> Option<SpoolStats> {
-        self.shared.lock_core().spool.as_ref().map(Spool::stats)
+        *self
+            .shared
+            .gauges
+            .spool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The PutLogEvents rate allowed now (requests/s), and its ceiling.
+    /// The request rate allowed now (requests/s), and its ceiling.
     pub fn put_rate(&self) -> (f64, f64) {
         (self.shared.rate.current(), self.shared.rate.ceiling())
     }
@@ -346,10 +403,72 @@ impl Delivery {
     /// Open circuits and credential problems, if any.
     pub fn health(&self) -> Health {
         let mut h = self.shared.health.snapshot();
-        let core = self.shared.lock_core();
-        h.buffered_events = core.buffer.gauges().0 as u64;
-        h.closed = core.buffer.is_closed();
+        h.buffered_events = self.pending_events();
+        h.closed = self.shared.state.get() == Lifecycle::Stopped;
         h
+    }
+
+    /// Where the core is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.shared.state.get()
+    }
+
+    /// Applies a reload's new settings for this sink in place, keeping what
+    /// the core holds (buffered events, the spool) and its request rate:
+    /// the adapter is swapped (the next chunk uses it), the budget, overflow
+    /// policy, batch delay, in-flight bound, rate ceiling, backoffs and
+    /// circuit settings change, and the circuit and credential state start
+    /// afresh (the new settings may have fixed them). `Err` names the
+    /// settings only a restart can change (the spool's).
+    pub fn reconfigure(
+        &self,
+        sink: Arc<dyn Sink>,
+        cfg: &DeliveryConfig,
+    ) -> Result<(), Vec<String>> {
+        let old = &self.shared.cfg;
+        let mut restart = Vec::new();
+        if cfg.spool_dir != old.spool_dir {
+            restart.push("spool_dir".to_string());
+        }
+        if cfg.spool_max_bytes != old.spool_max_bytes {
+            restart.push("spool_max_bytes".to_string());
+        }
+        if cfg.spool_sync != old.spool_sync {
+            restart.push("spool_sync".to_string());
+        }
+        if !restart.is_empty() {
+            return Err(restart);
+        }
+        let sh = &self.shared;
+        *sh.sink
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+        *sh.policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            policy::Policy::of(cfg, sh.sink().can_create());
+        sh.rate.set_ceiling(cfg.put_rate_per_sec);
+        sh.health
+            .set_limits(cfg.circuit_failure_threshold, cfg.circuit_open_max);
+        sh.health.reset();
+        sh.inbox.set_limits(cfg.buffer_budget_bytes, cfg.overflow);
+        resize(sh, cfg.max_in_flight.clamp(1, 1_000));
+        let _ = self.tx.send(Msg::Retune(buffer::Limits {
+            budget: cfg.buffer_budget_bytes,
+            overflow: cfg.overflow,
+            max_batch_delay: cfg.max_batch_delay,
+            journaled: false,
+        }));
+        Ok(())
+    }
+
+    /// Resolves once the core has taken in every submission made before the
+    /// call: admitted to the buffer (and its spool), or dropped and counted.
+    pub async fn settle(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Msg::Settle(reply)).is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// Flushes everything buffered, waiting at most `deadline`, then stops.
@@ -357,209 +476,19 @@ impl Delivery {
     /// a second from now on, so the whole deadline is used. Whatever is
     /// still buffered or in flight at the deadline stays in the spool for
     /// the next start (with `spool_dir`), or is abandoned and counted as
-    /// `shutdown` drops. Later submissions are dropped as `shutdown`.
+    /// `shutdown` drops. Later submissions are dropped as `shutdown`. A
+    /// second call reports nothing new.
     pub async fn drain(&self, deadline: Duration) -> DrainReport {
-        let start = Instant::now();
-        let end = start + deadline;
-        let before = self.shared.ledger.snapshot();
-        self.shared.draining.store(true, Ordering::Relaxed);
-        self.shared.health.probe_all_now();
-        self.shared.drain_started.cancel();
-        for n in self.shared.lock_core().buffer.begin_drain() {
-            n.notify_one();
-        }
-        let completed = loop {
-            let notified = self.shared.progress.notified();
-            let (left, workers) = {
-                let core = self.shared.lock_core();
-                (core.buffer.gauges().0, core.buffer.workers())
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Msg::Drain { deadline, reply }).is_err() {
+            return DrainReport {
+                completed: true,
+                ..DrainReport::default()
             };
-            if left == 0 && workers == 0 {
-                break true;
-            }
-            let now = Instant::now();
-            if now >= end {
-                break left == 0;
-            }
-            let nap = (end - now).min(Duration::from_millis(50));
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(nap) => {}
-            }
-        };
-        // Stop everything still running; workers count what they held.
-        self.shared.cancel.cancel();
-        let give_up = Instant::now() + Duration::from_secs(5);
-        loop {
-            let workers = self.shared.lock_core().buffer.workers();
-            if workers == 0 || Instant::now() >= give_up {
-                if workers > 0 {
-                    tracing::error!(
-                        workers,
-                        "delivery workers did not stop after drain; their events are reported as undelivered"
-                    );
-                }
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let (leftovers, spooled) = {
-            let mut core = self.shared.lock_core();
-            let leftovers = core.buffer.close();
-            let spooled = core.spool.is_some();
-            (leftovers, spooled)
-        };
-        let mut kept = self.shared.kept.load(Ordering::Relaxed);
-        if spooled {
-            kept += leftovers.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
-            durable::close(&self.shared);
-        } else {
-            for (t, items) in &leftovers {
-                self.shared
-                    .ledger
-                    .drop_items(t, DropReason::Shutdown, items.iter());
-            }
-        }
-        self.shared.ledger.flush_drop_log();
-        let after = self.shared.ledger.snapshot();
-        let mut report = report_between(&before, &after, start.elapsed(), completed);
-        report.spooled = kept;
-        report.spool = self.spool_stats();
-        if report.undelivered > 0 {
-            tracing::error!(
-                undelivered = report.undelivered,
-                per_job = ?report.undelivered_per_job,
-                "drain deadline passed with events undelivered"
-            );
-        }
-        if kept > 0 {
-            tracing::warn!(
-                events = kept,
-                "drain deadline passed: undelivered events stay in the spool and are sent after the next start"
-            );
-        }
-        report
+        answer.await.unwrap_or(DrainReport {
+            completed: true,
+            ..DrainReport::default()
+        })
     }
-}
-
-/// Admits `items` for `key` into the buffer and, with a spool, appends the
-/// admitted ones to it in the same critical section; wakes or spawns the
-/// key's worker; accounts refused and evicted events. The one path for new
-/// and replayed events; returns how many were queued.
-pub(crate) fn queue(
-    shared: &Arc<Shared>,
-    key: &BatchKey,
-    items: Vec<Item>,
-    origin: buffer::Origin,
-) -> usize {
-    let (admission, sync) = {
-        let mut core = shared.lock_core();
-        let Core { buffer, spool } = &mut *core;
-        let a = buffer.admit(key, items, origin, spool);
-        let mut sync = false;
-        if a.accepted > 0
-            && let Some(sp) = spool
-        {
-            let refs: Vec<EventRef<'_>> = buffer
-                .newest(key, a.accepted)
-                .map(|i| EventRef {
-                    seq: i.seq,
-                    timestamp_ms: i.timestamp_ms,
-                    job: &i.job,
-                    message: &i.message,
-                })
-                .collect();
-            match sp.append(key, &refs) {
-                Ok(()) => sync = true,
-                Err(e) => {
-                    drop(refs);
-                    buffer.set_durable_key(key);
-                    tracing::error!(
-                        dir = %sp.dir().display(),
-                        error = %e,
-                        events = a.accepted,
-                        "spool: cannot write events ahead; they are kept in memory only until delivered"
-                    );
-                }
-            }
-        }
-        (a, sync)
-    };
-    if sync && let Some(s) = &shared.syncer {
-        if s.is_running() {
-            s.request();
-        } else {
-            durable::sync_now(shared);
-        }
-    }
-    match admission.wake {
-        Some(Wake::Spawn(notify)) => {
-            shared
-                .runtime
-                .spawn(worker::run(shared.clone(), key.clone(), notify));
-        }
-        Some(Wake::Notify(notify)) => notify.notify_one(),
-        None => {}
-    }
-    let acc = &shared.ledger;
-    for (j, n) in admission.refused {
-        acc.dropped(&j, &key.target, DropReason::Overflow, n);
-    }
-    for (j, n) in admission.closed {
-        acc.dropped(&j, &key.target, DropReason::Shutdown, n);
-    }
-    // Evicted events may belong to other jobs and targets.
-    for ((t, j), n) in admission.evicted {
-        acc.dropped(&j, &t, DropReason::Overflow, n);
-    }
-    admission.accepted
-}
-
-fn report_between(
-    before: &StatsSnapshot,
-    after: &StatsSnapshot,
-    elapsed: Duration,
-    completed: bool,
-) -> DrainReport {
-    let label = DropReason::Shutdown;
-    let mut r = DrainReport {
-        elapsed,
-        completed,
-        delivered: after.totals.events_sent - before.totals.events_sent,
-        undelivered: after.totals.dropped(label) - before.totals.dropped(label),
-        ..DrainReport::default()
-    };
-    for (job, c) in after.per_job.iter() {
-        let n = c.dropped(label) - before.job(job).dropped(label);
-        if n > 0 {
-            r.undelivered_per_job.insert(job.clone(), n);
-        }
-    }
-    for (t, c) in after.per_target.iter() {
-        let n = c.dropped(label) - before.target(t).dropped(label);
-        if n > 0 {
-            r.undelivered_per_target.insert(t.clone(), n);
-        }
-    }
-    for (reason, n) in &after.totals.drops {
-        let d = n - before.totals.dropped(*reason);
-        if d > 0 && *reason != label {
-            r.dropped_other.insert(*reason, d);
-        }
-    }
-    r
-}
-
-/// Why the spool could not be opened, with the fix when it is a matter of
-/// permissions or a read-only file system (a container without a volume).
-fn spool_open_error(dir: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
-    let fix = match e.kind() {
-        PermissionDenied | ReadOnlyFilesystem => {
-            "; give cwpub a directory it can write there (in a container: a writable volume \
-             owned by its user), or remove spool_dir to keep events in memory only"
-        }
-        _ => "",
-    };
-    anyhow::anyhow!("spool_dir {}: {e}{fix}", dir.display())
 }

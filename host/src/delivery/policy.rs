@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::retry::ErrorClass;
+use super::sink::ErrorClass;
 use crate::ledger::DropReason;
 
 /// Non-retryable errors of unknown kind get this many tries before the batch is dropped.
@@ -26,14 +26,15 @@ pub(crate) const DRAIN_WAIT_CAP: Duration = Duration::from_millis(500);
 /// How one attempt at a batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// CloudWatch answered 200 (rejected events, if any, are accounted separately).
+    /// The service accepted the request (events it rejected one by one, if
+    /// any, are accounted separately).
     Accepted,
-    /// The missing stream (and group) were created.
+    /// The missing target was created.
     Created,
-    /// PutLogEvents failed with this class of error.
+    /// Sending failed with this class of error.
     PutFailed(ErrorClass),
     /// Creating the target failed with this class of error. `NotFound`
-    /// means the group is missing and may not be created.
+    /// means it may not be created.
     CreateFailed(ErrorClass),
 }
 
@@ -80,8 +81,21 @@ pub(crate) struct Policy {
     pub credential_base: Duration,
     /// Longest credential backoff.
     pub credential_cap: Duration,
-    /// Whether missing streams may be created.
-    pub create_streams: bool,
+    /// Whether the sink may create a missing target.
+    pub create_targets: bool,
+}
+
+impl Policy {
+    /// The policy `cfg` sets, for a sink that can (or cannot) create targets.
+    pub fn of(cfg: &super::DeliveryConfig, create_targets: bool) -> Policy {
+        Policy {
+            backoff_base: cfg.backoff_base,
+            backoff_cap: cfg.backoff_cap,
+            credential_base: cfg.credential_backoff_base,
+            credential_cap: cfg.credential_backoff_cap,
+            create_targets,
+        }
+    }
 }
 
 /// Exponential backoff with full jitter: `jitter` (in `[0, 1]`) of
@@ -104,6 +118,17 @@ pub(crate) fn backoff(
         ceiling
     };
     ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// The wait before a retry: the policy's, or longer when the service asked
+/// for longer (`Retry-After`), but never over [`DRAIN_WAIT_CAP`] while draining.
+pub(crate) fn at_least(wait: Duration, asked: Option<Duration>, draining: bool) -> Duration {
+    let wait = asked.map_or(wait, |a| wait.max(a));
+    if draining {
+        wait.min(DRAIN_WAIT_CAP)
+    } else {
+        wait
+    }
 }
 
 /// [`backoff`] with a fresh random draw (outside a batch's retry loop:
@@ -147,16 +172,18 @@ pub(crate) fn decide(
             a.credential = a.credential.saturating_add(1);
             Action::HoldForCredentials(wait)
         }
-        Outcome::PutFailed(C::InvalidParameter) if len > 1 => Action::Split,
-        Outcome::PutFailed(C::InvalidParameter) => Action::Drop(DropReason::InvalidParameter),
-        Outcome::PutFailed(C::NotFound) if !p.create_streams => {
+        Outcome::PutFailed(C::InvalidRequest | C::TooLarge) if len > 1 => Action::Split,
+        Outcome::PutFailed(C::InvalidRequest) => Action::Drop(DropReason::InvalidParameter),
+        Outcome::PutFailed(C::TooLarge) => Action::Drop(DropReason::Oversize),
+        Outcome::PutFailed(C::Rejected) => Action::Drop(DropReason::Rejected),
+        Outcome::PutFailed(C::NotFound) if !p.create_targets => {
             Action::Drop(DropReason::TargetMissing)
         }
         Outcome::PutFailed(C::NotFound) if a.creations < CREATE_ROUNDS => Action::CreateTarget,
         // Still missing right after creating it: eventual consistency.
         Outcome::PutFailed(C::NotFound) => retry(&mut a),
         Outcome::CreateFailed(C::NotFound) => Action::Drop(DropReason::TargetMissing),
-        Outcome::CreateFailed(C::InvalidParameter | C::Permanent) => {
+        Outcome::CreateFailed(C::InvalidRequest | C::TooLarge | C::Rejected | C::Permanent) => {
             Action::Drop(DropReason::TargetCreationFailed)
         }
         Outcome::PutFailed(C::Permanent) => {
@@ -201,7 +228,7 @@ pub(crate) fn circuit_effect(outcome: Outcome) -> CircuitEffect {
     }
 }
 
-/// True when the answer proves CloudWatch accepted nothing of the request
+/// True when the answer proves the service accepted nothing of the request
 /// (an error response other than 5xx); false when it may have (timeouts,
 /// connection failures, 5xx) — used to count possible duplicates after a crash.
 pub(crate) fn refused_for_sure(outcome: Outcome) -> bool {
@@ -209,7 +236,9 @@ pub(crate) fn refused_for_sure(outcome: Outcome) -> bool {
         outcome,
         Outcome::PutFailed(
             ErrorClass::Throttled
-                | ErrorClass::InvalidParameter
+                | ErrorClass::InvalidRequest
+                | ErrorClass::TooLarge
+                | ErrorClass::Rejected
                 | ErrorClass::NotFound
                 | ErrorClass::Credentials
         )
@@ -231,7 +260,7 @@ mod tests {
             backoff_cap: Duration::from_secs(30),
             credential_base: Duration::from_secs(5),
             credential_cap: Duration::from_secs(300),
-            create_streams: true,
+            create_targets: true,
         }
     }
 
@@ -265,14 +294,19 @@ mod tests {
             (O::PutFailed(C::Credentials), 5, at(0, 9, 0, 0), false, A::HoldForCredentials(MS(300_000)), at(0, 10, 0, 0)),
             (O::CreateFailed(C::Credentials), 5, none, true, A::HoldForCredentials(DRAIN_WAIT_CAP), at(0, 1, 0, 0)),
             // A bad request is split until the bad event stands alone, then dropped.
-            (O::PutFailed(C::InvalidParameter), 2, none, false, A::Split, none),
-            (O::PutFailed(C::InvalidParameter), 1, none, false, A::Drop(DropReason::InvalidParameter), none),
+            (O::PutFailed(C::InvalidRequest), 2, none, false, A::Split, none),
+            (O::PutFailed(C::InvalidRequest), 1, none, false, A::Drop(DropReason::InvalidParameter), none),
+            // Too large: halves until one event alone is too large for the service.
+            (O::PutFailed(C::TooLarge), 2, none, false, A::Split, none),
+            (O::PutFailed(C::TooLarge), 1, none, false, A::Drop(DropReason::Oversize), none),
+            // Refused for good as a whole: dropped at once, not split.
+            (O::PutFailed(C::Rejected), 9, none, false, A::Drop(DropReason::Rejected), none),
             // Missing target: create it, replay; a few rounds, then treat as transient.
             (O::PutFailed(C::NotFound), 5, none, false, A::CreateTarget, none),
             (O::PutFailed(C::NotFound), 5, at(0, 0, 0, 2), false, A::CreateTarget, at(0, 0, 0, 2)),
             (O::PutFailed(C::NotFound), 5, at(0, 0, 0, 3), false, A::RetryAfter(MS(200)), at(1, 0, 0, 3)),
             (O::CreateFailed(C::NotFound), 5, none, false, A::Drop(DropReason::TargetMissing), none),
-            (O::CreateFailed(C::InvalidParameter), 5, none, false, A::Drop(DropReason::TargetCreationFailed), none),
+            (O::CreateFailed(C::InvalidRequest), 5, none, false, A::Drop(DropReason::TargetCreationFailed), none),
             (O::CreateFailed(C::Permanent), 5, none, false, A::Drop(DropReason::TargetCreationFailed), none),
             (O::CreateFailed(C::Throttled), 5, none, false, A::RetryAfter(MS(200)), at(1, 0, 0, 0)),
             (O::CreateFailed(C::Transient), 5, at(1, 0, 0, 0), false, A::RetryAfter(MS(400)), at(2, 0, 0, 0)),
@@ -289,7 +323,7 @@ mod tests {
             );
         }
         let no_create = Policy {
-            create_streams: false,
+            create_targets: false,
             ..policy()
         };
         assert_eq!(
@@ -331,7 +365,9 @@ mod tests {
             (O::PutFailed(C::Transient), E::Failure),
             (O::PutFailed(C::Permanent), E::Failure),
             (O::CreateFailed(C::Transient), E::Failure),
-            (O::PutFailed(C::InvalidParameter), E::Success),
+            (O::PutFailed(C::InvalidRequest), E::Success),
+            (O::PutFailed(C::TooLarge), E::Success),
+            (O::PutFailed(C::Rejected), E::Success),
             (O::PutFailed(C::NotFound), E::Success),
             (O::PutFailed(C::Credentials), E::Success),
         ];
@@ -343,9 +379,19 @@ mod tests {
     #[test]
     fn only_definite_refusals_rule_out_a_duplicate() {
         assert!(refused_for_sure(O::PutFailed(C::Throttled)));
-        assert!(refused_for_sure(O::PutFailed(C::InvalidParameter)));
+        assert!(refused_for_sure(O::PutFailed(C::InvalidRequest)));
+        assert!(refused_for_sure(O::PutFailed(C::Rejected)));
         assert!(!refused_for_sure(O::PutFailed(C::Transient)));
         assert!(!refused_for_sure(O::Accepted));
+    }
+
+    #[test]
+    fn a_service_asking_for_longer_is_heard_within_the_drain_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(at_least(MS(200), None, false), MS(200));
+        assert_eq!(at_least(MS(200), Some(s(5)), false), s(5));
+        assert_eq!(at_least(s(9), Some(s(5)), false), s(9));
+        assert_eq!(at_least(MS(200), Some(s(5)), true), DRAIN_WAIT_CAP);
     }
 
     #[test]

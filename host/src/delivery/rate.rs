@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 struct State {
+    ceiling: f64,
+    floor: f64,
     rate: f64,
     /// Theoretical arrival time of the next request.
     tat: Instant,
@@ -23,9 +25,13 @@ struct State {
 /// The adaptive rate limiter shared by every PutLogEvents request.
 #[derive(Debug)]
 pub(crate) struct AdaptiveRate {
-    ceiling: f64,
-    floor: f64,
     state: Mutex<State>,
+}
+
+/// The ceiling and floor of a configured `put_rate_per_sec`.
+fn bounds(ceiling: u32) -> (f64, f64) {
+    let ceiling = f64::from(ceiling.max(1));
+    (ceiling, (ceiling / 100.0).max(1.0).min(ceiling))
 }
 
 /// Shortest time between two decreases.
@@ -34,16 +40,25 @@ const DECREASE_WINDOW: Duration = Duration::from_millis(200);
 impl AdaptiveRate {
     /// Starts at `ceiling` requests per second.
     pub fn new(ceiling: u32) -> AdaptiveRate {
-        let ceiling = f64::from(ceiling.max(1));
+        let (ceiling, floor) = bounds(ceiling);
         AdaptiveRate {
-            ceiling,
-            floor: (ceiling / 100.0).max(1.0).min(ceiling),
             state: Mutex::new(State {
+                ceiling,
+                floor,
                 rate: ceiling,
                 tat: Instant::now(),
                 last_decrease: None,
             }),
         }
+    }
+
+    /// A new ceiling (a reload): the rate in use stays, within the new bounds.
+    pub fn set_ceiling(&self, ceiling: u32) {
+        let (ceiling, floor) = bounds(ceiling);
+        let mut s = self.lock();
+        s.ceiling = ceiling;
+        s.floor = floor;
+        s.rate = s.rate.clamp(floor, ceiling);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -57,7 +72,7 @@ impl AdaptiveRate {
 
     /// The configured ceiling.
     pub fn ceiling(&self) -> f64 {
-        self.ceiling
+        self.lock().ceiling
     }
 
     /// How long the caller must wait before sending at `now` (zero: send,
@@ -97,11 +112,11 @@ impl AdaptiveRate {
         let mut s = self.lock();
         if s.last_decrease
             .is_some_and(|t| now.saturating_duration_since(t) < DECREASE_WINDOW)
-            || s.rate <= self.floor
+            || s.rate <= s.floor
         {
             return None;
         }
-        s.rate = (s.rate / 2.0).max(self.floor);
+        s.rate = (s.rate / 2.0).max(s.floor);
         s.last_decrease = Some(now);
         Some(s.rate)
     }
@@ -110,8 +125,8 @@ impl AdaptiveRate {
     /// at the current rate), up to the ceiling.
     pub fn on_success(&self) {
         let mut s = self.lock();
-        if s.rate < self.ceiling {
-            s.rate = (s.rate + self.ceiling / 20.0 / s.rate).min(self.ceiling);
+        if s.rate < s.ceiling {
+            s.rate = (s.rate + s.ceiling / 20.0 / s.rate).min(s.ceiling);
         }
     }
 }
@@ -136,6 +151,14 @@ mod tests {
             r.throttled_at(t);
         }
         assert_eq!(r.current(), 5.0, "floor is ceiling / 100");
+        r.set_ceiling(100);
+        assert_eq!(
+            (r.current(), r.ceiling()),
+            (5.0, 100.0),
+            "the rate in use stays"
+        );
+        r.set_ceiling(2);
+        assert_eq!(r.current(), 2.0, "within the new ceiling");
     }
 
     #[test]

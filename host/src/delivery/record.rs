@@ -1,7 +1,8 @@
 //! What delivery tells the [`Ledger`]: runs of buffered [`Item`]s become plain
-//! (job, target, events, bytes) facts, and the index ranges of CloudWatch's
-//! `rejectedLogEventsInfo` become typed drop reasons.
+//! (job, target, events, bytes) facts, and the events a sink says the
+//! service rejected one by one become typed drops.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::event::Target;
@@ -18,33 +19,6 @@ pub(crate) enum RequestOutcome {
     Throttled,
 }
 
-/// The index ranges CloudWatch rejected in a successful PutLogEvents answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Rejected {
-    /// `tooOldLogEventEndIndex` (exclusive end).
-    pub too_old_end: Option<i32>,
-    /// `tooNewLogEventStartIndex` (inclusive start).
-    pub too_new_start: Option<i32>,
-    /// `expiredLogEventEndIndex` (exclusive end).
-    pub expired_end: Option<i32>,
-}
-
-impl Rejected {
-    /// The reason event `i` of `n` was rejected, if it was.
-    pub fn reason(&self, i: usize, n: usize) -> Option<DropReason> {
-        let clamp = |v: i32| (v.max(0) as usize).min(n);
-        if self.too_old_end.is_some_and(|e| i < clamp(e)) {
-            Some(DropReason::RejectedTooOld)
-        } else if self.expired_end.is_some_and(|e| i < clamp(e)) {
-            Some(DropReason::RejectedExpired)
-        } else if self.too_new_start.is_some_and(|s| i >= clamp(s)) {
-            Some(DropReason::RejectedTooNew)
-        } else {
-            None
-        }
-    }
-}
-
 /// Recording runs of delivery's items in the ledger.
 pub(crate) trait RecordItems {
     /// Counts `items` as dropped for `reason`, per job.
@@ -55,9 +29,14 @@ pub(crate) trait RecordItems {
         items: impl IntoIterator<Item = &'a Item>,
     );
 
-    /// Counts a successful PutLogEvents answer for `batch`: accepted events and
-    /// bytes per job, and each rejected event under its reason.
-    fn record_success(&self, target: &Target, batch: &[Item], rejected: Rejected);
+    /// Counts an accepted request for `batch`: accepted events and bytes per
+    /// job, and each rejected event (by index range) under its reason.
+    fn record_success(
+        &self,
+        target: &Target,
+        batch: &[Item],
+        rejected: &[(Range<usize>, DropReason)],
+    );
 
     /// Counts a failed request for `batch` that will be retried.
     fn record_failure(&self, target: &Target, batch: &[Item], outcome: RequestOutcome);
@@ -75,8 +54,12 @@ impl RecordItems for Ledger {
         }
     }
 
-    fn record_success(&self, target: &Target, batch: &[Item], rejected: Rejected) {
-        let n = batch.len();
+    fn record_success(
+        &self,
+        target: &Target,
+        batch: &[Item],
+        rejected: &[(Range<usize>, DropReason)],
+    ) {
         let mut per_job: Vec<JobTally> = Vec::new();
         for (i, it) in batch.iter().enumerate() {
             let slot = match per_job.iter().position(|(j, ..)| same_job(j, &it.job)) {
@@ -87,7 +70,11 @@ impl RecordItems for Ledger {
                 }
             };
             let e = &mut per_job[slot];
-            match rejected.reason(i, n) {
+            let why = rejected
+                .iter()
+                .find(|(r, _)| r.contains(&i))
+                .map(|(_, reason)| *reason);
+            match why {
                 None => {
                     e.1 += 1;
                     e.2 += it.message.len() as u64;
@@ -148,10 +135,7 @@ mod tests {
     use super::*;
 
     fn tgt() -> Target {
-        Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        }
+        Target::new("cw", vec![("log_group".into(), "g".into())])
     }
 
     fn it(job: &str, msg: &str) -> Item {
@@ -161,33 +145,6 @@ mod tests {
             message: msg.into(),
             seq: 0,
         }
-    }
-
-    #[test]
-    fn rejected_indices_follow_aws_semantics() {
-        let r = Rejected {
-            too_old_end: Some(2),
-            too_new_start: Some(4),
-            expired_end: None,
-        };
-        let got: Vec<Option<DropReason>> = (0..5).map(|i| r.reason(i, 5)).collect();
-        assert_eq!(
-            got,
-            [
-                Some(DropReason::RejectedTooOld),
-                Some(DropReason::RejectedTooOld),
-                None,
-                None,
-                Some(DropReason::RejectedTooNew)
-            ]
-        );
-        // Out-of-range values from a misbehaving server are clamped, never panic.
-        let r = Rejected {
-            too_old_end: Some(99),
-            too_new_start: Some(-3),
-            expired_end: Some(i32::MIN),
-        };
-        assert_eq!(r.reason(0, 2), Some(DropReason::RejectedTooOld));
     }
 
     #[test]
@@ -202,11 +159,10 @@ mod tests {
         l.record_success(
             &tgt(),
             &batch,
-            Rejected {
-                too_old_end: Some(1),
-                too_new_start: Some(3),
-                expired_end: None,
-            },
+            &[
+                (0..1, DropReason::RejectedTooOld),
+                (3..4, DropReason::RejectedTooNew),
+            ],
         );
         let s = l.snapshot();
         assert_eq!(s.totals.events_sent, 2);

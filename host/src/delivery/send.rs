@@ -1,36 +1,54 @@
-//! Sending one batch: [`deliver`] executes the retry policy (`policy`) —
-//! it attempts, feeds the outcome to the circuit breaker, the adaptive rate
-//! and the counters, asks the policy what next, and does that. An attempt
-//! waits for the target's circuit, the shared rate and an in-flight slot,
-//! then sends PutLogEvents (with the EMF header for EMF batches). Retry is
-//! per request: a batch CloudWatch accepted is never sent again.
+//! Sending one chunk: a sender task builds the chunk's requests and, for
+//! each, executes the retry policy (`policy`) — it attempts, feeds the
+//! outcome to the circuit breaker, the adaptive rate and the counters, asks
+//! the policy what next, and does that. An attempt waits for the target's
+//! circuit, the rate and an in-flight slot, notes the request in the spool,
+//! then has the sink send it. Retry is per request: a request the service
+//! accepted is never sent again. When done the sender tells the owner, giving
+//! back whatever the drain's deadline kept it from resolving.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudwatchlogs::error::SdkError;
-use aws_sdk_cloudwatchlogs::operation::put_log_events::{PutLogEventsError, PutLogEventsOutput};
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-
-use crate::event::PayloadKind;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::DropReason;
 
-use super::batch::{Item, TimeWindow};
+use super::batch::{Item, TimeWindow, build_requests, check_request};
 use super::health::{Admit, Tripped};
 use super::policy::{self, Action, Attempts, CircuitEffect, Outcome};
-use super::record::{RecordItems as _, Rejected, RequestOutcome};
-use super::retry::{Classified, ErrorClass, classify};
-use super::{BatchKey, Shared};
+use super::record::RecordItems as _;
+use super::sink::{Answer, ErrorClass, Failure};
+use super::{BatchKey, Marks, Msg, Shared};
 
 /// How often persistent credential/permission problems are logged at error level.
 const LOUD_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Delivers `batch` (already valid: sorted, within every limit). Returns
+/// Sends `chunk` of `key` (as one or more requests), then reports to the owner.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Msg>,
+    key: BatchKey,
+    chunk: Vec<Item>,
+) {
+    let limits = shared.sink().limits(key.kind);
+    let mut undelivered: Vec<Item> = Vec::new();
+    for batch in build_requests(chunk, &limits) {
+        if !undelivered.is_empty() {
+            undelivered.extend(batch);
+        } else if let Err(rest) = deliver(&shared, &tx, &key, batch).await {
+            undelivered = rest;
+        }
+    }
+    let _ = tx.send(Msg::Sent { key, undelivered });
+}
+
+/// Delivers `batch` (already valid: sorted, within the limits). Returns
 /// `Err` with the events not yet delivered when delivery was cancelled by
 /// the drain deadline; everything else is delivered or counted as dropped.
-pub(crate) async fn deliver(
+async fn deliver(
     shared: &Shared,
+    tx: &mpsc::UnboundedSender<Msg>,
     key: &BatchKey,
     batch: Vec<Item>,
 ) -> Result<(), Vec<Item>> {
@@ -46,26 +64,34 @@ pub(crate) async fn deliver(
             let attempt = if create {
                 create_target(shared, key).await
             } else {
-                put_once(shared, key, &b).await
+                send_once(shared, tx, key, &b).await
             };
-            let Some((outcome, error)) = attempt else {
+            let Some((outcome, failure, rejected)) = attempt else {
                 return Err(cancelled(b, work));
             };
+            if outcome == Outcome::Accepted {
+                record_accepted(shared, key, &b, &rejected);
+            }
             let jitter = rand::random::<f64>();
             let (action, next) = policy::decide(
-                &shared.policy,
+                &shared.policy(),
                 outcome,
                 b.len(),
                 tried,
                 jitter,
                 shared.draining(),
             );
-            observe(shared, key, &b, outcome, error.as_ref(), action);
+            observe(shared, key, &b, outcome, failure.as_ref(), action);
             (tried, create) = (next, action == Action::CreateTarget);
             match action {
                 Action::Done => break,
                 Action::Resend | Action::CreateTarget => {}
                 Action::RetryAfter(d) | Action::HoldForCredentials(d) => {
+                    let d = policy::at_least(
+                        d,
+                        failure.as_ref().and_then(|f| f.retry_after),
+                        shared.draining(),
+                    );
                     if !pause(shared, d).await {
                         return Err(cancelled(b, work));
                     }
@@ -76,7 +102,7 @@ pub(crate) async fn deliver(
                     break;
                 }
                 Action::Drop(reason) => {
-                    log_drop(key, &b, reason, error.as_ref());
+                    log_drop(shared, key, &b, reason, failure.as_ref());
                     shared.ledger.drop_items(&key.target, reason, b.iter());
                     break;
                 }
@@ -86,11 +112,10 @@ pub(crate) async fn deliver(
     Ok(())
 }
 
-/// Drops (as `too_old`) the events that aged out while waiting: CloudWatch
-/// would refuse them.
+/// Drops (as `too_old`) the events that aged out while waiting: the
+/// service would refuse them.
 fn drop_aged(shared: &Shared, key: &BatchKey, b: &mut Vec<Item>) {
-    let cfg = &shared.cfg;
-    let w = TimeWindow::around(SystemTime::now(), cfg.drop_older_than, cfg.drop_newer_than);
+    let w = TimeWindow::of(&shared.sink().rules(key.kind), SystemTime::now());
     let cut = b.partition_point(|i| i.timestamp_ms < w.oldest_ms);
     if cut > 0 {
         let old: Vec<Item> = b.drain(..cut).collect();
@@ -100,14 +125,18 @@ fn drop_aged(shared: &Shared, key: &BatchKey, b: &mut Vec<Item>) {
     }
 }
 
-/// One PutLogEvents attempt once the circuit lets it through; `None` when
-/// cancelled. The spool notes the request before it goes out, and notes a
-/// refusal, so a crash leaves an honest count of possible duplicates.
-async fn put_once(
+/// Events the service rejected one by one in an accepted request.
+type Rejected = Vec<(std::ops::Range<usize>, DropReason)>;
+
+/// One attempt once the circuit lets it through; `None` when cancelled. The
+/// spool notes the request before it goes out, and notes a refusal, so a
+/// crash leaves an honest count of possible duplicates.
+async fn send_once(
     shared: &Shared,
+    tx: &mpsc::UnboundedSender<Msg>,
     key: &BatchKey,
     b: &[Item],
-) -> Option<(Outcome, Option<Classified>)> {
+) -> Option<(Outcome, Option<Failure>, Rejected)> {
     loop {
         match shared.health.admit(&key.target) {
             Admit::Go | Admit::Probe => break,
@@ -119,37 +148,49 @@ async fn put_once(
         }
     }
     let (lo, hi) = seq_range(b);
-    mark(shared, key, lo, hi, false);
-    let res = tokio::select! {
+    if !mark(shared, tx, key, lo, hi, false).await {
+        return None;
+    }
+    let answer = tokio::select! {
         biased;
         _ = shared.cancel.cancelled() => return None,
-        r = put(shared, key, b) => r,
+        a = send(shared, key, b) => a?,
     };
-    let (outcome, error) = match res {
-        Ok(out) => {
-            record_accepted(shared, key, b, &out);
-            (Outcome::Accepted, None)
-        }
-        Err(e) => {
-            let c = classify(&e);
-            (Outcome::PutFailed(c.class), Some(c))
-        }
+    let (outcome, failure, rejected) = match answer {
+        Answer::Accepted { rejected } => (Outcome::Accepted, None, rejected),
+        Answer::Failed(f) => (Outcome::PutFailed(f.class), Some(f), Vec::new()),
     };
     if policy::refused_for_sure(outcome) {
-        mark(shared, key, lo, hi, true);
+        mark(shared, tx, key, lo, hi, true).await;
     }
-    Some((outcome, error))
+    Some((outcome, failure, rejected))
 }
 
-/// Creates the missing stream (and group); `None` when cancelled.
-async fn create_target(shared: &Shared, key: &BatchKey) -> Option<(Outcome, Option<Classified>)> {
-    let started = std::time::Instant::now();
+/// One request, within the in-flight bound and the adaptive rate; `None`
+/// when the core is shutting down.
+async fn send(shared: &Shared, key: &BatchKey, batch: &[Item]) -> Option<Answer> {
+    debug_assert_eq!(
+        check_request(batch, &shared.sink().limits(key.kind)),
+        Ok(())
+    );
+    let _permit = shared.in_flight.acquire().await.ok()?;
+    shared.rate.acquire().await;
+    let sink = shared.sink();
+    Some(sink.send(&key.target, key.kind, batch).await)
+}
+
+/// Creates the missing target; `None` when cancelled.
+async fn create_target(
+    shared: &Shared,
+    key: &BatchKey,
+) -> Option<(Outcome, Option<Failure>, Rejected)> {
+    let sink = shared.sink();
     tokio::select! {
         biased;
         _ = shared.cancel.cancelled() => None,
-        r = shared.targets.ensure(&key.target, started) => Some(match r {
-            Ok(()) => (Outcome::Created, None),
-            Err(c) => (Outcome::CreateFailed(c.class), Some(c)),
+        r = sink.create(&key.target) => Some(match r {
+            Ok(()) => (Outcome::Created, None, Vec::new()),
+            Err(f) => (Outcome::CreateFailed(f.class), Some(f), Vec::new()),
         }),
     }
 }
@@ -159,10 +200,52 @@ fn seq_range(b: &[Item]) -> (u64, u64) {
         .fold((u64::MAX, 0), |(lo, hi), i| (lo.min(i.seq), hi.max(i.seq)))
 }
 
-fn mark(shared: &Shared, key: &BatchKey, lo: u64, hi: u64, refused: bool) {
-    if let Some(s) = shared.lock_core().spool.as_mut() {
-        s.mark(key, lo, hi, refused);
+/// Notes the request in the spool (through the owner, which plans the
+/// write); under `spool_sync = "always"` waits until the note is durable.
+/// False when cancelled meanwhile.
+async fn mark(
+    shared: &Shared,
+    tx: &mpsc::UnboundedSender<Msg>,
+    key: &BatchKey,
+    lo: u64,
+    hi: u64,
+    refused: bool,
+) -> bool {
+    let (reply, durable) = match shared.marks {
+        Marks::None => return true,
+        Marks::Written => (None, None),
+        Marks::Durable => {
+            let (reply, done) = oneshot::channel();
+            (Some(reply), Some(done))
+        }
+    };
+    let msg = Msg::Mark {
+        key: key.clone(),
+        lo,
+        hi,
+        refused,
+        durable: reply,
+    };
+    if tx.send(msg).is_err() {
+        return true;
     }
+    match durable {
+        None => true,
+        Some(done) => tokio::select! {
+            biased;
+            _ = shared.cancel.cancelled() => false,
+            _ = done => true,
+        },
+    }
+}
+
+/// Counts an accepted request and clears what it proves healed.
+fn record_accepted(shared: &Shared, key: &BatchKey, batch: &[Item], rejected: &Rejected) {
+    if let Some(p) = shared.health.credentials_ok() {
+        tracing::info!(sink = %shared.name, failures = p.failures, code = %p.code, "{} accepts our credentials again", shared.sink().service());
+    }
+    shared.sink().accepted(&key.target);
+    shared.ledger.record_success(&key.target, batch, rejected);
 }
 
 /// Feeds an outcome to the circuit breaker, the adaptive rate, the
@@ -172,21 +255,22 @@ fn observe(
     key: &BatchKey,
     b: &[Item],
     outcome: Outcome,
-    error: Option<&Classified>,
+    failure: Option<&Failure>,
     action: Action,
 ) {
     let target = &key.target;
-    let desc = error.map(|c| format!("{}: {}", c.code, c.message));
+    let sink = &shared.name;
+    let desc = failure.map(|f| format!("{}: {}", f.code, f.message));
+    let desc = desc.as_deref().unwrap_or("");
     match policy::circuit_effect(outcome) {
         CircuitEffect::Success => {
             if shared.health.success(target) {
-                tracing::info!(target = %target, "circuit breaker closed: target accepts events again");
+                tracing::info!(sink = %sink, target = %target, "circuit breaker closed: target accepts events again");
             }
         }
         CircuitEffect::Failure => {
-            if let Tripped::Opened(d) = shared.health.failure(target, desc.as_deref().unwrap_or(""))
-            {
-                tracing::warn!(target = %target, error = desc.as_deref().unwrap_or(""), open_for = ?d, "circuit breaker opened: pausing requests to this target, then one probe");
+            if let Tripped::Opened(d) = shared.health.failure(target, desc, shared.draining()) {
+                tracing::warn!(sink = %sink, target = %target, error = desc, open_for = ?d, "circuit breaker opened: pausing requests to this target, then one probe");
             }
         }
         CircuitEffect::Neutral => shared.health.neutral(target),
@@ -195,7 +279,7 @@ fn observe(
         Outcome::Accepted => shared.rate.on_success(),
         Outcome::PutFailed(ErrorClass::Throttled) => {
             if let Some(r) = shared.rate.on_throttle() {
-                tracing::debug!(rate = r, "throttled: lowering the PutLogEvents rate");
+                tracing::debug!(sink = %sink, rate = r, "throttled: lowering the request rate");
             }
         }
         _ => {}
@@ -203,17 +287,21 @@ fn observe(
     if let (
         Outcome::PutFailed(ErrorClass::Credentials)
         | Outcome::CreateFailed(ErrorClass::Credentials),
-        Some(c),
-    ) = (outcome, error)
+        Some(f),
+    ) = (outcome, failure)
     {
-        let new = shared.health.credential_failure(&c.code, &c.message);
+        let new = shared
+            .health
+            .credential_failure(&f.code.to_string(), &f.message.to_string());
         if new || shared.health.loud_log_due(LOUD_LOG_EVERY) {
             tracing::error!(
+                sink = %sink,
                 target = %target,
-                code = %c.code,
-                error = %c.message,
-                "CloudWatch Logs refused our credentials or permissions; events stay buffered and delivery \
-                 resumes when fixed (check the role/keys and logs:PutLogEvents, see docs/iam.md)"
+                code = %f.code,
+                error = %f.message,
+                "{} refused our credentials or permissions; events stay buffered and delivery resumes when fixed ({})",
+                shared.sink().service(),
+                shared.sink().credentials_hint(),
             );
         }
     }
@@ -225,31 +313,46 @@ fn observe(
             target,
             b,
             if throttled {
-                RequestOutcome::Throttled
+                super::record::RequestOutcome::Throttled
             } else {
-                RequestOutcome::Retry
+                super::record::RequestOutcome::Retry
             },
         );
-        tracing::debug!(target = %target, error = desc.as_deref().unwrap_or(""), ?wait, "PutLogEvents failed, retrying");
+        tracing::debug!(sink = %sink, target = %target, error = desc, ?wait, "request failed, retrying");
     }
 }
 
-fn log_drop(key: &BatchKey, b: &[Item], reason: DropReason, error: Option<&Classified>) {
-    let (code, message) = error.map_or(("", ""), |c| (c.code.as_str(), c.message.as_str()));
-    let target = &key.target;
+fn log_drop(
+    shared: &Shared,
+    key: &BatchKey,
+    b: &[Item],
+    reason: DropReason,
+    failure: Option<&Failure>,
+) {
+    let (code, message) = failure.map_or((String::new(), String::new()), |f| {
+        (f.code.to_string(), f.message.to_string())
+    });
+    let (sink, target) = (&shared.name, &key.target);
+    let service = shared.sink().service();
     let job = b.first().map_or("", |i| &*i.job);
     match reason {
         DropReason::TargetMissing => {
-            tracing::error!(target = %target, error = message, "log group or stream missing and its creation is disabled (create_log_groups / create_log_streams): events dropped")
+            tracing::error!(sink = %sink, target = %target, error = message, "the target is missing and may not be created (for CloudWatch: create_log_groups / create_log_streams): events dropped")
         }
         DropReason::TargetCreationFailed => {
-            tracing::error!(target = %target, code, error = message, "could not create the log group/stream: events dropped; check the name, KMS key, tags and quotas")
+            tracing::error!(sink = %sink, target = %target, code, error = message, "could not create the target: events dropped; check the name, KMS key, tags and quotas")
         }
         DropReason::InvalidParameter => {
-            tracing::warn!(target = %target, job, error = message, "CloudWatch refused an event (InvalidParameter): dropped")
+            tracing::warn!(sink = %sink, target = %target, job, error = message, "{service} refused an event as invalid: dropped")
+        }
+        DropReason::Oversize => {
+            tracing::warn!(sink = %sink, target = %target, job, error = message, "{service} refused an event as too large: dropped")
+        }
+        DropReason::Rejected => {
+            tracing::error!(sink = %sink, target = %target, code, reason = message, events = b.len(), "{service} rejected the request as malformed: events dropped")
         }
         _ => {
-            tracing::error!(target = %target, code, error = message, events = b.len(), "PutLogEvents keeps failing with a non-retryable error: events dropped")
+            tracing::error!(sink = %sink, target = %target, code, error = message, events = b.len(), "{service} keeps failing with a non-retryable error: events dropped")
         }
     }
 }
@@ -261,7 +364,7 @@ async fn pause(shared: &Shared, d: Duration) -> bool {
         if shared.draining() {
             std::future::pending::<()>().await;
         }
-        shared.drain_started.cancelled().await;
+        shared.state.drain_started().await;
     };
     tokio::select! {
         biased;
@@ -277,61 +380,4 @@ fn cancelled(current: Vec<Item>, rest: Vec<Vec<Item>>) -> Vec<Item> {
         out.extend(b);
     }
     out
-}
-
-fn record_accepted(shared: &Shared, key: &BatchKey, batch: &[Item], out: &PutLogEventsOutput) {
-    if let Some(p) = shared.health.credentials_ok() {
-        tracing::info!(failures = p.failures, code = %p.code, "CloudWatch Logs accepts our credentials again");
-    }
-    shared.targets.mark_known(&key.target);
-    let rejected = out
-        .rejected_log_events_info()
-        .map(|r| Rejected {
-            too_old_end: r.too_old_log_event_end_index(),
-            too_new_start: r.too_new_log_event_start_index(),
-            expired_end: r.expired_log_event_end_index(),
-        })
-        .unwrap_or_default();
-    shared.ledger.record_success(&key.target, batch, rejected);
-}
-
-/// One PutLogEvents request, within the adaptive rate and the in-flight bound.
-async fn put(
-    shared: &Shared,
-    key: &BatchKey,
-    batch: &[Item],
-) -> Result<PutLogEventsOutput, SdkError<PutLogEventsError, HttpResponse>> {
-    debug_assert_eq!(super::batch::check_request(batch), Ok(()));
-    let events = batch
-        .iter()
-        .map(|i| {
-            InputLogEvent::builder()
-                .timestamp(i.timestamp_ms)
-                .message(i.message.clone())
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(SdkError::construction_failure)?;
-    let _permit = shared
-        .in_flight
-        .acquire()
-        .await
-        .map_err(SdkError::construction_failure)?;
-    shared.rate.acquire().await;
-    let req = shared
-        .client
-        .put_log_events()
-        .log_group_name(&key.target.log_group)
-        .log_stream_name(&key.target.log_stream)
-        .set_log_events(Some(events));
-    if key.kind == PayloadKind::Emf && shared.cfg.emf_header {
-        req.customize()
-            .mutate_request(|r| {
-                r.headers_mut().insert("x-amzn-logs-format", "json/emf");
-            })
-            .send()
-            .await
-    } else {
-        req.send().await
-    }
 }

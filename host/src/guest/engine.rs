@@ -21,9 +21,9 @@ use super::ticker::EpochTicker;
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
 
-/// The nice value of guest threads: below the host's own threads, so the
-/// scheduler, the HTTP endpoint and delivery get a CPU first when guests keep
-/// every CPU busy.
+/// How many nice steps guest threads run below the host's own threads, so
+/// the scheduler, the HTTP endpoint and delivery get a CPU first when guests
+/// keep every CPU busy.
 const GUEST_THREAD_NICE: i32 = 10;
 
 /// The engine and linker shared by every guest of a host process.
@@ -140,7 +140,7 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
             // Reset reused slots by rewriting only the pages a run dirtied
             // (PAGEMAP_SCAN, Linux ≥ 6.7; a plain memset elsewhere) instead of
             // unmapping them: measured 2-3x cheaper per run for the reference
-            // guests (docs/performance.md).
+            // guests (docs/benchmarks.md).
             .linear_memory_keep_resident(4 << 20)
             .table_keep_resident(64 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto);
@@ -218,16 +218,27 @@ impl Drop for GuestPool {
     }
 }
 
-/// Lowers the calling thread's CPU priority to [`GUEST_THREAD_NICE`].
+/// Lowers the calling thread's CPU priority by [`GUEST_THREAD_NICE`] below
+/// the process's own (the host threads'), whatever nice value the process
+/// was started with.
 fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take plain integers and touch no memory
-    // of ours; on Linux, PRIO_PROCESS with a thread id renices that thread only.
+    // SAFETY: gettid, getpriority and setpriority take plain integers and
+    // touch no memory of ours; on Linux, PRIO_PROCESS with a thread id
+    // reads and renices that thread only.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // A new thread starts at the nice value of the thread that made it.
+        // -1 is also a valid nice value; the start value then only matters
+        // for where 19 caps it.
+        let own = libc::getpriority(libc::PRIO_PROCESS, tid);
         // Raising one's own nice value needs no privilege; if it fails anyway
-        // the guest threads simply keep the default priority.
-        libc::setpriority(libc::PRIO_PROCESS, tid, GUEST_THREAD_NICE);
+        // the guest threads simply keep the host's priority.
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            tid,
+            own.saturating_add(GUEST_THREAD_NICE).min(19),
+        );
     }
 }
 

@@ -119,10 +119,14 @@ impl Runtime {
         check_header(bytes).map_err(fail)?;
         let engine = self.engine();
         let component = Component::new(engine, bytes).map_err(|e| {
-            fail(format!(
-                "not a valid WebAssembly component: {}",
-                GuestText::new(&format!("{e:#}"))
-            ))
+            let text = format!("{e:#}");
+            // wasmtime's words when mprotect(PROT_EXEC) is refused.
+            let what = if text.contains("unable to make memory executable") {
+                "compiled, but the system forbids executable memory, which running compiled guests needs (a systemd unit's MemoryDenyWriteExecute=yes, or another W^X policy; remove it for cwpub)"
+            } else {
+                "not a valid WebAssembly component"
+            };
+            fail(format!("{what}: {}", GuestText::new(&text)))
         })?;
         let wit_version = publisher_version(&component, engine).map_err(fail)?;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {

@@ -184,7 +184,7 @@ impl Suite {
         let defaults = defaults.unwrap_or(&empty);
         let defaults_ok = {
             let mut problems = Problems::new(file.clone());
-            let mut r = Reader::new(defaults, Scope::Section("defaults"), &mut problems);
+            let mut r = Reader::new(defaults, Scope::Section("defaults".into()), &mut problems);
             r.allow(SETTING_KEYS);
             read_settings(&mut r, 0);
             r.finish();
@@ -349,7 +349,7 @@ fn read_settings(r: &mut Reader<'_, '_>, position: usize) -> Settings {
 
 fn read_delivery(t: &Table, outer: &mut Reader<'_, '_>) -> DeliveryStats {
     let mut stats = DeliveryStats::default();
-    let mut r = Reader::new(t, Scope::Section("delivery"), outer.problems);
+    let mut r = Reader::new(t, Scope::Section("delivery".into()), outer.problems);
     r.allow(&DeliveryStats::KEYS);
     for key in DeliveryStats::KEYS {
         if let Some(n) = r.integer(key, 0, i64::MAX) {
@@ -386,7 +386,7 @@ fn read_case(
     let settings = read_settings(&mut r, position);
     let expect = match r.table("expect") {
         Some(e) => {
-            let mut er = Reader::new(e, Scope::Section("expect"), r.problems);
+            let mut er = Reader::new(e, Scope::Section("expect".into()), r.problems);
             er.allow(EXPECT_KEYS);
             let expect = Expect::read(&mut er);
             er.finish();

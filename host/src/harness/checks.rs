@@ -5,13 +5,13 @@
 //! invoke` and `cwpub test` report these instead of printing events that
 //! would silently never arrive.
 
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::delivery::{DeliveryConfig, TimeWindow, prefilter};
-use crate::event::{LogEvent, PayloadKind, Submission, Target};
+use crate::delivery::{TimeWindow, prefilter};
+use crate::event::{LogEvent, PayloadKind};
 use crate::ledger::DropReason;
-use crate::sink::stdout;
+use crate::sinks::cloudwatch::CloudWatchConfig;
+use crate::sinks::stdout;
 use crate::validate::Validator;
 
 /// One event the daemon would drop (or a sink would refuse), and why.
@@ -29,7 +29,7 @@ pub struct Dropped {
 /// returned, judged as if the run had happened at `at_ms` (the EMF timestamp
 /// window and CloudWatch's 14-day / 2-hour window are anchored there).
 pub fn would_drop(job: &str, kind: PayloadKind, events: &[LogEvent], at_ms: u64) -> Vec<Dropped> {
-    let defaults = DeliveryConfig::default();
+    let defaults = CloudWatchConfig::default();
     let window = TimeWindow::around(
         UNIX_EPOCH + Duration::from_millis(at_ms),
         defaults.drop_older_than,
@@ -75,16 +75,8 @@ pub fn would_drop(job: &str, kind: PayloadKind, events: &[LogEvent], at_ms: u64)
         });
     }
     if kind == PayloadKind::Emf {
-        let mut submission = Submission {
-            job: job.into(),
-            kind,
-            target: Arc::new(Target {
-                log_group: "check".into(),
-                log_stream: "check".into(),
-            }),
-            events: events.to_vec(),
-        };
-        for refused in Validator::default().check(&mut submission, at) {
+        let mut events = events.to_vec();
+        for refused in Validator::default().check(job, kind, &mut events, at) {
             let index = refused.index;
             if dropped.iter().any(|d| d.index == index) {
                 continue;

@@ -59,8 +59,10 @@ impl Counters {
 pub struct StatsSnapshot {
     /// Counters over all jobs and targets.
     pub totals: Counters,
-    /// Counters per job (jobs that never had events are absent).
+    /// Counters per job over all its sinks (jobs that never had events are absent).
     pub per_job: Arc<BTreeMap<Arc<str>, Counters>>,
+    /// Counters per sink, by its name.
+    pub per_sink: Arc<BTreeMap<Arc<str>, Counters>>,
     /// Counters per target.
     pub per_target: Arc<BTreeMap<Target, Counters>>,
     /// Events currently buffered or held by requests in progress (0 for sinks without a buffer).
@@ -75,6 +77,11 @@ impl StatsSnapshot {
     /// Counters of one job (default zeros when unknown).
     pub fn job(&self, job: &str) -> Counters {
         self.per_job.get(job).cloned().unwrap_or_default()
+    }
+
+    /// Counters of one sink (default zeros when unknown).
+    pub fn sink(&self, sink: &str) -> Counters {
+        self.per_sink.get(sink).cloned().unwrap_or_default()
     }
 
     /// Counters of one target (default zeros when unknown).

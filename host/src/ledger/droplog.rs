@@ -44,7 +44,7 @@ impl DropLog {
         &mut self,
         reason: DropReason,
         job: &str,
-        target: &Target,
+        target: Option<&Target>,
         count: u64,
         interval: Duration,
     ) -> Noted {
@@ -53,7 +53,7 @@ impl DropLog {
         }
         *self
             .pending
-            .entry((reason, Arc::from(job), target.to_string()))
+            .entry((reason, Arc::from(job), place(target)))
             .or_default() += count;
         match self.last_flush {
             None => Noted::FlushNow,
@@ -78,21 +78,30 @@ impl DropLog {
     }
 }
 
+/// Where a drop happened, for the log: `sink target`, or `-` before any sink.
+fn place(target: Option<&Target>) -> String {
+    match target {
+        Some(t) if t.labels.is_empty() => t.sink.to_string(),
+        Some(t) => format!("{} {t}", t.sink),
+        None => "-".to_string(),
+    }
+}
+
 /// Logs the first drop with a reason.
-pub(super) fn log_first(reason: DropReason, job: &str, target: &Target, count: u64) {
+pub(super) fn log_first(reason: DropReason, job: &str, target: Option<&Target>, count: u64) {
     tracing::warn!(
         reason = %reason,
         job,
-        target = %target,
+        target = %place(target),
         count,
-        "dropped log events (first drop with this reason; later ones are aggregated)"
+        "dropped events (first drop with this reason; later ones are aggregated)"
     );
 }
 
 /// Logs aggregated lines.
 pub(super) fn log_lines(lines: DropLines) {
     for ((reason, job, target), count) in lines {
-        tracing::warn!(reason = %reason, job = %job, target, count, "dropped log events since the last report");
+        tracing::warn!(reason = %reason, job = %job, target, count, "dropped events since the last report");
     }
 }
 
@@ -102,23 +111,21 @@ mod tests {
 
     #[test]
     fn first_then_summed_then_timed() {
-        let t = Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        };
+        let t = Target::new("cw", vec![("log_group".into(), "g".into())]);
+        let t = Some(&t);
         let mut log = DropLog::default();
         let hour = Duration::from_secs(3600);
-        assert_eq!(log.note(DropReason::TooOld, "a", &t, 1, hour), Noted::First);
+        assert_eq!(log.note(DropReason::TooOld, "a", t, 1, hour), Noted::First);
         assert_eq!(
-            log.note(DropReason::TooOld, "a", &t, 2, hour),
+            log.note(DropReason::TooOld, "a", t, 2, hour),
             Noted::FlushNow
         );
         assert_eq!(log.take().len(), 1);
         assert!(matches!(
-            log.note(DropReason::TooOld, "a", &t, 3, hour),
+            log.note(DropReason::TooOld, "a", t, 3, hour),
             Noted::FlushAt(_)
         ));
-        assert_eq!(log.note(DropReason::TooOld, "b", &t, 4, hour), Noted::Wait);
+        assert_eq!(log.note(DropReason::TooOld, "b", t, 4, hour), Noted::Wait);
         log.disarm();
         let lines = log.take();
         assert_eq!(lines.len(), 2);

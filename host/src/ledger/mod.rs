@@ -1,7 +1,7 @@
 //! The ledger: the one place that counts what happened to events — delivered,
-//! retried, created, dropped with a typed [`DropReason`] — per job, per target
-//! and in total, whichever stage or sink did it; and the one metrics registry
-//! ([`Metrics`]) that `/metrics` renders.
+//! retried, created, dropped with a typed [`DropReason`] — per job, per sink,
+//! per target and in total, whichever stage or sink did it; and the one
+//! metrics registry ([`Metrics`]) that `/metrics` renders.
 //!
 //! Stages report plain facts — (job, target, events, bytes), a reason — and
 //! never their own types, so the ledger depends on no stage and every stage
@@ -68,6 +68,7 @@ pub enum Creation {
 struct State {
     totals: Counters,
     jobs: HashMap<Arc<str>, Counters>,
+    sinks: HashMap<Arc<str>, Counters>,
     targets: HashMap<Target, Counters>,
     droplog: DropLog,
 }
@@ -85,6 +86,13 @@ impl State {
             self.targets.insert(target.clone(), Counters::default());
         }
         self.targets.get_mut(target).expect("inserted above")
+    }
+
+    /// Applies `bump` to the totals, the target and the target's sink.
+    fn at_target(&mut self, target: &Target, bump: impl Fn(&mut Counters)) {
+        bump(&mut self.totals);
+        bump(self.target(target));
+        bump(self.sinks.entry(target.sink.clone()).or_default());
     }
 }
 
@@ -107,6 +115,12 @@ impl Book {
         StatsSnapshot {
             totals: g.totals.clone(),
             per_job: Arc::new(g.jobs.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            per_sink: Arc::new(
+                g.sinks
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             per_target: Arc::new(
                 g.targets
                     .iter()
@@ -129,7 +143,11 @@ impl fmt::Debug for Book {
 pub struct Ledger {
     book: Arc<Book>,
     metrics: Metrics,
+    extensions: Arc<Mutex<Extensions>>,
 }
+
+/// Values stages keep once per ledger, by type.
+type Extensions = HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
 
 impl fmt::Debug for Ledger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,7 +171,27 @@ impl Ledger {
         });
         let metrics = Metrics::new();
         metrics.collector(book.clone());
-        Ledger { book, metrics }
+        Ledger {
+            book,
+            metrics,
+            extensions: Arc::default(),
+        }
+    }
+
+    /// The one value of type `T` kept with this ledger, made by `init` the
+    /// first time it is asked for: how several instances of a stage (one
+    /// delivery core per sink) share one metrics collector.
+    pub fn extension<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let mut ext = self
+            .extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = ext
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(init()));
+        Arc::clone(entry)
+            .downcast::<T>()
+            .expect("the entry of a type holds that type")
     }
 
     /// The metrics registry every stage registers into and `/metrics` renders.
@@ -163,13 +201,25 @@ impl Ledger {
 
     /// Counts `count` events of `job` for `target` dropped for `reason`, and logs it.
     pub fn dropped(&self, job: &str, target: &Target, reason: DropReason, count: u64) {
+        self.drop_counted(job, Some(target), reason, count);
+    }
+
+    /// Counts `count` events of `job` dropped for `reason` before they reached
+    /// any sink (the validation stage), and logs it.
+    pub fn dropped_before_sinks(&self, job: &str, reason: DropReason, count: u64) {
+        self.drop_counted(job, None, reason, count);
+    }
+
+    fn drop_counted(&self, job: &str, target: Option<&Target>, reason: DropReason, count: u64) {
         if count == 0 {
             return;
         }
         let mut g = self.book.lock();
-        g.totals.add_drop(reason, count);
         g.job(job).add_drop(reason, count);
-        g.target(target).add_drop(reason, count);
+        match target {
+            Some(t) => g.at_target(t, |c| c.add_drop(reason, count)),
+            None => g.totals.add_drop(reason, count),
+        }
         let noted = g
             .droplog
             .note(reason, job, target, count, self.book.log_interval);
@@ -200,8 +250,7 @@ impl Ledger {
             events += s.events;
             bytes += s.bytes;
         }
-        g.totals.add_request(events, bytes);
-        g.target(target).add_request(events, bytes);
+        g.at_target(target, |c| c.add_request(events, bytes));
     }
 
     /// Counts one failed request to `target` (carrying events of `jobs`) that will be retried.
@@ -216,8 +265,7 @@ impl Ledger {
             c.throttles += u64::from(throttled);
         };
         let mut g = self.book.lock();
-        bump(&mut g.totals);
-        bump(g.target(target));
+        g.at_target(target, bump);
         for job in jobs {
             bump(g.job(job));
         }
@@ -229,9 +277,7 @@ impl Ledger {
             Creation::Group => c.groups_created += 1,
             Creation::Stream => c.streams_created += 1,
         };
-        let mut g = self.book.lock();
-        bump(&mut g.totals);
-        bump(g.target(target));
+        self.book.lock().at_target(target, bump);
     }
 
     /// The counters over all jobs and targets (cheaper than a full snapshot).
@@ -273,7 +319,7 @@ impl Ledger {
 }
 
 /// Label pairs of one sample.
-type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
+pub type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// A counter family of one scope: name suffix, help, value.
 type Family = (&'static str, &'static str, fn(&Counters) -> u64);
@@ -321,7 +367,7 @@ fn encode_scope(
         rows.iter().flat_map(|(l, c)| {
             c.drops.iter().map(move |(reason, n)| {
                 let mut l = l.clone();
-                l.push(("reason", reason.label()));
+                l.push((Cow::Borrowed("reason"), reason.label()));
                 (l, *n)
             })
         }),
@@ -334,13 +380,7 @@ impl Collector for Book {
         let rows: Vec<(Labels<'_>, &Counters)> = snapshot
             .per_target
             .iter()
-            .map(|(t, c)| {
-                let labels = vec![
-                    ("log_group", Cow::Borrowed(t.log_group.as_str())),
-                    ("log_stream", Cow::Borrowed(t.log_stream.as_str())),
-                ];
-                (labels, c)
-            })
+            .map(|(t, c)| (target_labels(t), c))
             .collect();
         encode_scope(&mut e, "cwpub_target", "target", &rows)?;
         encode_counters(
@@ -357,12 +397,31 @@ impl Collector for Book {
         )?;
 
         let rows: Vec<(Labels<'_>, &Counters)> = snapshot
+            .per_sink
+            .iter()
+            .map(|(s, c)| (vec![(Cow::Borrowed("sink"), Cow::Borrowed(&**s))], c))
+            .collect();
+        encode_scope(&mut e, "cwpub_sink", "sink", &rows)?;
+
+        let rows: Vec<(Labels<'_>, &Counters)> = snapshot
             .per_job
             .iter()
-            .map(|(j, c)| (vec![("job", Cow::Borrowed(&**j))], c))
+            .map(|(j, c)| (vec![(Cow::Borrowed("job"), Cow::Borrowed(&**j))], c))
             .collect();
         encode_scope(&mut e, "cwpub_job_delivery", "job", &rows)
     }
+}
+
+/// The labels of a target's samples: its sink, then the sink's own labels.
+pub fn target_labels(t: &Target) -> Labels<'_> {
+    let mut labels = Vec::with_capacity(1 + t.labels.len());
+    labels.push((Cow::Borrowed("sink"), Cow::Borrowed(&*t.sink)));
+    labels.extend(
+        t.labels
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))),
+    );
+    labels
 }
 
 #[cfg(test)]
@@ -371,10 +430,13 @@ mod tests {
     use cwpub_emf::ViolationKind;
 
     fn tgt() -> Target {
-        Target {
-            log_group: "g".into(),
-            log_stream: "s".into(),
-        }
+        Target::new(
+            "cw",
+            vec![
+                ("log_group".into(), "g".into()),
+                ("log_stream".into(), "s".into()),
+            ],
+        )
     }
 
     #[test]
@@ -399,6 +461,7 @@ mod tests {
         l.dropped("b", &tgt(), DropReason::RejectedTooNew, 1);
         let emf = DropReason::InvalidEmf(ViolationKind::MissingNamespace);
         l.dropped("a", &tgt(), emf, 2);
+        l.dropped_before_sinks("b", emf, 1);
         l.retried(&tgt(), ["a"], true);
         l.created(&tgt(), Creation::Stream);
         let s = l.snapshot();
@@ -409,6 +472,13 @@ mod tests {
         assert_eq!(s.job("b").requests, 1);
         assert_eq!(s.job("a").dropped(DropReason::RejectedTooOld), 1);
         assert_eq!(s.job("a").dropped(emf), 2);
+        assert_eq!(s.job("b").dropped(emf), 1);
+        assert_eq!(s.totals.dropped(emf), 3);
+        assert_eq!(
+            s.sink("cw").dropped(emf),
+            2,
+            "drops before any sink are no sink's"
+        );
         assert_eq!(s.job("a").throttles, 1);
         assert_eq!(s.job("b").retries, 0);
         assert_eq!(s.target(&tgt()).dropped_total(), 4);
@@ -436,11 +506,13 @@ mod tests {
         let out = l.metrics().render();
         for line in [
             "# TYPE cwpub_target_events_sent_total counter",
-            "cwpub_target_events_sent_total{log_group=\"g\",log_stream=\"s\"} 4",
-            "cwpub_target_bytes_sent_total{log_group=\"g\",log_stream=\"s\"} 100",
-            "cwpub_target_requests_total{log_group=\"g\",log_stream=\"s\"} 1",
-            "cwpub_target_events_dropped_total{log_group=\"g\",log_stream=\"s\",reason=\"invalid_emf:missing_namespace\"} 2",
-            "cwpub_target_streams_created_total{log_group=\"g\",log_stream=\"s\"} 0",
+            "cwpub_target_events_sent_total{sink=\"cw\",log_group=\"g\",log_stream=\"s\"} 4",
+            "cwpub_target_bytes_sent_total{sink=\"cw\",log_group=\"g\",log_stream=\"s\"} 100",
+            "cwpub_target_requests_total{sink=\"cw\",log_group=\"g\",log_stream=\"s\"} 1",
+            "cwpub_target_events_dropped_total{sink=\"cw\",log_group=\"g\",log_stream=\"s\",reason=\"invalid_emf:missing_namespace\"} 2",
+            "cwpub_target_streams_created_total{sink=\"cw\",log_group=\"g\",log_stream=\"s\"} 0",
+            "cwpub_sink_events_sent_total{sink=\"cw\"} 4",
+            "cwpub_sink_events_dropped_total{sink=\"cw\",reason=\"invalid_emf:missing_namespace\"} 2",
             "cwpub_job_delivery_events_sent_total{job=\"hb\"} 4",
             "cwpub_job_delivery_events_dropped_total{job=\"hb\",reason=\"invalid_emf:missing_namespace\"} 2",
         ] {

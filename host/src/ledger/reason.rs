@@ -35,6 +35,12 @@ pub enum DropReason {
     TargetMissing,
     /// Creating the group or stream failed permanently (bad name, KMS key, quota…).
     TargetCreationFailed,
+    /// The EMF document cannot be expressed in the sink's metric model
+    /// (DataDog: a metric name DataDog cannot take, a distribution, no metric).
+    Unmappable,
+    /// The service refused the request as malformed and says it will never
+    /// take it (DataDog's HTTP 400); the reason it gave is logged.
+    Rejected,
     /// A non-retryable error that is none of the above, after a few tries.
     PermanentError,
     /// Still buffered or in flight when the drain deadline passed, or submitted after drain.
@@ -52,7 +58,7 @@ pub const INVALID_EMF_PREFIX: &str = "invalid_emf";
 
 impl DropReason {
     /// The reasons that carry no detail, in declaration order.
-    pub const SIMPLE: [DropReason; 16] = [
+    pub const SIMPLE: [DropReason; 18] = [
         DropReason::EmptyMessage,
         DropReason::Oversize,
         DropReason::TooOld,
@@ -65,6 +71,8 @@ impl DropReason {
         DropReason::InvalidParameter,
         DropReason::TargetMissing,
         DropReason::TargetCreationFailed,
+        DropReason::Unmappable,
+        DropReason::Rejected,
         DropReason::PermanentError,
         DropReason::Shutdown,
         DropReason::MultilineMessage,
@@ -104,6 +112,8 @@ impl DropReason {
             DropReason::InvalidParameter => "invalid_parameter",
             DropReason::TargetMissing => "target_missing",
             DropReason::TargetCreationFailed => "target_creation_failed",
+            DropReason::Unmappable => "unmappable",
+            DropReason::Rejected => "rejected",
             DropReason::PermanentError => "permanent_error",
             DropReason::Shutdown => "shutdown",
             DropReason::MultilineMessage => "multiline_message",

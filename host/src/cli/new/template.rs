@@ -12,11 +12,11 @@
 use anyhow::bail;
 
 use super::name::ProjectName;
-use super::sdk::SdkSource;
+use super::sdk::{self, SdkSource};
 use super::{Kind, Lang};
 
 /// The WIT contract, from the repository's single copy; Python projects get it
-/// as `wit/publisher.wit` (Rust projects get it through the SDK).
+/// as `wit/publisher.wit` (Rust projects get it with the SDK).
 const WIT: &str = include_str!("../../../../wit/publisher.wit");
 /// One file of a template: where it goes in the project, its text, and
 /// whether it is a script to mark executable.
@@ -127,6 +127,9 @@ fn template(lang: Lang, kind: Kind) -> Vec<TemplateFile> {
     files
 }
 
+/// What the SDK's directory in a project says about itself.
+const SDK_README: &str = include_str!("../../../templates/rust/cwpub-sdk/README.md");
+
 /// The value of every placeholder the templates use.
 fn placeholders(
     name: &ProjectName,
@@ -174,22 +177,43 @@ fn placeholders(
             "sdk_source",
             sdk.map(SdkSource::describe).unwrap_or_default(),
         ),
+        (
+            "sdk_workspace",
+            sdk.map(SdkSource::workspace_keys).unwrap_or_default(),
+        ),
+        ("sdk_dir", sdk::BUNDLE_DIR.to_owned()),
+        ("cwpub_version", env!("CARGO_PKG_VERSION").to_owned()),
     ]
 }
 
-/// Every file of a `lang` project publishing `kind`, rendered for `name`:
+/// Every file of a `lang` project publishing `kind`, rendered for `name`,
+/// and the SDK's own files when it is written into the project:
 /// `(path in the project, text, executable)`.
 pub fn render_project(
     name: &ProjectName,
     lang: Lang,
     kind: Kind,
     sdk: Option<&SdkSource>,
-) -> anyhow::Result<Vec<(&'static str, String, bool)>> {
+) -> anyhow::Result<Vec<(String, String, bool)>> {
     let values = placeholders(name, lang, kind, sdk);
-    template(lang, kind)
+    let mut files = template(lang, kind)
         .into_iter()
-        .map(|f| Ok((f.path, render(f.text, &values)?, f.executable)))
-        .collect()
+        .map(|f| Ok((f.path.to_owned(), render(f.text, &values)?, f.executable)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sdk_files = sdk.map(SdkSource::files).transpose()?.unwrap_or_default();
+    if !sdk_files.is_empty() {
+        files.push((
+            format!("{}/README.md", sdk::BUNDLE_DIR),
+            render(SDK_README, &values)?,
+            false,
+        ));
+    }
+    files.extend(
+        sdk_files
+            .into_iter()
+            .map(|(path, text)| (path, text, false)),
+    );
+    Ok(files)
 }
 
 /// Replaces every `{{name}}` in `template` with its value; an unknown or
@@ -223,26 +247,33 @@ mod tests {
     #[test]
     fn every_template_renders_completely() {
         let sdks = [
+            SdkSource::Bundled,
             SdkSource::Path(PathBuf::from("/src/cwpub/sdk")),
             SdkSource::Git {
                 url: "https://example.test/cwpub".into(),
                 rev: Some("v0.1.0".into()),
             },
         ];
-        for lang in [Lang::Rust, Lang::Python] {
-            for kind in [Kind::Json, Kind::Emf] {
-                let sdk = (lang == Lang::Rust).then_some(&sdks[kind as usize]);
-                let name = ProjectName::parse("hello-world").unwrap();
-                let values = placeholders(&name, lang, kind, sdk);
-                for f in template(lang, kind) {
-                    let text = render(f.text, &values)
-                        .unwrap_or_else(|e| panic!("{lang:?}/{kind:?} {}: {e}", f.path));
-                    assert!(!text.contains("{{"), "{lang:?}/{kind:?} {}: {text}", f.path);
-                    assert!(text.ends_with('\n'), "{} ends with a newline", f.path);
-                    if f.path.ends_with(".toml") {
-                        text.parse::<toml::Table>().unwrap_or_else(|e| {
-                            panic!("{lang:?}/{kind:?} {}: {e}\n{text}", f.path)
-                        });
+        let name = ProjectName::parse("hello-world").unwrap();
+        for kind in [Kind::Json, Kind::Emf] {
+            let python = render_project(&name, Lang::Python, kind, None).unwrap();
+            for sdk in &sdks {
+                let rust = render_project(&name, Lang::Rust, kind, Some(sdk)).unwrap();
+                let bundled = rust.iter().any(|(path, ..)| path.starts_with("cwpub-sdk/"));
+                assert_eq!(bundled, *sdk == SdkSource::Bundled, "{sdk:?}");
+                let manifest = &rust.iter().find(|(p, ..)| p == "Cargo.toml").unwrap().1;
+                assert_eq!(manifest.contains("exclude = [\"cwpub-sdk\"]"), bundled);
+                // The SDK's own sources are copied, not rendered.
+                let rendered = rust
+                    .iter()
+                    .chain(&python)
+                    .filter(|(p, ..)| !p.starts_with("cwpub-sdk/") || p.ends_with("README.md"));
+                for (path, text, _) in rendered {
+                    assert!(!text.contains("{{"), "{sdk:?}/{kind:?} {path}: {text}");
+                    assert!(text.ends_with('\n'), "{path} ends with a newline");
+                    if path.ends_with(".toml") {
+                        text.parse::<toml::Table>()
+                            .unwrap_or_else(|e| panic!("{sdk:?}/{kind:?} {path}: {e}\n{text}"));
                     }
                 }
             }

@@ -1,5 +1,5 @@
-//! Buffer tests: a property test drives random admissions, worker steps,
-//! releases, departures, durability and closing against a toy journal with
+//! Buffer tests: a property test drives random admissions, owner steps,
+//! releases, abandoned chunks, durability and closing against a toy journal with
 //! its own budget, and checks after every step that the invariants hold and
 //! that every admitted event is in exactly one place: queued, held,
 //! delivered, evicted or handed back at close.
@@ -11,12 +11,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 fn key(i: u8) -> BatchKey {
     BatchKey {
-        target: Arc::new(Target {
-            log_group: "/g".into(),
-            log_stream: format!("s{i}"),
-        }),
+        target: Arc::new(Target::new(
+            "sink",
+            vec![("stream".into(), format!("s{i}"))],
+        )),
         kind: PayloadKind::JsonLog,
     }
+}
+
+const LIMITS: BatchLimits = BatchLimits {
+    max_events: 10_000,
+    max_bytes: 1_048_576,
+    per_event_bytes: 26,
+    max_span_ms: None,
+};
+
+fn stream(key: &BatchKey) -> String {
+    key.target.get("stream").expect("test key").to_string()
 }
 
 fn item(job: &str, len: usize) -> Item {
@@ -43,7 +54,7 @@ impl ToyJournal {
     }
     fn append(&mut self, key: &BatchKey, items: impl Iterator<Item = (u64, u64)>) {
         for (seq, cost) in items {
-            self.live.insert((key.target.log_stream.clone(), seq), cost);
+            self.live.insert((stream(key), seq), cost);
         }
     }
 }
@@ -56,7 +67,7 @@ impl Journal for ToyJournal {
         message.len() as u64
     }
     fn resolved(&mut self, key: &BatchKey, lo: u64, hi: u64) {
-        let s = key.target.log_stream.clone();
+        let s = stream(key);
         assert!(lo <= hi);
         self.live
             .retain(|(k, seq), _| *k != s || !(lo..=hi).contains(seq));
@@ -89,14 +100,15 @@ fn drop_oldest_evicts_across_keys_oldest_first_and_tells_the_journal() {
         vec![item("j0", 100), item("j0", 100)],
         Origin::New(now),
         &mut j,
+        LIMITS,
     );
     assert_eq!(a.accepted, 2);
-    assert!(matches!(a.wake, Some(Wake::Spawn(_))));
     let a = b.admit(
         &key(1),
         vec![item("j1", 100), item("j1", 100)],
         Origin::New(now),
         &mut j,
+        LIMITS,
     );
     assert_eq!((a.accepted, a.refused.len()), (2, 0));
     assert_eq!(a.evicted.values().sum::<u64>(), 1);
@@ -117,6 +129,7 @@ fn drop_newest_refuses_what_does_not_fit() {
         vec![item("j", 100), item("j", 100), item("j", 100)],
         Origin::New(Instant::now()),
         &mut NoJournal,
+        LIMITS,
     );
     assert_eq!((a.accepted, a.refused["j"]), (2, 1));
 }
@@ -134,6 +147,7 @@ fn the_journal_budget_applies_the_same_policy() {
         vec![item("j", 100), item("j", 100)],
         Origin::New(Instant::now()),
         &mut j,
+        LIMITS,
     );
     j.append(&k, b.newest(&k, a.accepted).map(|i| (i.seq, 100)));
     let a = b.admit(
@@ -141,6 +155,7 @@ fn the_journal_budget_applies_the_same_policy() {
         vec![item("j", 100)],
         Origin::New(Instant::now()),
         &mut j,
+        LIMITS,
     );
     assert_eq!((a.accepted, a.refused.len()), (1, 0));
     assert_eq!(
@@ -161,11 +176,11 @@ fn only_durable_events_are_sent() {
         vec![item("j", 5), item("j", 5)],
         Origin::New(now),
         &mut NoJournal,
+        LIMITS,
     );
-    b.begin_drain();
-    assert!(matches!(b.take_due(&k, now), Step::Wait(None)));
-    assert_eq!(b.set_durable(11).len(), 1);
-    let Step::Send(chunk) = b.take_due(&k, now) else {
+    assert!(matches!(b.take_due(&k, now, true), Step::WaitDurable));
+    assert_eq!(b.set_durable(11), std::slice::from_ref(&k));
+    let Step::Send(chunk) = b.take_due(&k, now, true) else {
         panic!("the durable event is due");
     };
     assert_eq!(chunk.iter().map(|i| i.seq).collect::<Vec<_>>(), [10]);
@@ -176,7 +191,7 @@ enum Op {
     Admit(u8, Vec<u16>),
     Take(u8),
     Release(u8),
-    Leave(u8),
+    Abandon(u8, u8),
     Durable(u8),
     Drain,
     Close,
@@ -187,7 +202,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0u8..3, prop::collection::vec(1u16..400, 1..12)).prop_map(|(k, v)| Op::Admit(k, v)),
         4 => (0u8..3).prop_map(Op::Take),
         3 => (0u8..3).prop_map(Op::Release),
-        1 => (0u8..3).prop_map(Op::Leave),
+        1 => (0u8..3, 1u8..4).prop_map(|(k, n)| Op::Abandon(k, n)),
         2 => (0u8..200).prop_map(Op::Durable),
         1 => Just(Op::Drain),
         1 => Just(Op::Close),
@@ -209,7 +224,7 @@ proptest! {
         let mut b = Buffer::new(limits(budget, overflow, journaled), 0);
         let mut j = ToyJournal { budget: if journaled { disk } else { u64::MAX }, ..ToyJournal::default() };
         let mut held: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
-        let mut alive: BTreeSet<u8> = BTreeSet::new();
+        let mut draining = false;
         let mut admitted = BTreeSet::new();
         let mut gone = BTreeSet::new(); // delivered, cancelled or handed back
         let (mut submitted, mut lost) = (0u64, 0u64); // lost: evicted, refused, closed
@@ -219,7 +234,7 @@ proptest! {
             match op {
                 Op::Admit(k, lens) => {
                     submitted += lens.len() as u64;
-                    let a = b.admit(&key(k), lens.iter().map(|l| item("j", *l as usize)).collect(), Origin::New(Instant::now()), &mut j);
+                    let a = b.admit(&key(k), lens.iter().map(|l| item("j", *l as usize)).collect(), Origin::New(Instant::now()), &mut j, LIMITS);
                     let newest: Vec<(u64, u64)> = b.newest(&key(k), a.accepted).map(|i| (i.seq, i.message.len() as u64)).collect();
                     prop_assert_eq!(newest.len(), a.accepted);
                     for (seq, _) in &newest {
@@ -229,35 +244,40 @@ proptest! {
                         j.append(&key(k), newest.into_iter());
                     }
                     lost += a.evicted.values().sum::<u64>() + a.refused.values().sum::<u64>() + a.closed.values().sum::<u64>();
-                    if matches!(a.wake, Some(Wake::Spawn(_))) {
-                        prop_assert!(alive.insert(k), "one worker per key");
-                    }
                 }
                 Op::Take(k) => {
-                    if held.contains_key(&k) || !alive.contains(&k) { continue; }
-                    match b.take_due(&key(k), later) {
+                    match b.take_due(&key(k), later, draining) {
                         Step::Send(chunk) => {
                             prop_assert!(!chunk.is_empty());
-                            held.insert(k, chunk.iter().map(|i| i.seq).collect());
+                            prop_assert!(held.insert(k, chunk.iter().map(|i| i.seq).collect()).is_none(), "one chunk per key");
                         }
-                        Step::Exit => { alive.remove(&k); }
-                        Step::Wait(_) => {}
+                        Step::Busy => prop_assert!(held.contains_key(&k)),
+                        Step::Idle | Step::Wait(_) | Step::WaitDurable => prop_assert!(!held.contains_key(&k)),
                     }
                 }
                 Op::Release(k) => {
                     if let Some(seqs) = held.remove(&k) {
-                        b.release(&key(k), &mut j);
+                        b.release(&key(k), &mut j, &[]);
                         for s in seqs { prop_assert!(gone.insert(s)); }
                     }
                 }
-                Op::Leave(k) => {
-                    if alive.remove(&k) {
-                        b.leave(&key(k));
-                        for s in held.remove(&k).unwrap_or_default() { prop_assert!(gone.insert(s)); }
+                Op::Abandon(k, every) => {
+                    // Cut short: every `every`-th event stays unresolved.
+                    if let Some(seqs) = held.remove(&k) {
+                        let unresolved: Vec<u64> = seqs.iter().copied().step_by(every as usize).collect();
+                        b.release(&key(k), &mut j, &unresolved);
+                        for s in &seqs {
+                            prop_assert!(gone.insert(*s));
+                            let resolved = j.resolved.contains(&(format!("s{k}"), *s));
+                            prop_assert_eq!(resolved, !unresolved.contains(s), "event {} of a cut chunk", s);
+                        }
                     }
                 }
                 Op::Durable(n) => { b.set_durable(n as u64); }
-                Op::Drain => { b.begin_drain(); }
+                Op::Drain => {
+                    draining = true;
+                    prop_assert_eq!(b.idle_keys().len() + held.len(), b.keys.len());
+                }
                 Op::Close => {
                     for (_, items) in b.close() {
                         for i in items { prop_assert!(gone.insert(i.seq)); }
@@ -275,7 +295,7 @@ proptest! {
             // Conservation: every submitted event is here, gone, or lost (counted).
             prop_assert_eq!(submitted, (still + gone.len()) as u64 + lost);
             prop_assert!(gone.is_subset(&admitted));
-            prop_assert_eq!(b.workers(), alive.len());
+            prop_assert_eq!(b.busy(), held.len());
             if journaled {
                 prop_assert!(j.used() <= j.budget, "journal over budget: {} > {}", j.used(), j.budget);
             }

@@ -7,12 +7,18 @@
 //! frame   = len u32 LE | crc u32 LE | body (len bytes)
 //! crc     = CRC-32C (Castagnoli) over len (4 bytes LE) ‖ body
 //! body    = tag u8 | fields (integers little-endian, strings UTF-8)
-//!   1 KEY      kind u8 | group_len u16 | group | stream_len u16 | stream
+//!   6 KEY      kind u8 | n u8 | n × (name_len u16 | name | value_len u16 | value)
 //!   2 EVENT    seq u64 | timestamp_ms i64 | job_len u16 | job | message (the rest)
 //!   3 ACK      lo u64 | hi u64    every event of this stream with lo ≤ seq ≤ hi is resolved
 //!   4 SENDING  lo u64 | hi u64    a request with events in [lo, hi] went out
 //!   5 REFUSED  lo u64 | hi u64    that request was refused: none of it was accepted
+//!   1 KEY (0.1) kind u8 | group_len u16 | group | stream_len u16 | stream
 //! ```
+//!
+//! The KEY frame names the stream by its target's labels (a CloudWatch
+//! target's `log_group` and `log_stream`; nothing for a DataDog target). The
+//! older KEY frame (tag 1), written by cwpub 0.1, named a CloudWatch log group
+//! and stream; it is still read, as those two labels.
 //!
 //! CRC-32C is chosen on purpose (hardware-accelerated on x86-64 and ARMv8,
 //! the polynomial iSCSI and ext4 use); the test below pins the polynomial.
@@ -39,6 +45,7 @@ const TAG_EVENT: u8 = 2;
 const TAG_ACK: u8 = 3;
 const TAG_SENDING: u8 = 4;
 const TAG_REFUSED: u8 = 5;
+const TAG_KEY_LABELS: u8 = 6;
 
 /// One event as written: borrowed from the caller, never copied twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +67,8 @@ pub enum Frame {
     Key {
         /// Payload kind of the stream.
         kind: PayloadKind,
-        /// Log group.
-        group: String,
-        /// Log stream.
-        stream: String,
+        /// The target's labels.
+        labels: Vec<(String, String)>,
     },
     /// One buffered event.
     Event {
@@ -158,8 +163,34 @@ fn put_str16(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[..end]);
 }
 
-/// Encodes the KEY frame of a stream.
-pub fn encode_key(out: &mut Vec<u8>, kind: PayloadKind, group: &str, stream: &str) {
+/// Most labels a KEY frame holds.
+pub const MAX_LABELS: usize = u8::MAX as usize;
+
+/// Encodes the KEY frame of a stream (at most [`MAX_LABELS`] labels are kept).
+pub fn encode_key(out: &mut Vec<u8>, kind: PayloadKind, labels: &[(String, String)]) {
+    frame(out, |b| {
+        b.push(TAG_KEY_LABELS);
+        b.push(kind_code(kind));
+        let labels = &labels[..labels.len().min(MAX_LABELS)];
+        b.push(labels.len() as u8);
+        for (name, value) in labels {
+            put_str16(b, name);
+            put_str16(b, value);
+        }
+    });
+}
+
+/// Bytes the KEY frame of a stream takes.
+pub fn key_len(labels: &[(String, String)]) -> usize {
+    let mut out = Vec::new();
+    encode_key(&mut out, PayloadKind::JsonLog, labels);
+    out.len()
+}
+
+/// The KEY frame cwpub 0.1 wrote (a CloudWatch log group and stream); kept
+/// for the tests that read old spools.
+#[cfg(test)]
+pub fn encode_key_v0_1(out: &mut Vec<u8>, kind: PayloadKind, group: &str, stream: &str) {
     frame(out, |b| {
         b.push(TAG_KEY);
         b.push(kind_code(kind));
@@ -264,9 +295,20 @@ fn parse_body(body: &[u8]) -> Option<Frame> {
     let frame = match c.u8()? {
         TAG_KEY => Frame::Key {
             kind: kind_of(c.u8()?)?,
-            group: c.str16()?,
-            stream: c.str16()?,
+            labels: vec![
+                ("log_group".to_string(), c.str16()?),
+                ("log_stream".to_string(), c.str16()?),
+            ],
         },
+        TAG_KEY_LABELS => {
+            let kind = kind_of(c.u8()?)?;
+            let n = c.u8()? as usize;
+            let mut labels = Vec::with_capacity(n);
+            for _ in 0..n {
+                labels.push((c.str16()?, c.str16()?));
+            }
+            Frame::Key { kind, labels }
+        }
         TAG_EVENT => {
             let seq = c.u64()?;
             let timestamp_ms = c.u64()? as i64;
@@ -311,7 +353,21 @@ mod tests {
     #[test]
     fn every_frame_round_trips() {
         let mut out = Vec::new();
-        encode_key(&mut out, PayloadKind::Emf, "/g", "s-1");
+        let labels = vec![
+            ("log_group".to_string(), "/g".to_string()),
+            ("log_stream".to_string(), "s-1".to_string()),
+        ];
+        encode_key(&mut out, PayloadKind::Emf, &labels);
+        encode_key_v0_1(&mut out, PayloadKind::JsonLog, "/g", "s-1");
+        encode_key(&mut out, PayloadKind::JsonLog, &[]);
+        // frame | tag kind n | (len name len value)×n; the 0.1 frame had no names.
+        assert_eq!(key_len(&labels), 8 + 3 + (2 + 9 + 2 + 2) + (2 + 10 + 2 + 3));
+        assert_eq!(key_len(&[]), 8 + 3);
+        assert_eq!(
+            out.len(),
+            key_len(&labels) + (8 + 2 + 2 + 2 + 2 + 3) + key_len(&[])
+        );
+        let before = out.len();
         encode_event(
             &mut out,
             EventRef {
@@ -321,10 +377,7 @@ mod tests {
                 message: "héllo",
             },
         );
-        assert_eq!(
-            out.len() - event_len("job", "héllo"),
-            8 + 1 + 1 + 2 + 2 + 2 + 3
-        );
+        assert_eq!(out.len() - before, event_len("job", "héllo"));
         encode_ack(&mut out, 8, 9);
         encode_range(&mut out, false, 1, 2);
         encode_range(&mut out, true, 1, 2);
@@ -340,8 +393,15 @@ mod tests {
             vec![
                 Frame::Key {
                     kind: PayloadKind::Emf,
-                    group: "/g".into(),
-                    stream: "s-1".into()
+                    labels: labels.clone(),
+                },
+                Frame::Key {
+                    kind: PayloadKind::JsonLog,
+                    labels,
+                },
+                Frame::Key {
+                    kind: PayloadKind::JsonLog,
+                    labels: vec![],
                 },
                 Frame::Event {
                     seq: 7,

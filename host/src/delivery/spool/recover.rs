@@ -1,22 +1,31 @@
 //! Opening a spool: lock the directory, read back every segment, skip and
 //! count damage, and hand back the unacknowledged events per stream, in
-//! order. Nothing here panics or fails on bad content: a torn tail, a
-//! flipped byte, a truncated or empty file, a file that is not a segment at
-//! all — each is logged, counted and skipped.
+//! order. Nothing here panics or fails on bad content or on a file it cannot
+//! read: a torn tail, a flipped byte, a truncated or empty file, a file that
+//! is not a segment at all, a segment the process may not read — each is
+//! logged, counted and skipped. Only a directory that cannot be created,
+//! listed or locked stops the start.
 //!
 //! * A segment whose header or KEY frame cannot be read is renamed to
 //!   `<name>.corrupt` (kept for inspection, never read again) and its bytes
 //!   count as corrupt.
+//! * A segment that cannot be read at all (permissions, an I/O error) is
+//!   left in place, counted and logged at every start.
 //! * Inside a readable segment, each damaged region counts as one corrupt
 //!   record (it lost at least one); reading resumes at the next intact frame.
 //! * Any other file is foreign: counted and logged at every start, never
 //!   touched.
+//!
+//! Working out what is live is linear in the spool's size: per stream the
+//! acknowledged ranges are sorted and merged once, then swept together with
+//! the events in sequence order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::frame::Frame;
+use super::io::SpoolFs;
 use super::lock::{DirLock, LOCK_FILE};
 use super::segment::{self, QUARANTINE_SUFFIX};
 use super::{Spool, SpoolOptions, SpoolStats, StreamKey};
@@ -50,6 +59,8 @@ pub struct RecoveryReport {
     pub quarantined: Vec<String>,
     /// Names of files that are not the spool's.
     pub foreign: Vec<String>,
+    /// Segments that could not be read (skipped).
+    pub unreadable: Vec<String>,
     /// Events that were in a request whose answer was lost.
     pub possible_duplicates: u64,
 }
@@ -71,7 +82,7 @@ struct StreamFound {
     refused: Vec<(u64, u64)>,
 }
 
-pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
+pub(super) fn open(opts: SpoolOptions, fs: &dyn SpoolFs) -> std::io::Result<(Spool, Recovered)> {
     let dir = opts.dir.clone();
     create_dir(&dir)?;
     let lock = DirLock::acquire(&dir)?;
@@ -105,7 +116,14 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
     for (id, name) in &segments {
         max_id = max_id.max(Some(*id));
         let path = dir.join(name);
-        let bytes = std::fs::read(&path)?;
+        let bytes = match fs.read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(segment = %path.display(), error = %e, "spool: cannot read this segment; it is skipped and left in place (its events are not replayed while it stays unreadable)");
+                report.unreadable.push(name.clone());
+                continue;
+            }
+        };
         if bytes.is_empty() {
             // Created, never written: a crash right after creation. Nothing lost.
             let _ = std::fs::remove_file(&path);
@@ -114,23 +132,14 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
         let scan = segment::scan(&bytes);
         let mut frames = scan.frames.into_iter();
         let key = match (scan.header_ok, frames.next()) {
-            (
-                true,
-                Some(Frame::Key {
-                    kind,
-                    group,
-                    stream,
-                }),
-            ) if scan
-                .damage
-                .first()
-                .is_none_or(|d| d.offset > segment_key_end()) =>
+            (true, Some(Frame::Key { kind, labels }))
+                if scan
+                    .damage
+                    .first()
+                    .is_none_or(|d| d.offset > segment_key_end()) =>
             {
                 StreamKey {
-                    target: Arc::new(Target {
-                        log_group: group,
-                        log_stream: stream,
-                    }),
+                    target: Arc::new(Target::new(opts.sink.clone(), labels)),
                     kind,
                 }
             }
@@ -183,22 +192,24 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
 
     let mut out: Vec<(StreamKey, Vec<RecoveredEvent>)> = Vec::new();
     for (key, found) in streams {
-        let open: Vec<(u64, u64)> = found
-            .sending
-            .iter()
-            .filter(|r| !found.refused.contains(r))
-            .copied()
-            .collect();
-        let acked = found.acked;
+        let refused: HashSet<(u64, u64)> = found.refused.into_iter().collect();
+        let open = merge(
+            found
+                .sending
+                .into_iter()
+                .filter(|r| !refused.contains(r))
+                .collect(),
+        );
+        let acked = merge(found.acked);
+        // Both sweeps walk their ranges once, as the events come in order.
+        let (mut acked_sweep, mut open_sweep) = (Sweep::new(&acked), Sweep::new(&open));
         let live: Vec<RecoveredEvent> = found
             .events
             .into_values()
-            .filter(|e| !acked.iter().any(|(lo, hi)| (*lo..=*hi).contains(&e.seq)))
+            .filter(|e| !acked_sweep.covers(e.seq))
             .collect();
-        report.possible_duplicates += live
-            .iter()
-            .filter(|e| open.iter().any(|(lo, hi)| (*lo..=*hi).contains(&e.seq)))
-            .count() as u64;
+        report.possible_duplicates +=
+            live.iter().filter(|e| open_sweep.covers(e.seq)).count() as u64;
         report.events += live.len() as u64;
         if !live.is_empty() {
             out.push((key, live));
@@ -210,12 +221,12 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
         corrupt_records: report.corrupt_records,
         corrupt_bytes: report.corrupt_bytes,
         foreign_files: report.foreign.len() as u64,
+        unreadable_segments: report.unreadable.len() as u64,
         possible_duplicates: report.possible_duplicates,
         ..SpoolStats::default()
     };
     let segment_bytes = super::segment_bytes(opts.max_bytes);
     let spool = Spool {
-        dir_handle: std::fs::File::open(&dir).ok(),
         dir,
         _lock: lock,
         opts,
@@ -224,14 +235,11 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
         bytes: 0,
         events: 0,
         recovered: kept,
-        unsynced: Vec::new(),
-        unsynced_ids: Vec::new(),
-        dir_unsynced: false,
         appended_below: max_seq.map_or(0, |m| m + 1),
         pending_acks: Vec::new(),
         segment_bytes,
         stats,
-        scratch: Vec::new(),
+        ops: Vec::new(),
     };
     Ok((
         spool,
@@ -240,6 +248,44 @@ pub(super) fn open(opts: SpoolOptions) -> std::io::Result<(Spool, Recovered)> {
             report,
         },
     ))
+}
+
+/// Sorts inclusive ranges and merges the overlapping and adjacent ones.
+fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.retain(|(lo, hi)| lo <= hi);
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some((_, last)) if lo <= last.saturating_add(1) => *last = (*last).max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// Asks whether ascending sequence numbers fall in sorted, disjoint ranges,
+/// walking the ranges once.
+struct Sweep<'a> {
+    ranges: &'a [(u64, u64)],
+}
+
+impl<'a> Sweep<'a> {
+    fn new(ranges: &'a [(u64, u64)]) -> Self {
+        Sweep { ranges }
+    }
+
+    /// Whether `seq` (not below any earlier one asked) is in a range.
+    fn covers(&mut self, seq: u64) -> bool {
+        while let Some(&(_, hi)) = self.ranges.first() {
+            if hi < seq {
+                self.ranges = &self.ranges[1..];
+            } else {
+                break;
+            }
+        }
+        self.ranges.first().is_some_and(|&(lo, _)| lo <= seq)
+    }
 }
 
 /// Where the KEY frame of a segment can end at the latest: damage before

@@ -1,12 +1,9 @@
 //! Segment files: their names (`<id>.seg`, 20 decimal digits, ids only ever
-//! grow), creating one, appending to it, and reading a
-//! segment back frame by frame, resynchronising past damage so that one
-//! flipped byte costs one record, not the rest of the file.
+//! grow), how they are opened, and reading a segment back frame by frame,
+//! resynchronising past damage so that one flipped byte costs one record,
+//! not the rest of the file. (Writing them is the spool thread's, `io`.)
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::path::Path;
-use std::sync::Arc;
+use std::fs::OpenOptions;
 
 use super::frame::{self, Bad, FRAME_OVERHEAD, Frame, HEADER_LEN, MAX_BODY};
 
@@ -39,54 +36,6 @@ pub fn options() -> OpenOptions {
         o.mode(0o600);
     }
     o
-}
-
-/// An open segment file, appended to (events go to a stream's newest
-/// segment; ACK frames to the segment holding the events they resolve).
-#[derive(Debug)]
-pub struct SegFile {
-    /// Segment id.
-    pub id: u64,
-    /// The open file (shared with the syncer while a sync is running).
-    pub file: Arc<File>,
-    /// Bytes written so far.
-    pub len: u64,
-}
-
-impl SegFile {
-    /// Creates segment `id` in `dir` holding the header and `key_frame`.
-    pub fn create(dir: &Path, id: u64, key_frame: &[u8]) -> std::io::Result<SegFile> {
-        let file = options()
-            .write(true)
-            .create_new(true)
-            .open(dir.join(file_name(id)))?;
-        let mut head = SegFile {
-            id,
-            file: Arc::new(file),
-            len: 0,
-        };
-        let mut bytes = Vec::with_capacity(HEADER_LEN + key_frame.len());
-        bytes.extend_from_slice(&frame::header());
-        bytes.extend_from_slice(key_frame);
-        head.append(&bytes)?;
-        Ok(head)
-    }
-
-    /// Appends `bytes` in one write. On failure the file is cut back to its
-    /// previous length so no torn frame is left behind (when that fails too,
-    /// recovery skips the torn frame on the next start).
-    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match (&*self.file).write_all(bytes) {
-            Ok(()) => {
-                self.len += bytes.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.file.set_len(self.len);
-                Err(e)
-            }
-        }
-    }
 }
 
 /// A damaged region found while reading a segment.
@@ -164,7 +113,11 @@ mod tests {
 
     fn image(n: u64) -> Vec<u8> {
         let mut out = frame::header().to_vec();
-        encode_key(&mut out, PayloadKind::JsonLog, "/g", "s");
+        encode_key(
+            &mut out,
+            PayloadKind::JsonLog,
+            &[("stream".into(), "s".into())],
+        );
         for seq in 0..n {
             encode_event(
                 &mut out,

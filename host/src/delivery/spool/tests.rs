@@ -3,24 +3,79 @@
 //! that whatever sequence of appends and acks ran, reopening returns exactly
 //! the unacknowledged events in order.
 
+use super::io::{OsFs, Report, Writer};
 use super::*;
 use proptest::prelude::*;
 
 fn key(stream: &str) -> StreamKey {
     StreamKey {
-        target: Arc::new(Target {
-            log_group: "/cwpub/test".into(),
-            log_stream: stream.into(),
-        }),
+        target: Arc::new(Target::new(
+            "cw",
+            vec![
+                ("log_group".into(), "/cwpub/test".into()),
+                ("log_stream".into(), stream.into()),
+            ],
+        )),
         kind: PayloadKind::JsonLog,
     }
 }
 
 fn opts(dir: &Path) -> SpoolOptions {
     SpoolOptions {
+        sink: "cw".into(),
         dir: dir.to_path_buf(),
         max_bytes: 64 << 20,
         sync: SyncPolicy::Batch,
+    }
+}
+
+/// An open spool whose planned disk work is carried out at once, on the
+/// test's thread, after every change (and when it is dropped).
+struct Open {
+    s: Spool,
+    w: Writer,
+}
+
+impl Open {
+    fn apply(&mut self) {
+        let ops = self.s.take_ops();
+        self.w.run(ops, &|r| {
+            if !matches!(r, Report::Durable { .. }) {
+                panic!("disk work failed: {r:?}");
+            }
+        });
+    }
+    fn append(&mut self, k: &StreamKey, events: &[EventRef<'_>]) {
+        self.s.append(k, events);
+        self.apply();
+    }
+    fn ack(&mut self, k: &StreamKey, lo: u64, hi: u64) {
+        self.s.ack(k, lo, hi);
+        self.apply();
+    }
+    fn mark(&mut self, k: &StreamKey, lo: u64, hi: u64, refused: bool) {
+        self.s.mark(k, lo, hi, refused);
+        self.apply();
+    }
+    fn flush_acks(&mut self) {
+        self.apply();
+    }
+    fn retire_recovered(&mut self) {
+        self.s.retire_recovered();
+        self.apply();
+    }
+}
+
+impl std::ops::Deref for Open {
+    type Target = Spool;
+    fn deref(&self) -> &Spool {
+        &self.s
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.apply();
     }
 }
 
@@ -31,7 +86,7 @@ fn msg(seq: u64) -> String {
     )
 }
 
-fn append(spool: &mut Spool, k: &StreamKey, seqs: std::ops::Range<u64>) {
+fn append(spool: &mut Open, k: &StreamKey, seqs: std::ops::Range<u64>) {
     let msgs: Vec<String> = seqs.clone().map(msg).collect();
     let events: Vec<EventRef<'_>> = seqs
         .zip(&msgs)
@@ -42,11 +97,13 @@ fn append(spool: &mut Spool, k: &StreamKey, seqs: std::ops::Range<u64>) {
             message: m,
         })
         .collect();
-    spool.append(k, &events).expect("append");
+    spool.append(k, &events);
 }
 
-fn reopen(dir: &Path) -> (Spool, Recovered) {
-    Spool::open(opts(dir)).expect("open")
+fn reopen(dir: &Path) -> (Open, Recovered) {
+    let (s, r) = Spool::open(opts(dir), &OsFs).expect("open");
+    let w = Writer::new(dir.to_path_buf(), Arc::new(OsFs), SyncPolicy::Batch);
+    (Open { s, w }, r)
 }
 
 fn seqs_of(r: &Recovered, k: &StreamKey) -> Vec<u64> {
@@ -81,7 +138,6 @@ fn unacknowledged_events_come_back_in_order_with_their_content() {
         append(&mut s, &a, 0..5);
         append(&mut s, &b, 5..8);
         append(&mut s, &a, 8..10);
-        s.take_sync().run().expect("sync");
         s.ack(&a, 0, 2);
         assert_eq!(s.stats().events, 10 - 3);
     }
@@ -128,8 +184,7 @@ fn segments_roll_and_are_deleted_oldest_first() {
                 job: "j",
                 message: &big,
             }],
-        )
-        .expect("append");
+        );
     }
     let files = segment_files(dir.path());
     assert!(files.len() >= 3, "{files:?}");
@@ -170,8 +225,7 @@ fn replay_then_retire_leaves_only_the_new_generation() {
             message: &e.message,
         })
         .collect();
-    s.append(k, &refs).expect("append again");
-    s.take_sync().run().expect("sync");
+    s.append(k, &refs);
     s.retire_recovered();
     assert_eq!(segment_files(dir.path()).len(), 1);
     drop(s);
@@ -199,7 +253,7 @@ fn crash_between_replay_and_retire_replays_each_event_once() {
                 message: &e.message,
             })
             .collect();
-        s.append(&a, &refs).expect("append again");
+        s.append(&a, &refs);
         // Dropped without retire_recovered: old and new copies both exist.
     }
     let (_, r) = reopen(dir.path());
@@ -336,7 +390,7 @@ fn append_cost_is_exact_for_a_fresh_stream_and_an_open_head() {
 fn second_open_of_a_locked_spool_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_s, _) = reopen(dir.path());
-    let err = Spool::open(opts(dir.path())).unwrap_err();
+    let err = Spool::open(opts(dir.path()), &OsFs).unwrap_err();
     assert!(
         err.to_string().contains("cannot share one spool_dir"),
         "{err}"
@@ -411,4 +465,112 @@ proptest! {
         }
         prop_assert_eq!(r.report.corrupt_records, 0);
     }
+}
+
+/// A file layer that notes syncs, over the real one.
+#[derive(Clone, Default)]
+struct Syncs(Arc<std::sync::Mutex<Vec<String>>>);
+
+struct SyncFile(Box<dyn io::SpoolFile>, Syncs);
+
+impl io::SpoolFile for SyncFile {
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.1.0.lock().expect("syncs").push("write".into());
+        self.0.write_at(buf, offset)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        self.1.0.lock().expect("syncs").push("sync".into());
+        self.0.sync_data()
+    }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+impl io::SpoolFs for Syncs {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        OsFs.read(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn io::SpoolFile>> {
+        Ok(Box::new(SyncFile(OsFs.create_new(path)?, self.clone())))
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        OsFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        OsFs.sync_dir(dir)
+    }
+}
+
+/// Under `always`, an acknowledgement is a durable write, synced in the
+/// same run of the spool's thread — not only after the next event append.
+#[test]
+fn under_always_acknowledgements_are_synced_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let always = SpoolOptions {
+        sync: SyncPolicy::Always,
+        ..opts(dir.path())
+    };
+    let syncs = Syncs::default();
+    let (mut s, _) = Spool::open(always, &syncs).expect("open");
+    let mut w = Writer::new(
+        dir.path().to_path_buf(),
+        Arc::new(syncs.clone()),
+        SyncPolicy::Always,
+    );
+    let a = key("a");
+    let msgs: Vec<String> = (0..4).map(msg).collect();
+    let refs: Vec<EventRef<'_>> = (0..4)
+        .map(|i| EventRef {
+            seq: i,
+            timestamp_ms: 1,
+            job: "j",
+            message: &msgs[i as usize],
+        })
+        .collect();
+    s.append(&a, &refs);
+    w.run(s.take_ops(), &|_| {});
+    syncs.0.lock().expect("syncs").clear();
+    s.ack(&a, 0, 1);
+    let ops = s.take_ops();
+    assert!(
+        ops.iter().any(|op| matches!(
+            op,
+            io::Op::Write {
+                events: None,
+                durable: true,
+                ..
+            }
+        )),
+        "the ACK frame is a durable write: {ops:?}"
+    );
+    w.run(ops, &|_| {});
+    assert_eq!(*syncs.0.lock().expect("syncs"), ["write", "sync"]);
+    // Under `batch` it is written, not synced of its own.
+    let batch = SpoolOptions {
+        sync: SyncPolicy::Batch,
+        ..opts(dir.path())
+    };
+    drop((s, w));
+    let (mut s, r) = Spool::open(batch, &syncs).expect("reopen");
+    assert_eq!(seqs_of(&r, &a), [2, 3]);
+    let mut w = Writer::new(
+        dir.path().to_path_buf(),
+        Arc::new(syncs.clone()),
+        SyncPolicy::Batch,
+    );
+    let refs: Vec<EventRef<'_>> = (10..14)
+        .map(|i| EventRef {
+            seq: i,
+            timestamp_ms: 1,
+            job: "j",
+            message: "m",
+        })
+        .collect();
+    s.append(&a, &refs);
+    w.run(s.take_ops(), &|_| {});
+    syncs.0.lock().expect("syncs").clear();
+    s.ack(&a, 10, 11);
+    w.run(s.take_ops(), &|_| {});
+    assert_eq!(*syncs.0.lock().expect("syncs"), ["write"]);
 }

@@ -13,17 +13,20 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatchlogs::Client;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::delivery::{ErrorClass, Failure, full_jitter};
 use crate::event::Target;
 use crate::ledger::{Creation, Ledger};
 
-use super::config::DeliveryConfig;
-use super::policy::full_jitter;
-use super::retry::{Classified, ErrorClass, classify};
+use super::config::CloudWatchConfig;
+use super::names;
+use super::retry::classify;
 
 /// Creates missing targets and remembers which exist.
 pub(crate) struct Targets {
     client: Client,
-    cfg: Arc<DeliveryConfig>,
+    cfg: Arc<CloudWatchConfig>,
+    /// First and longest backoff of the retention retries.
+    backoff: (Duration, Duration),
     ledger: Ledger,
     known: Mutex<HashMap<Target, Instant>>,
     locks: Mutex<HashMap<Target, Arc<tokio::sync::Mutex<()>>>>,
@@ -32,11 +35,17 @@ pub(crate) struct Targets {
 
 impl Targets {
     /// A manager using `client` for the Create* calls.
-    pub fn new(client: Client, cfg: Arc<DeliveryConfig>, ledger: Ledger) -> Targets {
+    pub fn new(
+        client: Client,
+        cfg: Arc<CloudWatchConfig>,
+        backoff: (Duration, Duration),
+        ledger: Ledger,
+    ) -> Targets {
         let rate = NonZeroU32::new(cfg.create_rate_per_sec).unwrap_or(NonZeroU32::MIN);
         Targets {
             client,
             cfg,
+            backoff,
             ledger,
             known: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
@@ -69,7 +78,7 @@ impl Targets {
     /// did not: creates the stream, and the group first if the stream's
     /// creation reports the group missing (when group creation is enabled).
     /// An error of class `NotFound` means the group is missing and may not be created.
-    pub async fn ensure(&self, target: &Target, failed_at: Instant) -> Result<(), Classified> {
+    pub async fn ensure(&self, target: &Target, failed_at: Instant) -> Result<(), Failure> {
         let lock = self.lock_for(target);
         let _guard = lock.lock().await;
         {
@@ -109,13 +118,14 @@ impl Targets {
         Ok(())
     }
 
-    async fn create_stream(&self, target: &Target) -> Result<(), Classified> {
+    async fn create_stream(&self, target: &Target) -> Result<(), Failure> {
+        let (group, stream) = names(target)?;
         self.limiter.until_ready().await;
         let res = self
             .client
             .create_log_stream()
-            .log_group_name(&target.log_group)
-            .log_stream_name(&target.log_stream)
+            .log_group_name(group)
+            .log_stream_name(stream)
             .send()
             .await;
         match res {
@@ -131,7 +141,8 @@ impl Targets {
         }
     }
 
-    async fn create_group(&self, target: &Target) -> Result<(), Classified> {
+    async fn create_group(&self, target: &Target) -> Result<(), Failure> {
+        let (group, _) = names(target)?;
         self.limiter.until_ready().await;
         let tags = (!self.cfg.tags.is_empty()).then(|| {
             self.cfg
@@ -143,7 +154,7 @@ impl Targets {
         let res = self
             .client
             .create_log_group()
-            .log_group_name(&target.log_group)
+            .log_group_name(group)
             .set_tags(tags)
             .set_kms_key_id(self.cfg.kms_key_id.clone())
             .send()
@@ -151,7 +162,7 @@ impl Targets {
         match res {
             Ok(_) => {
                 self.ledger.created(target, Creation::Group);
-                tracing::info!(log_group = %target.log_group, "created log group");
+                tracing::info!(log_group = group, "created log group");
             }
             Err(e) => {
                 let c = classify(&e);
@@ -164,7 +175,7 @@ impl Targets {
             }
         }
         if let Some(days) = self.cfg.retention_days {
-            self.set_retention(&target.log_group, days).await;
+            self.set_retention(group, days).await;
         }
         Ok(())
     }
@@ -198,12 +209,7 @@ impl Targets {
                         );
                         return;
                     }
-                    tokio::time::sleep(full_jitter(
-                        self.cfg.backoff_base,
-                        self.cfg.backoff_cap,
-                        attempt,
-                    ))
-                    .await;
+                    tokio::time::sleep(full_jitter(self.backoff.0, self.backoff.1, attempt)).await;
                 }
             }
         }

@@ -1,52 +1,20 @@
-//! Error classification: SDK errors by their error code / kind (never by
-//! HTTP status alone: ThrottlingException is a 400) into the handful of
-//! classes the retry policy (`policy`) decides on.
+//! Error classification: CloudWatch Logs SDK errors by their error code or
+//! kind (never by HTTP status alone: ThrottlingException is a 400), and
+//! failures before anything reached the wire by their cause, into the
+//! classes the delivery core's retry policy decides on. A credential
+//! problem is one only when the credential chain says so: a request that
+//! could not be built or a connector fault is a local problem, not "check
+//! IAM".
 
 use std::error::Error as StdError;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::ErrorKind;
 
-/// What the sender does about a failed call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorClass {
-    /// ThrottlingException / 429: back off and retry.
-    Throttled,
-    /// 5xx, ServiceUnavailable, timeouts, connection failures, unreadable
-    /// responses: back off and retry.
-    Transient,
-    /// InvalidParameterException: the request itself is bad; never resend unchanged.
-    InvalidParameter,
-    /// ResourceNotFoundException: group or stream missing.
-    NotFound,
-    /// ResourceAlreadyExistsException (creation raced with someone): success.
-    AlreadyExists,
-    /// Credentials missing, expired, unrecognised, or permission denied:
-    /// keep data, long backoff, loud log.
-    Credentials,
-    /// Anything else the service refused: a few tries, then drop.
-    Permanent,
-}
-
-impl ErrorClass {
-    /// True for classes a plain backoff-and-retry can fix.
-    pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorClass::Throttled | ErrorClass::Transient)
-    }
-}
-
-/// A classified error with a one-line description for logs and health.
-#[derive(Debug, Clone)]
-pub(crate) struct Classified {
-    /// The class.
-    pub class: ErrorClass,
-    /// The service error code, or the SDK error kind when there is none.
-    pub code: String,
-    /// Human-readable description including the source chain.
-    pub message: String,
-}
+use crate::delivery::{ErrorClass, Failure};
 
 /// Classifies an error code from the service.
 pub(crate) fn class_of_code(code: &str) -> Option<ErrorClass> {
@@ -65,7 +33,7 @@ pub(crate) fn class_of_code(code: &str) -> Option<ErrorClass> {
         | "OperationAbortedException"
         | "InvalidSequenceTokenException" => ErrorClass::Transient,
         "InvalidParameterException" | "ValidationException" | "SerializationException" => {
-            ErrorClass::InvalidParameter
+            ErrorClass::InvalidRequest
         }
         "ResourceNotFoundException" => ErrorClass::NotFound,
         "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
@@ -86,7 +54,7 @@ pub(crate) fn class_of_code(code: &str) -> Option<ErrorClass> {
 }
 
 /// Classifies any CloudWatch Logs SDK error.
-pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> Classified
+pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
@@ -105,12 +73,7 @@ where
                     });
                     (class, code.to_string())
                 }
-                None if status >= 500 => (ErrorClass::Transient, format!("HTTP {status}")),
-                None if status == 429 => (ErrorClass::Throttled, format!("HTTP {status}")),
-                None if status == 401 || status == 403 => {
-                    (ErrorClass::Credentials, format!("HTTP {status}"))
-                }
-                None => (ErrorClass::Permanent, format!("HTTP {status}")),
+                None => class_of_status(status),
             }
         }
         SdkError::TimeoutError(_) => (ErrorClass::Transient, "timeout".into()),
@@ -119,6 +82,10 @@ where
                 (ErrorClass::Transient, "timeout".into())
             } else if d.is_io() {
                 (ErrorClass::Transient, "connection".into())
+            } else if credentials_failed(err) {
+                // No credentials, an expired SSO session, an unreachable
+                // credential endpoint: the chain said so.
+                (ErrorClass::Credentials, "credentials".into())
             } else if matches!(
                 d.as_other(),
                 Some(
@@ -127,10 +94,9 @@ where
             ) {
                 (ErrorClass::Transient, "dispatch".into())
             } else {
-                // Failures before anything reached the wire that are not I/O
-                // are almost always identity resolution: no credentials, an
-                // expired SSO session, an unreachable credential endpoint.
-                (ErrorClass::Credentials, "credentials".into())
+                // Signing, endpoint resolution, the connector: a fault on
+                // this side, retried with backoff and shown on /readyz.
+                (ErrorClass::Transient, "local dispatch failure".into())
             }
         }
         SdkError::ResponseError(r) => {
@@ -144,16 +110,42 @@ where
                 (ErrorClass::Transient, "unreadable response".into())
             }
         }
+        // The request could not be built: it will not be built next time
+        // either. A few tries, then the batch is dropped and counted.
         SdkError::ConstructionFailure(_) => {
-            (ErrorClass::Credentials, "request construction".into())
+            if credentials_failed(err) {
+                (ErrorClass::Credentials, "credentials".into())
+            } else {
+                (ErrorClass::Permanent, "request construction".into())
+            }
         }
         _ => (ErrorClass::Transient, "unknown SDK error".into()),
     };
-    Classified {
-        class,
-        code,
-        message,
+    Failure::new(class, &code, &message)
+}
+
+/// The class of an error answer without an error code.
+pub(crate) fn class_of_status(status: u16) -> (ErrorClass, String) {
+    let class = match status {
+        500.. => ErrorClass::Transient,
+        429 => ErrorClass::Throttled,
+        401 | 403 => ErrorClass::Credentials,
+        408 => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    };
+    (class, format!("HTTP {status}"))
+}
+
+/// True when the credential chain is somewhere in the error's causes.
+fn credentials_failed(err: &(dyn StdError + 'static)) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        cause = e.source();
     }
+    false
 }
 
 #[cfg(test)]
@@ -172,7 +164,7 @@ mod tests {
         );
         assert_eq!(
             class_of_code("InvalidParameterException"),
-            Some(ErrorClass::InvalidParameter)
+            Some(ErrorClass::InvalidRequest)
         );
         assert_eq!(
             class_of_code("ResourceNotFoundException"),
@@ -190,5 +182,49 @@ mod tests {
             assert_eq!(class_of_code(c), Some(ErrorClass::Credentials), "{c}");
         }
         assert_eq!(class_of_code("SomethingNew"), None);
+    }
+
+    type E = aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsError;
+
+    fn dispatch(source: Box<dyn StdError + Send + Sync>) -> SdkError<E, HttpResponse> {
+        SdkError::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::other(source, None),
+        )
+    }
+
+    /// Only the credential chain's own errors are credential problems: a
+    /// request that cannot be built, or a fault of the connector, is not.
+    #[test]
+    fn failures_before_the_wire_are_classed_by_cause() {
+        let no_credentials = dispatch(Box::new(CredentialsError::not_loaded(
+            "no providers in chain provided credentials",
+        )));
+        let f = classify(&no_credentials);
+        assert_eq!(
+            (f.class, f.code.to_string()),
+            (ErrorClass::Credentials, "credentials".to_string())
+        );
+
+        let signing = dispatch("failed to sign the request".into());
+        assert_eq!(classify(&signing).class, ErrorClass::Transient);
+
+        let construction: SdkError<E, HttpResponse> =
+            SdkError::construction_failure("log group name is missing");
+        let f = classify(&construction);
+        assert_eq!(f.class, ErrorClass::Permanent);
+        assert_eq!(f.code.to_string(), "request construction");
+    }
+
+    #[test]
+    fn answers_without_a_code_are_classed_by_status() {
+        for (status, class) in [
+            (503, ErrorClass::Transient),
+            (429, ErrorClass::Throttled),
+            (403, ErrorClass::Credentials),
+            (408, ErrorClass::Transient),
+            (404, ErrorClass::Permanent),
+        ] {
+            assert_eq!(class_of_status(status).0, class, "HTTP {status}");
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Building the CloudWatch Logs client: the aws-config default credential
 //! chain (env, profile, SSO, web identity/IRSA, ECS task role, IMDS), region
 //! from config or the environment, an optional endpoint override, SDK retries
-//! disabled (the sender owns retry) and explicit timeouts. The region and
-//! endpoint rules live here ([`check_region`], [`check_endpoint_url`]); the
-//! config loader checks `[sink]` with the same functions.
+//! disabled (the delivery core owns retry) and explicit timeouts. The region
+//! and endpoint rules live here ([`check_region`], [`check_endpoint_url`]);
+//! the config loader checks every CloudWatch sink with the same functions.
 
 use std::time::Duration;
 
@@ -94,6 +94,45 @@ pub async fn client_from_settings(
     let sdk = loader.load().await;
     require_region(sdk.region())?;
     Ok(aws_sdk_cloudwatchlogs::Client::new(&sdk))
+}
+
+/// Resolves credentials once at start so a missing or broken credential
+/// source is reported in one clear line, not only at the first send. The
+/// daemon still starts: credentials may appear later (an IAM role attached,
+/// a profile written), and events stay buffered until they do.
+pub async fn warn_without_credentials(sink: &str) {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let Some(provider) = sdk_config.credentials_provider() else {
+        tracing::warn!(
+            sink,
+            "no AWS credentials provider is configured; deliveries will fail until one is"
+        );
+        return;
+    };
+    let timeout = super::CREDENTIALS_CHECK_TIMEOUT;
+    match tokio::time::timeout(timeout, provider.provide_credentials()).await {
+        Ok(Ok(_)) => tracing::info!(sink, "AWS credentials found"),
+        Ok(Err(e)) => tracing::warn!(
+            sink,
+            detail = %first_line(&e.to_string()),
+            "no AWS credentials found; looked in: environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
+             profile (~/.aws), SSO, web identity (IRSA), ECS task role, EC2 instance metadata. \
+             Events stay buffered and delivery starts once credentials are available"
+        ),
+        Err(_) => tracing::warn!(
+            sink,
+            "resolving AWS credentials took longer than {timeout:?}; continuing, deliveries will retry"
+        ),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches(". Attempted:")
+        .trim_end_matches(':')
 }
 
 fn require_region(region: Option<&Region>) -> anyhow::Result<()> {
