@@ -440,8 +440,9 @@ def main():
                "bins": dict(bins)}
     # Warm the compiled-guest cache, as any restart of a long-running daemon finds it.
     for label, binary in bins:
-        subprocess.run([binary, "invoke", "builtin:heartbeat"], env=dict(os.environ, CWPUB_CACHE_DIR=cache),
-                       stdout=subprocess.DEVNULL, check=True)
+        for guest in ("builtin:heartbeat", "builtin:emf"):
+            subprocess.run([binary, "invoke", guest], env=dict(os.environ, CWPUB_CACHE_DIR=cache),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     moto = Moto(work) if {"cadence", "b2b", "idle"} & set(parts) else None
     try:
         if "cadence" in parts:

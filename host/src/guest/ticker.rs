@@ -7,11 +7,14 @@
 //! first call in flight arms (ticking every [`EPOCH_TICK`] from then on) and
 //! the last one disarms: a call shorter than one tick costs two
 //! `timerfd_settime` calls and wakes no thread at all, and an idle host never
-//! wakes the ticker. Elsewhere the thread waits on a condition variable that
-//! the first call in flight signals.
+//! wakes the ticker. While calls follow each other closely (the last one
+//! ended less than a tick ago) the timer stays armed, and the ticker
+//! disarms it at its next tick once no call is in flight. Elsewhere the
+//! thread waits on a condition variable that the first call in flight
+//! signals.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use wasmtime::{Engine, EngineWeak};
@@ -37,6 +40,10 @@ struct Shared {
 #[derive(Default)]
 struct State {
     in_flight: usize,
+    /// Whether the timer is set to tick.
+    armed: bool,
+    /// When the last call in flight ended.
+    last_end: Option<Instant>,
     stopping: bool,
 }
 
@@ -68,8 +75,9 @@ impl EpochTicker {
     pub(crate) fn busy(&self) -> Ticking {
         let mut state = self.shared.lock();
         state.in_flight += 1;
-        if state.in_flight == 1 {
+        if !state.armed {
             self.shared.arm(true);
+            state.armed = true;
         }
         Ticking {
             shared: self.shared.clone(),
@@ -89,7 +97,17 @@ impl Drop for Ticking {
         let mut state = self.shared.lock();
         state.in_flight -= 1;
         if state.in_flight == 0 {
-            self.shared.arm(false);
+            let now = Instant::now();
+            // Calls in quick succession keep the timer armed (the ticker
+            // disarms it at its next tick); a lone call disarms it now.
+            let lone = state
+                .last_end
+                .is_none_or(|end| now.duration_since(end) >= EPOCH_TICK);
+            if lone {
+                self.shared.arm(false);
+                state.armed = false;
+            }
+            state.last_end = Some(now);
         }
     }
 }
@@ -130,7 +148,11 @@ impl Shared {
             #[cfg(not(target_os = "linux"))]
             let waited: Option<()> = None;
             if waited.is_none() {
-                let state = self.lock();
+                let mut state = self.lock();
+                if state.in_flight == 0 {
+                    // The next call has to wake this thread.
+                    state.armed = false;
+                }
                 let state = self
                     .wake
                     .wait_while(state, |s| s.in_flight == 0 && !s.stopping)
@@ -141,8 +163,15 @@ impl Shared {
                 drop(state);
                 std::thread::sleep(EPOCH_TICK);
             }
-            if self.lock().stopping {
-                return;
+            {
+                let mut state = self.lock();
+                if state.stopping {
+                    return;
+                }
+                if state.in_flight == 0 && state.armed {
+                    self.arm(false);
+                    state.armed = false;
+                }
             }
             match engine.upgrade() {
                 Some(engine) => engine.increment_epoch(),
@@ -189,13 +218,15 @@ mod linux {
         let _ = timerfd_settime(timer, TimerfdTimerFlags::empty(), &value);
     }
 
-    /// Blocks until the timer has fired at least once since the last wait.
+    /// Blocks until the timer has fired at least once since the last wait
+    /// (or, should the read ever fail, for one tick).
     pub(super) fn wait(timer: &OwnedFd) {
         let mut expirations = [0u8; 8];
         loop {
             match rustix::io::read(timer, &mut expirations) {
-                Err(Errno::INTR) => continue,
-                _ => return,
+                Ok(_) => return,
+                Err(Errno::INTR) => {}
+                Err(_) => return std::thread::sleep(super::EPOCH_TICK),
             }
         }
     }
