@@ -339,8 +339,17 @@ name = "trap unexpected"
         report.contains("guest trapped: wasm trap: wasm `unreachable` instruction executed"),
         "{report}"
     );
+    // Which frames the compiler kept apart (inlined or not) is its choice;
+    // the line names the guest's functions, demangled, innermost first.
+    let frames = report
+        .lines()
+        .find(|l| l.contains("guest trapped:"))
+        .and_then(|l| l.split_once(" executed in "))
+        .map(|(_, frames)| frames.trim())
+        .unwrap_or_else(|| panic!("no frames: {report}"));
     assert!(
-        report.contains("std::process::abort ← cwpub:publisher/publisher@0.1.0#run"),
+        frames.contains("std::process::abort ← ")
+            && frames.ends_with(" ← cwpub:publisher/publisher@0.1.0#run"),
         "the innermost frames name the guest's functions, demangled: {report}"
     );
 }

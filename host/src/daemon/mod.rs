@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Env};
 use crate::delivery::DrainReport;
-use crate::guest::{HostFacts, Runtime};
+use crate::guest::{HostFacts, Runtime, RuntimeOptions};
 use crate::ledger::{DropReason, Ledger, StatsSnapshot};
 use crate::observe::{self, JobMetrics, ObserveState, Readiness, RunTotals};
 use crate::schedule::{self, DriveOptions, SystemClock};
@@ -160,7 +160,12 @@ pub async fn run(
         None
     };
 
-    let runtime = Runtime::with_options(&config.runtime)?;
+    // A guest not in the cache starts on baseline code while its optimized
+    // code compiles.
+    let runtime = Runtime::with_options(&RuntimeOptions {
+        tiered: true,
+        ..config.runtime.clone()
+    })?;
     let jobs = prepare(&config, &runtime).await?;
     let _spool_root = match config.delivery.spool_dir.clone() {
         Some(base) => {

@@ -6,7 +6,7 @@
 //! longer than one tick goes on, apart from the host's timers, HTTP endpoint
 //! and delivery.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use wasmtime::component::Linker;
@@ -33,17 +33,44 @@ pub struct Runtime {
 }
 
 pub(crate) struct RuntimeInner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<RunState>,
+    /// The engine guests are compiled for (with the code generator the
+    /// options name), and its linker.
+    pub(crate) main: Tier,
+    /// Winch's engine, for the first runs of a guest whose optimized code is
+    /// still being compiled (see `load`); built when first needed.
+    baseline: Mutex<Option<Arc<Tier>>>,
+    /// Whether a guest not in the cache starts on baseline code.
+    pub(crate) tiered: bool,
+    /// The compiled-guest cache, shared by both engines.
+    cache: Option<wasmtime::Cache>,
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// Where guest calls longer than one epoch tick go on.
     pub(crate) pool: GuestPool,
-    /// Advances the epoch while guest calls are in flight.
+    /// Advances the epochs while guest calls are in flight.
     pub(crate) ticker: EpochTicker,
     /// Where compiled guests are cached, if anywhere.
     pub(crate) cache_dir: Option<std::path::PathBuf>,
+}
+
+/// An engine and the linker of every import a guest may use in it.
+pub(crate) struct Tier {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+}
+
+impl Tier {
+    fn new(engine: Engine) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(to_anyhow)
+            .context("linking WASI")?;
+        sandbox::add_to_linker(&mut linker)
+            .map_err(to_anyhow)
+            .context("linking the cwpub:publisher imports")?;
+        Ok(Tier { engine, linker })
+    }
 }
 
 impl Runtime {
@@ -69,33 +96,30 @@ impl Runtime {
                         "pooling allocator unavailable (address space reservation failed?); \
                          falling back to on-demand instance allocation"
                     );
-                    Engine::new(&config(false, cache, codegen))
+                    Engine::new(&config(false, cache.clone(), codegen))
                         .map_err(to_anyhow)
                         .context("creating the wasm engine")?
                 }
             }
         } else {
-            Engine::new(&config(false, cache, codegen))
+            Engine::new(&config(false, cache.clone(), codegen))
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
         let ticker = EpochTicker::start(&engine)?;
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(to_anyhow)
-            .context("linking WASI")?;
-        sandbox::add_to_linker(&mut linker)
-            .map_err(to_anyhow)
-            .context("linking the cwpub:publisher imports")?;
+        let main = Tier::new(engine)?;
         let slots = Arc::new(tokio::sync::Semaphore::new(
             MAX_CONCURRENT_INSTANCES as usize,
         ));
         let pool = GuestPool::new()?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
+                main,
+                baseline: Mutex::new(None),
+                tiered: options.tiered
+                    && codegen == Codegen::Optimized
+                    && Codegen::BASELINE_AVAILABLE,
+                cache,
                 slots,
                 pool,
                 ticker,
@@ -106,16 +130,42 @@ impl Runtime {
 
     /// The underlying wasmtime engine.
     pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        &self.inner.main.engine
+    }
+
+    /// Winch's engine (on-demand instance allocation: it serves only the
+    /// first minutes of a guest), built at the first call.
+    pub(crate) fn baseline(&self) -> anyhow::Result<Arc<Tier>> {
+        let mut baseline = self
+            .inner
+            .baseline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(tier) = &*baseline {
+            return Ok(tier.clone());
+        }
+        let engine = Engine::new(&config(false, self.inner.cache.clone(), Codegen::Baseline))
+            .map_err(to_anyhow)
+            .context("creating the baseline (Winch) engine")?;
+        self.inner.ticker.watch(&engine);
+        let tier = Arc::new(Tier::new(engine)?);
+        *baseline = Some(tier.clone());
+        Ok(tier)
     }
 }
 
 fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Config {
     let mut cfg = Config::new();
     cfg.cache(cache);
-    if codegen == Codegen::Quick {
-        cfg.cranelift_opt_level(wasmtime::OptLevel::None);
-        cfg.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
+    match codegen {
+        Codegen::Optimized => {}
+        Codegen::Baseline => {
+            cfg.strategy(wasmtime::Strategy::Winch);
+        }
+        Codegen::Quick => {
+            cfg.cranelift_opt_level(wasmtime::OptLevel::None);
+            cfg.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
+        }
     }
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);

@@ -174,10 +174,11 @@ impl LoadedGuest {
             }
             () = cancel.cancelled() => return Err(failed(FailureKind::Cancelled)),
         };
+        let code = self.code();
         let task = CallTask {
             _slot: slot,
-            pre: self.pre.clone(),
-            engine: self.runtime.inner.engine.clone(),
+            pre: code.pre.clone(),
+            engine: code.engine.clone(),
             _ticking: self.runtime.inner.ticker.busy(),
             job: job.clone(),
             invocation_id,

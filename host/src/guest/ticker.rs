@@ -1,4 +1,4 @@
-//! The epoch ticker: advances the engine's epoch every [`EPOCH_TICK`] while
+//! The epoch ticker: advances the engines' epochs every [`EPOCH_TICK`] while
 //! at least one guest call is in flight, from a thread of its own, so a
 //! guest stuck in a loop is interrupted whatever the host's and the guest
 //! pool's threads are doing.
@@ -39,6 +39,8 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
+    /// The engines whose epochs advance.
+    engines: Vec<EngineWeak>,
     in_flight: usize,
     /// Whether the timer is set to tick.
     armed: bool,
@@ -56,19 +58,26 @@ impl EpochTicker {
     /// Starts the (idle) ticker thread for `engine`.
     pub(crate) fn start(engine: &Engine) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                engines: vec![engine.weak()],
+                ..State::default()
+            }),
             wake: Condvar::new(),
             #[cfg(target_os = "linux")]
             timer: linux::timer(),
         });
         let thread = shared.clone();
-        let engine = engine.weak();
         std::thread::Builder::new()
             .name("cwpub-epoch".into())
             .stack_size(64 << 10)
-            .spawn(move || thread.run(&engine))
+            .spawn(move || thread.run())
             .context("starting the epoch ticker thread")?;
         Ok(EpochTicker { shared })
+    }
+
+    /// Advances `engine`'s epoch too, from now on.
+    pub(crate) fn watch(&self, engine: &Engine) {
+        self.shared.lock().engines.push(engine.weak());
     }
 
     /// Ticks until the guard is dropped.
@@ -139,9 +148,9 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// The ticker thread: ticks while calls are in flight, until the engine
-    /// is gone or the ticker is dropped.
-    fn run(&self, engine: &EngineWeak) {
+    /// The ticker thread: ticks while calls are in flight, until the
+    /// engines are gone or the ticker is dropped.
+    fn run(&self) {
         loop {
             #[cfg(target_os = "linux")]
             let waited = self.timer.as_ref().map(linux::wait);
@@ -163,19 +172,23 @@ impl Shared {
                 drop(state);
                 std::thread::sleep(EPOCH_TICK);
             }
-            {
-                let mut state = self.lock();
-                if state.stopping {
-                    return;
-                }
-                if state.in_flight == 0 && state.armed {
-                    self.arm(false);
-                    state.armed = false;
-                }
+            let mut state = self.lock();
+            if state.stopping {
+                return;
             }
-            match engine.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
+            if state.in_flight == 0 && state.armed {
+                self.arm(false);
+                state.armed = false;
+            }
+            state.engines.retain(|engine| match engine.upgrade() {
+                Some(engine) => {
+                    engine.increment_epoch();
+                    true
+                }
+                None => false,
+            });
+            if state.engines.is_empty() {
+                return;
             }
         }
     }
