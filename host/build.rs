@@ -54,10 +54,10 @@ fn main() {
             for dir in ["guest-heartbeat", "guest-emf"] {
                 println!("cargo:rerun-if-changed={}", root.join(dir).display());
             }
-            println!(
-                "cargo:rerun-if-changed={}",
-                root.join("Cargo.lock").display()
-            );
+            // Cargo.toml holds the `guest` profile the guests are built with.
+            for file in ["Cargo.lock", "Cargo.toml"] {
+                println!("cargo:rerun-if-changed={}", root.join(file).display());
+            }
             ensure_target_installed(&root, &mut tty);
             build_guests(&root, &mut tty)
         }

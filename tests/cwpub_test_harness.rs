@@ -339,14 +339,14 @@ name = "trap unexpected"
         report.contains("guest trapped: wasm trap: wasm `unreachable` instruction executed"),
         "{report}"
     );
-    // Which frames the guest's build inlined may change; the innermost ones
-    // are named, demangled, and lead out to the export that was called.
+    // Which frames the compiler kept apart (inlined or not) is its choice;
+    // the line names the guest's functions, demangled, innermost first.
     let frames = report
         .lines()
-        .find(|l| l.contains("guest trapped"))
-        .and_then(|l| l.split_once(" in "))
+        .find(|l| l.contains("guest trapped:"))
+        .and_then(|l| l.split_once(" executed in "))
         .map(|(_, frames)| frames.trim())
-        .unwrap_or_default();
+        .unwrap_or_else(|| panic!("no frames: {report}"));
     assert!(
         frames.contains("std::process::abort ← ")
             && frames.ends_with(" ← cwpub:publisher/publisher@0.1.0#run")

@@ -6,18 +6,22 @@
 //! ```
 //!
 //! For each guest (default: the built-in ones) it prints the component size;
-//! the first compile as `cwpub` does it (no cache) and under other Cranelift
-//! settings; a load from the compiled-guest cache by a fresh engine (what a
-//! restart costs); one run (fresh instance, median of 200) and the guest's
+//! the first compile as `cwpub` does it (no cache), under other Cranelift
+//! settings and with Winch, wasmtime's baseline compiler; then for each of
+//! cwpub's code generators ([`Codegen`]): the first load through cwpub's
+//! runtime, a load from the compiled-guest cache by a fresh engine (what a
+//! restart costs), one run (fresh instance, median of 200) and the guest's
 //! peak linear memory. Each figure is the median of ROUNDS (default 3)
 //! rounds, with the range.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cwpub::guest::{Builtin, GuestSource, HostFacts, RunLimits, RunRequest, Runtime};
+use cwpub::guest::{
+    Builtin, Codegen, GuestSource, HostFacts, RunLimits, RunRequest, Runtime, RuntimeOptions,
+};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, OptLevel, RegallocAlgorithm};
+use wasmtime::{Config, Engine, OptLevel, RegallocAlgorithm, Strategy};
 
 const RUNS: usize = 200;
 
@@ -58,14 +62,20 @@ fn main() {
                 .collect();
             println!("  compile, {name:<34} {}", summary(times));
         }
-        rt.block_on(load_and_run(source, rounds));
+        for codegen in [Codegen::Optimized, Codegen::Baseline, Codegen::Quick] {
+            rt.block_on(load_and_run(source, rounds, codegen));
+        }
     }
 }
 
 /// Cranelift settings compared with `cwpub`'s (the defaults).
 type Variant = (&'static str, fn(Config) -> Config);
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 6] = [
     ("cwpub's settings (opt speed)", |c| c),
+    ("winch (baseline compiler)", |mut c| {
+        c.strategy(Strategy::Winch);
+        c
+    }),
     ("opt_level none", |mut c| {
         c.cranelift_opt_level(OptLevel::None);
         c
@@ -97,13 +107,23 @@ fn base_config() -> Config {
 
 /// The real runtime: a first load fills the cache, then loads by fresh
 /// engines read it, then runs.
-async fn load_and_run(source: &GuestSource, rounds: usize) {
-    let first = Runtime::new().expect("engine");
+async fn load_and_run(source: &GuestSource, rounds: usize, codegen: Codegen) {
+    let options = RuntimeOptions {
+        codegen,
+        ..RuntimeOptions::from_env(&cwpub::env::process_env())
+    };
+    println!("  {codegen:?} code, as `cwpub` compiles it:");
+    let started = Instant::now();
+    let first = Runtime::with_options(&options).expect("engine");
     first.load(source).await.expect("loads");
+    println!(
+        "  first load (compile, fill the cache)     {}",
+        summary(vec![started.elapsed()])
+    );
     let mut cached = Vec::new();
     let mut guest = None;
     for _ in 0..rounds {
-        let runtime = Runtime::new().expect("engine");
+        let runtime = Runtime::with_options(&options).expect("engine");
         let started = Instant::now();
         guest = Some(runtime.load(source).await.expect("loads from the cache"));
         cached.push(started.elapsed());

@@ -69,6 +69,14 @@ impl Moto {
     /// Starts moto on 127.0.0.1, port 0 (the system picks a free one), and
     /// waits until it says which port it listens on.
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with extra environment variables for moto, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT` (moto checks every request's SigV4
+    /// signature against the IAM access keys it issued, after that many
+    /// unchecked requests).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let bin = find_moto();
         let log = tempfile::Builder::new()
             .prefix("cwpub-moto-")
@@ -78,6 +86,7 @@ impl Moto {
         let (log_file, log) = log.keep().expect("keep the moto log");
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

@@ -142,7 +142,7 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
     // Guests are compiled after every edit and run a few times here: compile fast.
     let options = RuntimeOptions {
-        codegen: Codegen::Quick,
+        codegen: Codegen::fastest_compile(),
         ..RuntimeOptions::from_env(&cwpub::env::process_env())
     };
     let runtime = Runtime::with_options(&options)?;

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Env, JobConfig};
 use crate::delivery::DrainReport;
-use crate::guest::{HostFacts, Runtime};
+use crate::guest::{HostFacts, Runtime, RuntimeOptions};
 use crate::ledger::{
     Collector, DescriptorEncoder, DropReason, Ledger, StatsSnapshot, encode_counters,
 };
@@ -277,7 +277,12 @@ pub async fn run(
     } else {
         None
     };
-    let runtime = Runtime::with_options(&config.runtime)?;
+    // A guest not in the cache starts on baseline code while its optimized
+    // code compiles.
+    let runtime = Runtime::with_options(&RuntimeOptions {
+        tiered: true,
+        ..config.runtime.clone()
+    })?;
     let prepared = prepare(&config, &runtime).await?;
     let _spool_root = match config.delivery.spool_dir.clone() {
         Some(base) => {

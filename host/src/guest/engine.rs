@@ -1,12 +1,12 @@
 //! The one wasmtime [`Engine`] a host process uses: pooling instance
-//! allocation (cheap fresh instances per run), epoch interruption driven by a
-//! ticker that runs only while a guest call is in flight (wall-clock
-//! deadlines, no wake-ups while idle), the shared [`Linker`] with WASI p2 and
-//! the `cwpub:publisher` imports, and the [`GuestPool`] of threads that guest
-//! code runs on, apart from the host's timers, HTTP endpoint and delivery.
+//! allocation (cheap fresh instances per run), epoch interruption driven by
+//! the [`EpochTicker`] (wall-clock deadlines; ticks only while a call is in
+//! flight), the shared [`Linker`] with WASI p2 and the `cwpub:publisher`
+//! imports, and the [`GuestPool`] of threads where guest code that runs
+//! longer than one tick goes on, apart from the host's timers, HTTP endpoint
+//! and delivery.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::Linker;
@@ -15,19 +15,15 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::limits::RunLimits;
 use super::options::{Codegen, RuntimeOptions};
 use super::sandbox::{self, RunState};
-
-/// How often the epoch advances while a guest runs; the granularity of run
-/// deadlines and how often a long-running guest yields its thread.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub use super::ticker::EPOCH_TICK;
+use super::ticker::EpochTicker;
 
 /// Guest runs that may be in flight at once (pooling allocator slots).
 const MAX_CONCURRENT_INSTANCES: u32 = 64;
 
-/// How much nicer than the host's own threads guest threads are (capped at
-/// the lowest priority, 19), so the scheduler, the HTTP endpoint and
-/// delivery get a CPU first when guests keep every CPU busy. Relative to the
-/// process's own nice value: a host started with `nice -n 15` must not see
-/// its guests raised above it.
+/// How many nice steps guest threads run below the host's own threads, so
+/// the scheduler, the HTTP endpoint and delivery get a CPU first when guests
+/// keep every CPU busy.
 const GUEST_THREAD_NICE: i32 = 10;
 /// The lowest CPU priority Linux knows.
 const LOWEST_NICE: i32 = 19;
@@ -39,17 +35,44 @@ pub struct Runtime {
 }
 
 pub(crate) struct RuntimeInner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<RunState>,
+    /// The engine guests are compiled for (with the code generator the
+    /// options name), and its linker.
+    pub(crate) main: Tier,
+    /// Winch's engine, for the first runs of a guest whose optimized code is
+    /// still being compiled (see `load`); built when first needed.
+    baseline: Mutex<Option<Arc<Tier>>>,
+    /// Whether a guest not in the cache starts on baseline code.
+    pub(crate) tiered: bool,
+    /// The compiled-guest cache, shared by both engines.
+    cache: Option<wasmtime::Cache>,
     /// One permit per pooling-allocator slot: runs beyond it wait for a slot
     /// instead of failing to instantiate.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
-    /// Where guest code runs.
+    /// Where guest calls longer than one epoch tick go on.
     pub(crate) pool: GuestPool,
-    /// Advances the epoch while guest calls are in flight.
-    pub(crate) ticker: Arc<EpochTicker>,
+    /// Advances the epochs while guest calls are in flight.
+    pub(crate) ticker: EpochTicker,
     /// Where compiled guests are cached, if anywhere.
     pub(crate) cache_dir: Option<std::path::PathBuf>,
+}
+
+/// An engine and the linker of every import a guest may use in it.
+pub(crate) struct Tier {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+}
+
+impl Tier {
+    fn new(engine: Engine) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(to_anyhow)
+            .context("linking WASI")?;
+        sandbox::add_to_linker(&mut linker)
+            .map_err(to_anyhow)
+            .context("linking the cwpub:publisher imports")?;
+        Ok(Tier { engine, linker })
+    }
 }
 
 impl Runtime {
@@ -61,7 +84,7 @@ impl Runtime {
 
     /// Builds the engine (pooling allocator unless `options` says otherwise,
     /// or when the address space cannot be reserved), the guest threads and
-    /// the epoch ticker (idle until a call starts).
+    /// the epoch ticker (all idle until a call starts).
     pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
         let codegen = options.codegen;
         let cache = options.cache_dir.as_deref().and_then(compile_cache);
@@ -75,33 +98,30 @@ impl Runtime {
                         "pooling allocator unavailable (address space reservation failed?); \
                          falling back to on-demand instance allocation"
                     );
-                    Engine::new(&config(false, cache, codegen))
+                    Engine::new(&config(false, cache.clone(), codegen))
                         .map_err(to_anyhow)
                         .context("creating the wasm engine")?
                 }
             }
         } else {
-            Engine::new(&config(false, cache, codegen))
+            Engine::new(&config(false, cache.clone(), codegen))
                 .map_err(to_anyhow)
                 .context("creating the wasm engine")?
         };
-        let ticker = EpochTicker::new(&engine);
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(to_anyhow)
-            .context("linking WASI")?;
-        sandbox::add_to_linker(&mut linker)
-            .map_err(to_anyhow)
-            .context("linking the cwpub:publisher imports")?;
+        let ticker = EpochTicker::start(&engine)?;
+        let main = Tier::new(engine)?;
         let slots = Arc::new(tokio::sync::Semaphore::new(
             MAX_CONCURRENT_INSTANCES as usize,
         ));
         let pool = GuestPool::new()?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
+                main,
+                baseline: Mutex::new(None),
+                tiered: options.tiered
+                    && codegen == Codegen::Optimized
+                    && Codegen::BASELINE_AVAILABLE,
+                cache,
                 slots,
                 pool,
                 ticker,
@@ -112,16 +132,42 @@ impl Runtime {
 
     /// The underlying wasmtime engine.
     pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        &self.inner.main.engine
+    }
+
+    /// Winch's engine (on-demand instance allocation: it serves only the
+    /// first minutes of a guest), built at the first call.
+    pub(crate) fn baseline(&self) -> anyhow::Result<Arc<Tier>> {
+        let mut baseline = self
+            .inner
+            .baseline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(tier) = &*baseline {
+            return Ok(tier.clone());
+        }
+        let engine = Engine::new(&config(false, self.inner.cache.clone(), Codegen::Baseline))
+            .map_err(to_anyhow)
+            .context("creating the baseline (Winch) engine")?;
+        self.inner.ticker.watch(&engine);
+        let tier = Arc::new(Tier::new(engine)?);
+        *baseline = Some(tier.clone());
+        Ok(tier)
     }
 }
 
 fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Config {
     let mut cfg = Config::new();
     cfg.cache(cache);
-    if codegen == Codegen::Quick {
-        cfg.cranelift_opt_level(wasmtime::OptLevel::None);
-        cfg.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
+    match codegen {
+        Codegen::Optimized => {}
+        Codegen::Baseline => {
+            cfg.strategy(wasmtime::Strategy::Winch);
+        }
+        Codegen::Quick => {
+            cfg.cranelift_opt_level(wasmtime::OptLevel::None);
+            cfg.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
+        }
     }
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
@@ -172,12 +218,13 @@ fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
     }
 }
 
-/// The threads guest code runs on: a tokio runtime of its own with one
-/// worker per CPU (at most one per instance slot), at a lower CPU priority
-/// than the host's threads. A CPU-bound guest yields at every epoch tick, so
-/// guests share these threads fairly among themselves, and however busy they
-/// are, the host's own runtime (schedule timers, the HTTP endpoint,
-/// delivery) never waits behind them.
+/// The threads a guest call goes on running on once it has used up its first
+/// epoch tick on the thread that made it (see `run`): a tokio runtime of its
+/// own with one worker per CPU (at most one per instance slot), at a lower
+/// CPU priority than the host's threads. A CPU-bound guest yields at every
+/// epoch tick, so guests share these threads fairly among themselves, and
+/// however busy they are, the host's own runtime (schedule timers, the HTTP
+/// endpoint, delivery) waits behind none of them for more than one tick.
 pub(crate) struct GuestPool {
     /// Always `Some` until dropped.
     runtime: Option<tokio::runtime::Runtime>,
@@ -223,93 +270,27 @@ impl Drop for GuestPool {
     }
 }
 
-/// Lowers the calling thread's CPU priority by [`GUEST_THREAD_NICE`].
+/// Lowers the calling thread's CPU priority by [`GUEST_THREAD_NICE`] below
+/// the process's own (the host threads'), whatever nice value the process
+/// was started with.
 fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid, getpriority and setpriority take plain integers and
-    // touch no memory of ours; on Linux, PRIO_PROCESS with a thread id reads
-    // and renices that thread only.
+    // touch no memory of ours; on Linux, PRIO_PROCESS with a thread id
+    // reads and renices that thread only.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        // The thread's own nice value, inherited from the thread that built
-        // the pool. getpriority cannot fail for the calling thread, so -1
-        // is a real nice value here, not an error.
-        let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
+        // A new thread starts at the nice value of the thread that made it.
+        // -1 is also a valid nice value; the start value then only matters
+        // for where 19 caps it.
+        let own = libc::getpriority(libc::PRIO_PROCESS, tid);
         // Raising one's own nice value needs no privilege; if it fails anyway
         // the guest threads simply keep the host's priority.
         libc::setpriority(
             libc::PRIO_PROCESS,
             tid,
-            (nice + GUEST_THREAD_NICE).min(LOWEST_NICE),
+            own.saturating_add(GUEST_THREAD_NICE).min(LOWEST_NICE),
         );
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one guest
-/// call is in flight ([`EpochTicker::busy`]). The ticks come from a task on
-/// the host's own runtime (the one whose task waits for the call), which
-/// guests cannot starve; with no call in flight there is no task and no
-/// timer, and a call shorter than one tick wakes nothing up at all.
-pub(crate) struct EpochTicker {
-    engine: wasmtime::EngineWeak,
-    /// Calls in flight, and the ticking task while there are any.
-    state: Mutex<(usize, Option<tokio::task::AbortHandle>)>,
-}
-
-/// Keeps the epoch ticking while it lives (one per guest call in flight).
-pub(crate) struct Ticking {
-    ticker: Arc<EpochTicker>,
-}
-
-impl EpochTicker {
-    fn new(engine: &Engine) -> Arc<Self> {
-        Arc::new(EpochTicker {
-            engine: engine.weak(),
-            state: Mutex::new((0, None)),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<tokio::task::AbortHandle>)> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ticks until the guard is dropped, starting the ticking task on the
-    /// current runtime if none is running. Call it from the host's runtime.
-    pub(crate) fn busy(self: &Arc<Self>) -> Ticking {
-        let mut state = self.lock();
-        state.0 += 1;
-        // No task yet, or the runtime it ran on has gone.
-        if state.1.as_ref().is_none_or(|task| task.is_finished()) {
-            let engine = self.engine.clone();
-            let task = tokio::spawn(async move {
-                let start = tokio::time::Instant::now() + EPOCH_TICK;
-                let mut ticks = tokio::time::interval_at(start, EPOCH_TICK);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
-                    match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => return,
-                    }
-                }
-            });
-            state.1 = Some(task.abort_handle());
-        }
-        Ticking {
-            ticker: self.clone(),
-        }
-    }
-}
-
-impl Drop for Ticking {
-    fn drop(&mut self) {
-        let mut state = self.ticker.lock();
-        state.0 -= 1;
-        if state.0 == 0
-            && let Some(task) = state.1.take()
-        {
-            task.abort();
-        }
     }
 }
 

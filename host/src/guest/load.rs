@@ -3,15 +3,25 @@
 //! imports and exports into a reusable pre-instantiation. A load that takes
 //! long (the first compile of a large guest, e.g. an 18 MB Python component)
 //! says what is happening on the host's log, and how long it took.
+//!
+//! A daemon's runtime ([`RuntimeOptions::tiered`](super::RuntimeOptions))
+//! starts a guest whose optimized code is not in the cache on code from
+//! Winch, wasmtime's baseline compiler (seconds instead of tens of seconds
+//! for a Python guest), and compiles the optimized code on a thread of its
+//! own; runs that start once it is ready use it. A marker beside the cache
+//! (`optimized/`) records which guests' optimized code the cache holds, so
+//! later starts load that directly.
 
-use std::sync::Arc;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use super::bindings::{self, GuestPre};
-use super::engine::Runtime;
+use super::engine::{Runtime, Tier};
 use super::error::LoadError;
 use super::sandbox::RunState;
 use super::source::GuestSource;
@@ -21,9 +31,19 @@ use crate::untrusted::GuestText;
 #[derive(Clone)]
 pub struct LoadedGuest {
     pub(crate) runtime: Runtime,
-    pub(crate) pre: GuestPre<RunState>,
+    /// The code runs use: replaced once when baseline code gives way to
+    /// optimized code.
+    code: Arc<RwLock<Arc<Code>>>,
     name: Arc<str>,
     wit_version: Arc<str>,
+}
+
+/// A guest compiled for one engine.
+pub(crate) struct Code {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) pre: GuestPre<RunState>,
+    /// Winch's code, to be replaced by optimized code.
+    pub(crate) baseline: bool,
 }
 
 impl LoadedGuest {
@@ -36,20 +56,115 @@ impl LoadedGuest {
     pub fn wit_version(&self) -> &str {
         &self.wit_version
     }
+
+    /// Whether runs still use baseline code (its optimized code is compiling).
+    pub fn is_baseline(&self) -> bool {
+        self.code().baseline
+    }
+
+    /// The code the next run uses.
+    pub(crate) fn code(&self) -> Arc<Code> {
+        self.code
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Runtime {
     /// Loads and compiles a guest; compilation runs on a blocking thread.
     /// A load still running after [`SLOW_LOAD`] is announced at info level
     /// (guest, size, where the result is cached), then every
-    /// [`PROGRESS_EVERY`], and its duration is logged when it ends.
+    /// [`PROGRESS_EVERY`], and its duration is logged when it ends. A tiered
+    /// runtime starts a guest whose optimized code is not cached on baseline
+    /// code (see the module docs).
     pub async fn load(&self, source: &GuestSource) -> Result<LoadedGuest, LoadError> {
-        let bytes = source.bytes()?;
+        let bytes: Arc<[u8]> = source.bytes()?.into();
+        let marker = self.optimized_marker(&bytes);
+        let baseline = if self.inner.tiered && !marker.as_ref().is_some_and(|m| m.exists()) {
+            match self.baseline() {
+                Ok(tier) => Some(tier),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "no baseline compiler; compiling optimized code before the first run");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let Some(tier) = baseline else {
+            let loaded = self.compile_noting(source, &bytes, None).await?;
+            if let Some(marker) = marker {
+                mark(&marker);
+            }
+            return Ok(loaded);
+        };
+        let loaded = match self.compile_noting(source, &bytes, Some(tier)).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Winch lacks a feature the guest uses: optimized code only.
+                tracing::debug!(guest = %source, error = %e.message, "the baseline compiler cannot compile this guest");
+                let loaded = self.compile_noting(source, &bytes, None).await?;
+                if let Some(marker) = marker {
+                    mark(&marker);
+                }
+                return Ok(loaded);
+            }
+        };
+        tracing::info!(
+            guest = %source,
+            "guest {source} runs on baseline code until its optimized code, compiling in the background, is ready"
+        );
+        let (runtime, guest, name) = (self.clone(), loaded.clone(), source.to_string());
+        let optimize = move || {
+            let started = Instant::now();
+            match runtime.compile(&runtime.inner.main, &name, &bytes, false) {
+                Ok((code, _)) => {
+                    *guest.code.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(code);
+                    if let Some(marker) = &marker {
+                        mark(marker);
+                    }
+                    tracing::info!(
+                        guest = %name,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "guest {name} now runs on optimized code (compiled in {:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    guest = %name,
+                    "optimizing guest {name} failed, so it keeps running on baseline code: {}",
+                    e.message
+                ),
+            }
+        };
+        // A thread of its own, not tokio's blocking pool: a shutdown does
+        // not wait for it.
+        if let Err(e) = std::thread::Builder::new()
+            .name("cwpub-optimize".into())
+            .spawn(optimize)
+        {
+            tracing::warn!(guest = %source, error = %e, "cannot start the thread that optimizes guest {source}; it keeps running on baseline code");
+        }
+        Ok(loaded)
+    }
+
+    /// Compiles `bytes` (for `tier`, else the main engine) on a blocking
+    /// thread, announcing a slow compile and its end.
+    async fn compile_noting(
+        &self,
+        source: &GuestSource,
+        bytes: &Arc<[u8]>,
+        tier: Option<Arc<Tier>>,
+    ) -> Result<LoadedGuest, LoadError> {
         let name = source.to_string();
         let size = bytes.len();
-        let runtime = self.clone();
+        let (runtime, bytes) = (self.clone(), bytes.clone());
         let started = Instant::now();
-        let task = tokio::task::spawn_blocking(move || runtime.load_bytes(&name, &bytes));
+        let task = tokio::task::spawn_blocking(move || match &tier {
+            Some(tier) => runtime.load_in(tier, &name, &bytes, true),
+            None => runtime.load_bytes(&name, &bytes),
+        });
         tokio::pin!(task);
         let mut next_note = SLOW_LOAD;
         let joined = loop {
@@ -110,14 +225,42 @@ impl Runtime {
         }
     }
 
-    /// Loads and compiles a guest from its bytes, synchronously.
+    /// Loads and compiles a guest from its bytes for the main engine, synchronously.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedGuest, LoadError> {
+        self.load_in(&self.inner.main, name, bytes, false)
+    }
+
+    fn load_in(
+        &self,
+        tier: &Tier,
+        name: &str,
+        bytes: &[u8],
+        baseline: bool,
+    ) -> Result<LoadedGuest, LoadError> {
+        let (code, wit_version) = self.compile(tier, name, bytes, baseline)?;
+        Ok(LoadedGuest {
+            runtime: self.clone(),
+            code: Arc::new(RwLock::new(Arc::new(code))),
+            name: name.into(),
+            wit_version: wit_version.into(),
+        })
+    }
+
+    /// Compiles and type-checks a guest for `tier`; returns its code and
+    /// the `cwpub:publisher` version it was built for.
+    fn compile(
+        &self,
+        tier: &Tier,
+        name: &str,
+        bytes: &[u8],
+        baseline: bool,
+    ) -> Result<(Code, String), LoadError> {
         let fail = |message: String| LoadError {
             source_name: name.to_owned(),
             message,
         };
         check_header(bytes).map_err(fail)?;
-        let engine = self.engine();
+        let engine = &tier.engine;
         let component = Component::new(engine, bytes).map_err(|e| {
             let text = format!("{e:#}");
             // wasmtime's words when mprotect(PROT_EXEC) is refused.
@@ -129,7 +272,7 @@ impl Runtime {
             fail(format!("{what}: {}", GuestText::new(&text)))
         })?;
         let wit_version = publisher_version(&component, engine).map_err(fail)?;
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+        let instance_pre = tier.linker.instantiate_pre(&component).map_err(|e| {
             let hint = if newer_than(&wit_version, bindings::WIT_VERSION) {
                 format!(
                     "it was built for cwpub:publisher@{wit_version}, newer than this host's {}; upgrade cwpub",
@@ -150,12 +293,44 @@ impl Runtime {
                 GuestText::new(&format!("{e:#}"))
             ))
         })?;
-        Ok(LoadedGuest {
-            runtime: self.clone(),
+        let code = Code {
+            engine: engine.clone(),
             pre,
-            name: name.into(),
-            wit_version: wit_version.into(),
-        })
+            baseline,
+        };
+        Ok((code, wit_version))
+    }
+
+    /// The file that says the cache holds the main engine's code for
+    /// `bytes`, if there is a cache: named after the bytes' CRC-32C and
+    /// length and the engine's settings.
+    fn optimized_marker(&self, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.inner.cache_dir.as_ref()?;
+        let mut engine = DefaultHasher::new();
+        self.engine()
+            .precompile_compatibility_hash()
+            .hash(&mut engine);
+        Some(dir.join("optimized").join(format!(
+            "{:08x}-{}-{:016x}",
+            crc32c::crc32c(bytes),
+            bytes.len(),
+            engine.finish()
+        )))
+    }
+}
+
+/// Writes a marker; a cache that cannot be written only means that the
+/// next start tiers again.
+fn mark(marker: &std::path::Path) {
+    if marker.exists() {
+        return;
+    }
+    let written = marker
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(marker, b""));
+    if let Err(e) = written {
+        tracing::debug!(marker = %marker.display(), error = %e, "cannot note the optimized code in the cache");
     }
 }
 

@@ -3,8 +3,8 @@
 //! instance with a deadline, a memory cap and output limits.
 //!
 //! * [`engine`] — the shared engine (pooling allocator, epoch ticker), linker
-//!   and the threads guest code runs on, built from [`options`] read from the
-//!   environment.
+//!   and the threads long guest calls go on running on, built from
+//!   [`options`] read from the environment; `ticker` advances the epoch.
 //! * [`source`], [`builtin`], [`load`] — where guests come from and how they are compiled and checked.
 //! * [`sandbox`], [`stdio`], [`limits`] — what a run may touch and how much.
 //! * [`run`] — one call; [`classify`] names each way it can fail ([`error`]).
@@ -23,6 +23,7 @@ pub mod run;
 pub(crate) mod sandbox;
 pub mod source;
 pub mod stdio;
+mod ticker;
 
 pub use builtin::Builtin;
 pub use engine::Runtime;

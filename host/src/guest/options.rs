@@ -6,19 +6,42 @@ use std::path::{Path, PathBuf};
 
 use crate::env::{ENV_CACHE_DIR, ENV_POOLING, Env, get};
 
-/// How much work Cranelift puts into a guest's native code.
+/// Which compiler makes a guest's native code, and how hard it works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Codegen {
-    /// Optimized code, for guests that run for a long time (the daemon, `invoke`, `check`).
+    /// Cranelift's optimized code, for guests that run for a long time (the
+    /// daemon, `invoke`, `check`).
     #[default]
     Optimized,
-    /// No optimization passes and the single-pass register allocator: about
-    /// half the first compile of a large guest (an 18 MB Python guest: 8.5 s
-    /// instead of 17.6 s), the same behaviour, slower code (a Rust guest's
-    /// run ~20 µs -> ~30 µs; a Python guest's run, mostly instantiation,
-    /// unchanged). For `cwpub test`, where a guest is compiled after every
-    /// edit and run a few times. Cached separately from optimized code.
+    /// Winch, wasmtime's baseline compiler: one pass over the wasm, about a
+    /// sixth of Cranelift's time for a large guest (an 18 MB Python guest:
+    /// 3.7 s instead of 22 s), the same behaviour, slower code (a Rust
+    /// guest's run 13 µs -> 16 µs; a Python guest's run, mostly
+    /// instantiation, 1.4 ms -> 1.7 ms). For `cwpub test`, where a guest is
+    /// compiled after every edit and run a few times, and for a daemon's first
+    /// runs of a guest while its optimized code compiles. x86-64 only (Winch's
+    /// other backends are incomplete). Cached separately.
+    Baseline,
+    /// Cranelift without optimization passes and with its single-pass
+    /// register allocator: about half the optimized compile (a Python guest:
+    /// 12 s instead of 22 s), slower code. `cwpub test`'s choice where there
+    /// is no Winch.
     Quick,
+}
+
+impl Codegen {
+    /// Whether this machine has Winch, wasmtime's baseline compiler.
+    pub const BASELINE_AVAILABLE: bool = cfg!(target_arch = "x86_64");
+
+    /// The fastest compile this machine has: Winch where it is available,
+    /// else Cranelift's quick settings.
+    pub fn fastest_compile() -> Codegen {
+        if Self::BASELINE_AVAILABLE {
+            Codegen::Baseline
+        } else {
+            Codegen::Quick
+        }
+    }
 }
 
 /// Engine settings taken from the environment.
@@ -31,9 +54,15 @@ pub struct RuntimeOptions {
     /// `CWPUB_CACHE_DIR`, else `$XDG_CACHE_HOME/cwpub`, else `$HOME/.cache/cwpub`;
     /// `None` (`CWPUB_CACHE_DIR=off`, or no home) compiles at every start.
     pub cache_dir: Option<PathBuf>,
-    /// How much work Cranelift puts into guests (not from the environment:
-    /// the command decides; `cwpub test` uses [`Codegen::Quick`]).
+    /// Which compiler makes guests' code (not from the environment: the
+    /// command decides; `cwpub test` uses [`Codegen::fastest_compile`]).
     pub codegen: Codegen,
+    /// Start a guest that is not in the cache on baseline code, compiled in
+    /// seconds, and switch its runs to optimized code once that is compiled
+    /// in the background (not from the environment: the daemon asks for it;
+    /// a command that exits soon compiles what it runs, and `cwpub check`
+    /// fills the cache with optimized code).
+    pub tiered: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -43,6 +72,7 @@ impl Default for RuntimeOptions {
             pooling: true,
             cache_dir: None,
             codegen: Codegen::Optimized,
+            tiered: false,
         }
     }
 }
@@ -62,7 +92,7 @@ impl RuntimeOptions {
         RuntimeOptions {
             pooling,
             cache_dir,
-            codegen: Codegen::Optimized,
+            ..RuntimeOptions::default()
         }
     }
 }

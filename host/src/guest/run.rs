@@ -1,9 +1,12 @@
-//! One guest call in a fresh store and instance, on a guest thread: set the
-//! deadline and memory cap, call `validate-config` or `run`, enforce the
-//! output limits, and turn every way it can fail into a [`RunError`] that
-//! names the job and the kind (see [`classify`](super::classify)).
+//! One guest call in a fresh store and instance: set the deadline and memory
+//! cap, call `validate-config` or `run`, enforce the output limits, and turn
+//! every way it can fail into a [`RunError`] that names the job and the kind
+//! (see [`classify`](super::classify)). A call starts on the caller's thread
+//! and goes on on a guest thread if it outlasts one epoch tick.
 
+use std::future::{Future as _, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -13,12 +16,12 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::GuestPre;
 use super::bindings::cwpub::publisher::types as wit;
 use super::classify::{Circumstances, DeadlineExceeded, classify, stack_pointer_wrapped};
-use super::engine::Ticking;
 use super::error::{FailureKind, RunError};
 use super::facts::{HostFacts, RunRequest};
 use super::limits::RunLimits;
 use super::load::LoadedGuest;
 use super::sandbox::RunState;
+use super::ticker::Ticking;
 use crate::event::{LogEvent, PayloadKind};
 use crate::untrusted::{GuestText, LogBudget};
 
@@ -146,7 +149,9 @@ impl LoadedGuest {
         Ok(output)
     }
 
-    /// Waits for an instance slot, then makes the call on a guest thread.
+    /// Waits for an instance slot, then makes the call: on this thread until
+    /// the guest has run for one epoch tick (most calls end well before,
+    /// and then no other thread wakes up), then on a guest thread.
     async fn call(
         &self,
         job: &Arc<str>,
@@ -169,10 +174,11 @@ impl LoadedGuest {
             }
             () = cancel.cancelled() => return Err(failed(FailureKind::Cancelled)),
         };
+        let code = self.code();
         let task = CallTask {
             _slot: slot,
-            pre: self.pre.clone(),
-            engine: self.runtime.inner.engine.clone(),
+            pre: code.pre.clone(),
+            engine: code.engine.clone(),
             _ticking: self.runtime.inner.ticker.busy(),
             job: job.clone(),
             invocation_id,
@@ -180,12 +186,13 @@ impl LoadedGuest {
             log_budget,
         };
         // Abandoning this future (a caller's timeout) abandons the call too.
-        let handle = AbortOnDropHandle::new(
-            self.runtime
-                .inner
-                .pool
-                .spawn(task.run(call, cancel.clone())),
-        );
+        let mut running = Box::pin(task.run(call, cancel.clone()));
+        // The first slice, up to the guest's first yield (at the first epoch
+        // tick, or when it waits for a host clock), runs here.
+        if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
+            return result;
+        }
+        let handle = AbortOnDropHandle::new(self.runtime.inner.pool.spawn(running));
         match handle.await {
             Ok(result) => result,
             Err(e) => Err(failed(FailureKind::Trap {

@@ -20,14 +20,35 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
     /// Completes once `now() >= deadline` (immediately if it already is).
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()>;
+    /// A [`Timer`] for waiting again and again (a job's driver holds one for
+    /// its whole life), keeping whatever one wait sets up for the next.
+    fn timer(&self) -> Box<dyn Timer + '_> {
+        Box::new(OneShots(self))
+    }
+}
+
+/// Waits on a [`Clock`], one wait at a time.
+pub trait Timer: Send {
+    /// Completes once the clock reads `deadline` or later.
+    fn sleep_until(&mut self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()>;
+}
+
+/// A [`Timer`] made of [`Clock::sleep_until`] calls.
+struct OneShots<'a, C: ?Sized>(&'a C);
+
+impl<C: Clock + ?Sized> Timer for OneShots<'_, C> {
+    fn sleep_until(&mut self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        self.0.sleep_until(deadline)
+    }
 }
 
 /// The real wall clock. On Linux a sleep is one kernel timer on the wall
 /// clock itself (`timerfd`, `CLOCK_REALTIME`, absolute, cancelled when the
 /// clock is set): the process wakes up once, at the deadline, and still on
-/// time after a suspend/resume or a clock step. Elsewhere (or without
-/// `timerfd`) it sleeps in slices of at most [`SystemClock::MAX_SLICE`] and
-/// re-reads the wall clock after each.
+/// time after a suspend/resume or a clock step; a [`Clock::timer`] keeps its
+/// `timerfd` (registered with the runtime) from one wait to the next.
+/// Elsewhere (or without `timerfd`) it sleeps in slices of at most
+/// [`SystemClock::MAX_SLICE`] and re-reads the wall clock after each.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -43,27 +64,64 @@ impl Clock for SystemClock {
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            #[cfg(target_os = "linux")]
-            match wall_timer::sleep_until(deadline).await {
-                Ok(()) => return,
+        Box::pin(async move { WallTimer::default().wait_until(deadline).await })
+    }
+
+    fn timer(&self) -> Box<dyn Timer + '_> {
+        Box::new(WallTimer::default())
+    }
+}
+
+/// [`SystemClock`]'s timer: its `timerfd`, made at the first wait.
+#[derive(Default)]
+struct WallTimer {
+    #[cfg(target_os = "linux")]
+    fd: Option<wall_timer::WallFd>,
+}
+
+impl Timer for WallTimer {
+    fn sleep_until(&mut self, deadline: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        Box::pin(self.wait_until(deadline))
+    }
+}
+
+impl WallTimer {
+    async fn wait_until(&mut self, deadline: DateTime<Utc>) {
+        #[cfg(target_os = "linux")]
+        {
+            let fd = match self.fd.take() {
+                Some(fd) => Ok(fd),
+                None => wall_timer::WallFd::new(),
+            };
+            match fd {
+                Ok(fd) => match fd.sleep_until(deadline).await {
+                    Ok(()) => {
+                        self.fd = Some(fd);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "wall-clock timer failed; sleeping in slices")
+                    }
+                },
                 Err(e) => tracing::debug!(error = %e, "no wall-clock timer; sleeping in slices"),
             }
-            loop {
-                let now = Utc::now();
-                if now >= deadline {
-                    return;
-                }
-                let left = (deadline - now).to_std().unwrap_or_default();
-                tokio::time::sleep(left.min(Self::MAX_SLICE)).await;
+        }
+        loop {
+            let now = Utc::now();
+            if now >= deadline {
+                return;
             }
-        })
+            let left = (deadline - now).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(SystemClock::MAX_SLICE)).await;
+        }
     }
 }
 
 /// Sleeping on a `timerfd` armed on `CLOCK_REALTIME`.
 #[cfg(target_os = "linux")]
 mod wall_timer {
+    use std::os::fd::OwnedFd;
+
     use chrono::{DateTime, Utc};
     use rustix::io::Errno;
     use rustix::time::{
@@ -73,44 +131,55 @@ mod wall_timer {
     use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
 
-    /// Completes once the wall clock reads `deadline` or later. Fails only
-    /// when the timer cannot be set up (then nothing was waited for).
-    pub(super) async fn sleep_until(deadline: DateTime<Utc>) -> std::io::Result<()> {
-        let timer = timerfd_create(
-            TimerfdClockId::Realtime,
-            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-        )?;
-        // SAFETY: the timer is an open descriptor that the AsyncFd owns (and
-        // so keeps open, unchanged) for as long as it exists.
-        let timer = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }
-            .map_err(std::io::Error::from)?;
-        let at = Itimerspec {
-            it_interval: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: Timespec {
-                tv_sec: deadline.timestamp(),
-                tv_nsec: deadline.timestamp_subsec_nanos().into(),
-            },
-        };
-        loop {
-            if Utc::now() >= deadline {
-                return Ok(());
-            }
-            // Re-armed after every wake-up: a clock step cancels the timer.
-            timerfd_settime(
-                timer.get_ref(),
-                TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
-                &at,
+    /// A wall-clock `timerfd` registered with the current runtime.
+    pub(super) struct WallFd(AsyncFd<OwnedFd>);
+
+    impl WallFd {
+        /// Fails only when the timer cannot be set up.
+        pub(super) fn new() -> std::io::Result<Self> {
+            let timer = timerfd_create(
+                TimerfdClockId::Realtime,
+                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
             )?;
-            let mut ready = timer.readable().await?;
-            let mut expirations = [0u8; 8];
-            match rustix::io::read(ready.get_inner(), &mut expirations) {
-                // Expired, or the clock was set: check the time again.
-                Ok(_) | Err(Errno::CANCELED) => {}
-                Err(Errno::AGAIN) => ready.clear_ready(),
-                Err(e) => return Err(e.into()),
+            // SAFETY: the timer is an open descriptor that the AsyncFd owns (and
+            // so keeps open, unchanged) for as long as it exists.
+            let timer = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }
+                .map_err(std::io::Error::from)?;
+            Ok(WallFd(timer))
+        }
+
+        /// Completes once the wall clock reads `deadline` or later. Fails
+        /// only when the timer cannot be armed or read (then it is not to be
+        /// used again).
+        pub(super) async fn sleep_until(&self, deadline: DateTime<Utc>) -> std::io::Result<()> {
+            let at = Itimerspec {
+                it_interval: Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: Timespec {
+                    tv_sec: deadline.timestamp(),
+                    tv_nsec: deadline.timestamp_subsec_nanos().into(),
+                },
+            };
+            loop {
+                if Utc::now() >= deadline {
+                    return Ok(());
+                }
+                // Re-armed after every wake-up: a clock step cancels the timer.
+                timerfd_settime(
+                    self.0.get_ref(),
+                    TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
+                    &at,
+                )?;
+                let mut ready = self.0.readable().await?;
+                let mut expirations = [0u8; 8];
+                match rustix::io::read(ready.get_inner(), &mut expirations) {
+                    // Expired, or the clock was set: check the time again.
+                    Ok(_) | Err(Errno::CANCELED) => {}
+                    Err(Errno::AGAIN) => ready.clear_ready(),
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     }
@@ -287,6 +356,19 @@ mod tests {
             .await
             .expect("woke up");
         assert!(clock.now() >= deadline, "not before the deadline");
+    }
+
+    #[tokio::test]
+    async fn a_system_clock_timer_wakes_at_each_deadline() {
+        let clock = SystemClock;
+        let mut timer = clock.timer();
+        for ms in [120, 60, 0] {
+            let deadline = clock.now() + chrono::Duration::milliseconds(ms);
+            tokio::time::timeout(Duration::from_secs(5), timer.sleep_until(deadline))
+                .await
+                .expect("woke up");
+            assert!(clock.now() >= deadline, "not before the deadline");
+        }
     }
 
     #[tokio::test]

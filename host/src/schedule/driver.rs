@@ -163,6 +163,7 @@ where
     let mut sequence = opts.last_sequence;
     let start = clock.now();
     let mut cursor = start;
+    let mut timer = clock.timer();
 
     // Ticks skipped in a row behind one long run: the first is logged as a
     // warning, the rest at debug level and in one line when the run ends, so
@@ -234,7 +235,7 @@ where
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = clock.sleep_until(wake) => {}
+            _ = timer.sleep_until(wake) => {}
         }
         let now = clock.now();
         // Ticks after `next` that are already due (only after a suspend or a

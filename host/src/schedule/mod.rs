@@ -11,6 +11,6 @@ mod clock;
 mod driver;
 mod spec;
 
-pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
+pub use clock::{BoxFuture, Clock, ManualClock, SystemClock, Timer};
 pub use driver::{DriveOptions, DriveStats, DriveStatsSnapshot, MISSED_COUNT_CAP, Tick, drive};
 pub use spec::{MAX_EVERY, MIN_EVERY, NICKNAMES, Schedule, ScheduleError};

@@ -17,7 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod limits;
-mod retry;
+pub(crate) mod retry;
 mod service;
 mod target;
 

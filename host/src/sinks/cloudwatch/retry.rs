@@ -125,7 +125,7 @@ where
 }
 
 /// The class of an error answer without an error code.
-fn class_of_status(status: u16) -> (ErrorClass, String) {
+pub(crate) fn class_of_status(status: u16) -> (ErrorClass, String) {
     let class = match status {
         500.. => ErrorClass::Transient,
         429 => ErrorClass::Throttled,
