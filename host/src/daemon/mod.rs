@@ -117,10 +117,10 @@ impl Control {
 fn watched_files(config: &Config) -> Vec<PathBuf> {
     let mut files = vec![config.path.clone()];
     for job in &config.jobs {
-        if let crate::guest::GuestSource::Path(p) = &job.guest {
-            if !files.contains(p) {
-                files.push(p.clone());
-            }
+        if let crate::guest::GuestSource::Path(p) = &job.guest
+            && !files.contains(p)
+        {
+            files.push(p.clone());
         }
     }
     files
