@@ -481,7 +481,9 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
     assert_no_secret_leaked(&all, &secrets);
 
     // Cold start compiled nothing it had in the image: the cache volume, seeded
-    // from the image, gained exactly one module (the adversary guest, not baked).
+    // from the image, gained only the adversary guest's code (not baked): its
+    // baseline code at start, and its optimized code if that was ready before
+    // the stop.
     let baked = cached_modules(&container::image_listing(container::image()));
     let listing = cache.files().join("\n");
     let after = cached_modules(&listing);
@@ -489,10 +491,10 @@ async fn ecs_task_credentials_deliver_rotate_and_stay_out_of_reach_of_guests() {
         baked.is_subset(&after),
         "the seeded cache was used: {listing}"
     );
-    assert_eq!(
-        after.difference(&baked).count(),
-        1,
-        "only the adversary guest was compiled at start: {listing}"
+    let compiled = after.difference(&baked).count();
+    assert!(
+        (1..=2).contains(&compiled),
+        "only the adversary guest was compiled at start ({compiled} new modules): {listing}"
     );
 }
 

@@ -642,6 +642,9 @@ impl Owner {
             );
         }
         self.publish();
+        // Unlock the spool directory before answering: whoever waited for
+        // the drain may start the next core on it at once.
+        self.spool = None;
         let _ = d.reply.send(report);
         self.stopped = true;
     }
