@@ -122,7 +122,7 @@ async fn delivers_json_and_emf_in_order_with_emf_header_only_on_emf() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     let base = now_ms() - 60_000;
     // Same-millisecond events must keep emission order; shuffled submissions get sorted.
     let mut json = json_events("a", 50, base + 100);
@@ -194,7 +194,7 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
     cfg.cw.retention_days = Some(30);
     cfg.cw.tags.insert("team".into(), "observability".into());
     cfg.cw.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/test".into());
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     let evs = json_events("c", 10, now_ms() - 1_000);
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-c", PayloadKind::JsonLog, &t, evs));
@@ -231,7 +231,7 @@ async fn creates_missing_group_and_stream_with_retention_tags_and_kms() {
 async fn throttled_and_failing_creation_is_retried_until_it_works() {
     let fake = FakeCwl::start().await;
     let t = target("/cwpub/slow-create", "s");
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     // More failed creation calls than the replay budget for successful ones.
     fake.push_create_faults([
         Fault::Throttle,
@@ -258,7 +258,7 @@ async fn existing_group_gets_only_a_stream_and_already_exists_is_success() {
     let fake = FakeCwl::start().await;
     fake.create(G, "other-stream");
     let t = target(G, "fresh");
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     let evs = json_events("e", 3, now_ms());
     let expected: Vec<String> = evs.iter().map(|e| e.message.clone()).collect();
     d.submit(submission("job-e", PayloadKind::JsonLog, &t, evs));
@@ -275,7 +275,7 @@ async fn retryable_faults_lose_nothing_and_duplicate_nothing() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.request_timeout = Duration::from_secs(1);
-    let d = cw::start(cfg, fake.client(Duration::from_secs(1))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     fake.push_faults([
         Fault::Throttle,
         Fault::Throttle,
@@ -322,7 +322,7 @@ async fn invalid_parameter_is_isolated_to_the_bad_events() {
     fake.create(G, S);
     fake.poison("POISON");
     let t = target(G, S);
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     let base = now_ms() - 10_000;
     let evs: Vec<LogEvent> = (0..100)
         .map(|i| LogEvent {
@@ -353,7 +353,7 @@ async fn rejected_log_events_info_is_counted_per_job() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     fake.push_faults([
         Fault::RejectTooOld(2),
         Fault::RejectTooNewFrom(8),
@@ -389,7 +389,7 @@ async fn local_drops_are_counted_exactly_and_never_sent() {
     let t = target(G, S);
     let mut cfg = fast_cfg();
     cfg.cw.max_event_bytes = 262_118;
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     let now = now_ms();
     let evs = vec![
         LogEvent {
@@ -452,7 +452,7 @@ async fn max_size_events_and_a_span_of_days_make_only_valid_requests() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(10))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     let now = now_ms();
     let mut evs = Vec::new();
     // Three maximum-size events: each must travel alone.
@@ -492,7 +492,7 @@ async fn auth_errors_keep_data_buffered_show_in_health_and_heal() {
     let fake = FakeCwl::start().await;
     fake.create(G, S);
     let t = target(G, S);
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     fake.push_faults(
         std::iter::repeat_n(Fault::Auth("ExpiredTokenException"), 4)
             .chain(std::iter::repeat_n(
@@ -527,7 +527,7 @@ async fn circuit_breaker_opens_shows_in_health_and_closes() {
     let mut cfg = fast_cfg();
     cfg.circuit_failure_threshold = 3;
     cfg.circuit_open_max = Duration::from_secs(4);
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     // Three failures open the circuit for 1 s; the probe after it fails once
     // more (re-opening it for 2 s); the next probe succeeds.
     fake.push_faults(std::iter::repeat_n(Fault::Unavailable, 4));
@@ -581,7 +581,7 @@ async fn creation_disabled_drops_as_target_missing() {
     let mut cfg = fast_cfg();
     cfg.cw.create_log_groups = false;
     cfg.cw.create_log_streams = false;
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -603,7 +603,7 @@ async fn group_creation_disabled_drops_when_group_is_missing() {
     let t = target("/cwpub/absent", "s");
     let mut cfg = fast_cfg();
     cfg.cw.create_log_groups = false;
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     d.submit(submission(
         "job-m",
         PayloadKind::JsonLog,
@@ -622,7 +622,7 @@ async fn drain_deadline_reports_exactly_what_was_not_delivered() {
     let t = target(G, S);
     let t2 = target(G, "second");
     fake.create(G, "second");
-    let d = cw::start(fast_cfg(), fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(fast_cfg(), fake.sdk_config()).await;
     fake.push_faults(std::iter::repeat_n(Fault::Throttle, 100_000));
     d.submit(submission(
         "job-x",
@@ -669,7 +669,7 @@ async fn overflow_run(policy: OverflowPolicy) -> (Vec<String>, u64) {
     let mut cfg = fast_cfg();
     cfg.overflow = policy;
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     let base = now_ms() - 1_000;
     for i in 0..40 {
         let mut m = format!("{i:03}-");
@@ -786,7 +786,7 @@ async fn overflow_drop_oldest_works_across_targets_and_jobs() {
     let (ta, tb) = (target(G, "a"), target(G, "b"));
     let mut cfg = fast_cfg();
     cfg.buffer_budget_bytes = 2 * 1_048_576;
-    let d = cw::start(cfg, fake.client(Duration::from_secs(5))).await;
+    let d = cw::start(cfg, fake.sdk_config()).await;
     let base = now_ms() - 1_000;
     // Alternate targets (and jobs); all submitted before any worker runs.
     for i in 0..40 {

@@ -69,7 +69,7 @@ async fn json_and_emf_round_trip_through_moto_with_creation() {
     let client = moto.client();
     let mut c = cfg();
     c.cw.retention_days = Some(7);
-    let d = cw::start(c, client.clone()).await;
+    let d = cw::start(c, moto.sdk_config()).await;
     let t = cw::target("/cwpub/moto", "host-1/heartbeat");
     let base = now_ms() - 120_000;
     let json: Vec<LogEvent> = (0..20)
@@ -145,7 +145,7 @@ async fn events_moto_rejects_are_counted_from_rejected_log_events_info() {
     let mut c = cfg();
     c.cw.drop_older_than = Duration::from_secs(20 * 86_400);
     c.cw.drop_newer_than = Duration::from_secs(6 * 3_600);
-    let d = cw::start(c, client.clone()).await;
+    let d = cw::start(c, moto.sdk_config()).await;
     let t = cw::target("/cwpub/rejects", "s");
     let now = now_ms();
     let ev = |ts: i64, m: &str| LogEvent {
@@ -194,7 +194,7 @@ async fn missing_target_with_creation_disabled_is_counted() {
     let mut c = cfg();
     c.cw.create_log_groups = false;
     c.cw.create_log_streams = false;
-    let d = cw::start(c, moto.client()).await;
+    let d = cw::start(c, moto.sdk_config()).await;
     let t = cw::target("/cwpub/absent", "s");
     let now = now_ms();
     let events = (0..4)

@@ -69,7 +69,7 @@ async fn events_left_at_the_deadline_replay_in_order_before_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
     fake.chaos.set_down(true);
-    let d = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
+    let d = cw::start(cfg(&spool), fake.sdk_config()).await;
     d.submit(sub("a", 0, 5, 10));
     d.submit(sub("b", 100, 3, 10));
     d.submit(sub("a", 5, 5, 10));
@@ -80,7 +80,7 @@ async fn events_left_at_the_deadline_replay_in_order_before_new_ones() {
     drop(d);
 
     fake.chaos.set_down(false);
-    let d = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
+    let d = cw::start(cfg(&spool), fake.sdk_config()).await;
     d.submit(sub("a", 10, 2, 10));
     let report = d.drain(Duration::from_secs(20)).await;
     assert!(report.completed, "{report:?}");
@@ -119,7 +119,7 @@ async fn a_full_spool_applies_the_overflow_policy_and_counts_the_drops() {
             overflow,
             ..cfg(&spool)
         };
-        let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
+        let d = cw::start(c, fake.sdk_config()).await;
         // 60 × 50 KiB ≈ 3 MiB: about a third does not fit on disk.
         for i in 0..60 {
             d.submit(sub("s", i, 1, 50 * 1024));
@@ -179,8 +179,8 @@ async fn two_stages_cannot_share_a_spool() {
     let fake = FakeCwl::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().join("spool");
-    let _first = cw::start(cfg(&spool), fake.client(Duration::from_secs(2))).await;
-    let err = cw::try_start(cfg(&spool), fake.client(Duration::from_secs(2)))
+    let _first = cw::start(cfg(&spool), fake.sdk_config()).await;
+    let err = cw::try_start(cfg(&spool), fake.sdk_config())
         .await
         .expect_err("a second stage on the same spool");
     let msg = format!("{err:#}");
@@ -197,7 +197,7 @@ async fn every_sync_policy_delivers_everything() {
             spool_sync: sync,
             ..cfg(&dir.path().join("spool"))
         };
-        let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
+        let d = cw::start(c, fake.sdk_config()).await;
         for i in 0..20 {
             d.submit(sub("s", i * 10, 10, 20));
         }
@@ -221,7 +221,7 @@ async fn a_throttling_storm_lowers_the_rate_and_opens_no_circuit() {
         put_rate_per_sec: 200,
         ..cfg(Path::new("unused"))
     };
-    let d = cw::start(c, fake.client(Duration::from_secs(2))).await;
+    let d = cw::start(c, fake.sdk_config()).await;
     fake.chaos.set_throttle_percent(80);
     // At least 40 submissions 25 ms apart, and on until the rate has come
     // down, however slowly a busy machine lets requests go.

@@ -1,5 +1,5 @@
-//! Delivery throughput benchmark: batching, request building, SDK encoding
-//! and signing, and HTTP against a loopback endpoint that accepts
+//! Delivery throughput benchmark: batching, request building, encoding and
+//! SigV4 signing, and HTTP against a loopback endpoint that accepts
 //! everything, with the durable spool off and on (each sync policy), side by
 //! side in one run. Reports medians of several runs: events/s and MB/s of
 //! message payload, per wall-clock second and per CPU-second of the delivery
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use bytes::Bytes;
 use cwpub::delivery::{Delivery, DeliveryConfig, SyncPolicy};
 use cwpub::event::{LogEvent, PayloadKind, Submission, Target};
@@ -55,17 +57,11 @@ fn process_cpu() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
-async fn start(cfg: DeliveryConfig, client: &aws_sdk_cloudwatchlogs::Client) -> Delivery {
+async fn start(cfg: DeliveryConfig, sdk: &SdkConfig) -> Delivery {
     let ledger = Ledger::new(cfg.drop_log_interval);
-    cloudwatch::start(
-        "bench",
-        cfg,
-        CloudWatchConfig::default(),
-        client.clone(),
-        ledger,
-    )
-    .await
-    .expect("start delivery")
+    cloudwatch::start("bench", cfg, CloudWatchConfig::default(), sdk, ledger)
+        .await
+        .expect("start delivery")
 }
 
 struct Endpoint {
@@ -197,19 +193,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let conf = aws_sdk_cloudwatchlogs::Config::builder()
+    let sdk = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "AKIDBENCH",
             "secret",
             None,
             None,
             "static",
-        ))
+        )))
         .endpoint_url(format!("http://127.0.0.1:{}", endpoint.port))
         .build();
-    let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
     let spool_root = std::env::var_os("CWPUB_BENCH_SPOOL_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -254,7 +249,7 @@ fn main() {
                 ..DeliveryConfig::default()
             };
             let (run, scpu) = rt.block_on(async {
-                let d = start(cfg, &client).await;
+                let d = start(cfg, &sdk).await;
                 // Let the endpoint's CPU sampler settle.
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let s0 = endpoint.server_cpu.load(Ordering::Relaxed) as f64 / 1e6;
@@ -303,7 +298,7 @@ fn main() {
         "requests served: {}",
         endpoint.requests.load(Ordering::Relaxed)
     );
-    idle_cost(&rt, &client, &spool_root);
+    idle_cost(&rt, &sdk, &spool_root);
 }
 
 /// Voluntary context switches of this process's thread named `name`
@@ -326,11 +321,7 @@ fn thread_switches(name: &str) -> Option<u64> {
 }
 
 /// A core with a spool that has delivered one batch, then sits idle for 5 s.
-fn idle_cost(
-    rt: &tokio::runtime::Runtime,
-    client: &aws_sdk_cloudwatchlogs::Client,
-    root: &std::path::Path,
-) {
+fn idle_cost(rt: &tokio::runtime::Runtime, sdk: &SdkConfig, root: &std::path::Path) {
     let dir = tempfile::tempdir_in(root).expect("spool dir");
     let cfg = DeliveryConfig {
         max_batch_delay: Duration::from_millis(20),
@@ -338,7 +329,7 @@ fn idle_cost(
         ..DeliveryConfig::default()
     };
     rt.block_on(async {
-        let d = start(cfg, client).await;
+        let d = start(cfg, sdk).await;
         for s in make_submissions(100, 100, 100) {
             d.submit(s);
         }

@@ -3,7 +3,7 @@
 //!
 //! * `sdk fluent` — `client.put_log_events()…send()` (what delivery uses);
 //! * `sdk input` — the SDK's operation input, `PutLogEventsInput::builder()…send_with(&client)`;
-//! * `lean` — [`cwpub::aws::put_log_events::Client`]: SigV4 over the SDK's HTTP client.
+//! * `lean` — [`cwpub::sinks::cloudwatch::put_log_events::Client`]: SigV4 over the SDK's HTTP client.
 //!
 //! All three are built from one aws-config `SdkConfig` (static credentials
 //! from the environment, as the SDK's default chain finds them) and send one
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsInput;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use cwpub::aws::put_log_events::{Client as LeanClient, InputEvent};
+use cwpub::sinks::cloudwatch::put_log_events::{Client as LeanClient, InputEvent};
 
 const GROUP: &str = "/cwpub/bench";
 const STREAM: &str = "put-log-events";

@@ -12,8 +12,6 @@
 //! * [`daemon`] — `cwpub run`: the jobs, the running sinks, reloads.
 //! * [`sinks`] — the destinations, each an adapter in a folder of its own.
 //! * [`delivery`] — the sink-neutral core: buffer, retries, breakers, rate, spool.
-//! * [`aws`] — a lean CloudWatch Logs PutLogEvents client (SigV4 over the
-//!   SDK's HTTP client and credential chain).
 //! * [`event`] — the types every stage passes down the chain.
 //! * [`env`] — the environment map every command reads variables from, and
 //!   the host's identity.
@@ -32,7 +30,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod aws;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

@@ -43,19 +43,20 @@ impl DerefMut for Cfg {
     }
 }
 
-/// Starts the core, counting into a ledger of its own.
-pub async fn start(cfg: impl Into<Cfg>, client: aws_sdk_cloudwatchlogs::Client) -> Delivery {
-    try_start(cfg, client).await.expect("start delivery")
+/// Starts the core, counting into a ledger of its own, its clients built
+/// from `sdk`.
+pub async fn start(cfg: impl Into<Cfg>, sdk: aws_config::SdkConfig) -> Delivery {
+    try_start(cfg, sdk).await.expect("start delivery")
 }
 
 /// Starts the core, or says why it could not.
 pub async fn try_start(
     cfg: impl Into<Cfg>,
-    client: aws_sdk_cloudwatchlogs::Client,
+    sdk: aws_config::SdkConfig,
 ) -> anyhow::Result<Delivery> {
     let cfg = cfg.into();
     let ledger = Ledger::new(cfg.core.drop_log_interval);
-    cloudwatch::start(SINK, cfg.core, cfg.cw, client, ledger).await
+    cloudwatch::start(SINK, cfg.core, cfg.cw, &sdk, ledger).await
 }
 
 /// The test sink's target for a log group and stream.

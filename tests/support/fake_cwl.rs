@@ -155,6 +155,12 @@ impl FakeCwl {
         format!("http://{}", self.addr)
     }
 
+    /// The AWS configuration of a CloudWatch sink that talks to this fake
+    /// only, with static test credentials.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        test_sdk_config(&self.endpoint(), "AKIDTEST", "secret")
+    }
+
     /// A client with static test credentials talking to this fake only.
     pub fn client(&self, timeout: Duration) -> aws_sdk_cloudwatchlogs::Client {
         let conf = aws_sdk_cloudwatchlogs::Config::builder()
@@ -624,4 +630,18 @@ fn put(
         body["rejectedLogEventsInfo"] = Value::Object(rejected);
     }
     (reply(200, body), n)
+}
+
+/// An AWS configuration for `endpoint` in us-east-1 with static credentials.
+pub fn test_sdk_config(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                key, secret, None, None, "static",
+            )),
+        )
+        .endpoint_url(endpoint)
+        .build()
 }

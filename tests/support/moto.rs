@@ -119,6 +119,12 @@ impl Moto {
         format!("http://{}", self.addr)
     }
 
+    /// The AWS configuration of a CloudWatch sink that talks to this moto
+    /// only, with static test credentials.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        super::fake_cwl::test_sdk_config(&self.endpoint(), "testing", "testing")
+    }
+
     /// A client with static test credentials that talks to this moto only.
     pub fn client(&self) -> aws_sdk_cloudwatchlogs::Client {
         let conf = aws_sdk_cloudwatchlogs::Config::builder()

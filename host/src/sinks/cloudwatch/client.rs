@@ -1,4 +1,5 @@
-//! Building the CloudWatch Logs client: the aws-config default credential
+//! The AWS configuration a CloudWatch sink's clients are built from: the
+//! aws-config default credential
 //! chain (env, profile, SSO, web identity/IRSA, ECS task role, IMDS), region
 //! from config or the environment, an optional endpoint override, SDK retries
 //! disabled (the delivery core owns retry) and explicit timeouts. The region
@@ -8,9 +9,9 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_cloudwatchlogs::config::Region;
 
 use super::config::AwsSettings;
@@ -64,13 +65,14 @@ pub fn check_endpoint_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Builds a client from the default AWS configuration chain, with retries
-/// disabled and `timeout` per request attempt. Fails with an actionable
-/// message when the region or endpoint is malformed or no region can be found.
-pub async fn client_from_settings(
+/// The AWS configuration a CloudWatch sink's clients are built from: the
+/// default chain, `settings`' region and endpoint, retries disabled and
+/// `timeout` per request attempt. Fails with an actionable message when the
+/// region or endpoint is malformed or no region can be found.
+pub async fn sdk_config_from_settings(
     settings: &AwsSettings,
     timeout: Duration,
-) -> anyhow::Result<aws_sdk_cloudwatchlogs::Client> {
+) -> anyhow::Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeout_config(timeout));
@@ -93,7 +95,7 @@ pub async fn client_from_settings(
     }
     let sdk = loader.load().await;
     require_region(sdk.region())?;
-    Ok(aws_sdk_cloudwatchlogs::Client::new(&sdk))
+    Ok(sdk)
 }
 
 /// Resolves credentials once at start so a missing or broken credential
@@ -190,7 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_settings_are_refused_before_any_network() {
-        let err = client_from_settings(
+        let err = sdk_config_from_settings(
             &AwsSettings {
                 region: Some("eu-west-1".into()),
                 endpoint_url: Some("localhost:4566".into()),
@@ -204,7 +206,7 @@ mod tests {
             err.starts_with("endpoint_url \"localhost:4566\": invalid endpoint URL"),
             "{err}"
         );
-        let err = client_from_settings(
+        let err = sdk_config_from_settings(
             &AwsSettings {
                 region: Some("US East".into()),
                 endpoint_url: None,
@@ -222,7 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn explicit_region_and_endpoint_need_no_network() {
-        let client = client_from_settings(
+        let sdk = sdk_config_from_settings(
             &AwsSettings {
                 region: Some("eu-west-1".into()),
                 endpoint_url: Some("http://127.0.0.1:9".into()),
@@ -230,9 +232,9 @@ mod tests {
             Duration::from_secs(2),
         )
         .await
-        .expect("client");
+        .expect("AWS configuration");
         assert_eq!(
-            client.config().region().map(|r| r.as_ref().to_string()),
+            sdk.region().map(|r| r.as_ref().to_string()),
             Some("eu-west-1".to_string())
         );
     }

@@ -3,10 +3,12 @@
 //!
 //! * [`config`] — [`CloudWatchConfig`]: region, endpoint, creation, per-event rules.
 //! * [`limits`] — PutLogEvents' limits and the log group/stream name rules.
-//! * [`client`] — the AWS client from the default credential chain.
-//! * `service` — one PutLogEvents request and its answer.
-//! * `retry` — SDK errors into the core's classes.
-//! * `target` — lazy creation of missing streams and groups.
+//! * [`client`] — the AWS configuration from the default credential chain.
+//! * [`put_log_events`] — the PutLogEvents call: SigV4 over the SDK's HTTP
+//!   client, without the SDK's per-call pipeline.
+//! * `service` — one batch as one PutLogEvents request, and its answer.
+//! * `retry` — error codes and SDK errors into the core's classes.
+//! * `target` — lazy creation of missing streams and groups (the SDK's client).
 //!
 //! A job's target at a CloudWatch sink is its log group and stream
 //! ([`target`]); batches go per stream and payload kind, so only EMF
@@ -17,6 +19,7 @@
 pub mod client;
 pub mod config;
 pub mod limits;
+pub mod put_log_events;
 pub(crate) mod retry;
 mod service;
 mod target;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 
 use crate::delivery::{
     Answer, BatchLimits, Delivery, DeliveryConfig, ErrorClass, EventRules, Failure, Item, Sink,
@@ -32,7 +36,7 @@ use crate::delivery::{
 use crate::event::{PayloadKind, Target};
 use crate::ledger::Ledger;
 
-pub use client::{check_endpoint_url, check_region, client_from_settings};
+pub use client::{check_endpoint_url, check_region, sdk_config_from_settings};
 pub use config::{AwsSettings, CloudWatchConfig, RETENTION_DAYS};
 
 /// The label of a CloudWatch target naming its log group.
@@ -64,22 +68,22 @@ fn names(target: &Target) -> Result<(&str, &str), Failure> {
 }
 
 /// Starts a CloudWatch sink named `name`: its delivery core set up by
-/// `core`, sending with `client` as `cw` says, counting into `ledger`.
+/// `core`, its clients built from `sdk` as `cw` says, counting into `ledger`.
 pub async fn start(
     name: &str,
     core: DeliveryConfig,
     cw: CloudWatchConfig,
-    client: aws_sdk_cloudwatchlogs::Client,
+    sdk: &SdkConfig,
     ledger: Ledger,
 ) -> anyhow::Result<Delivery> {
-    let sink = CloudWatch::new(client, cw, &core, ledger.clone());
+    let sink = CloudWatch::new(sdk, cw, &core, ledger.clone()).await?;
     Delivery::builder(name, Arc::new(sink), core)
         .ledger(ledger)
         .start()
         .await
 }
 
-/// The adapter of a CloudWatch sink set up as `cw`, its client from the
+/// The adapter of a CloudWatch sink set up as `cw`, its clients from the
 /// default credential chain, requests timed by `core`.
 pub async fn adapter(
     name: &str,
@@ -87,49 +91,45 @@ pub async fn adapter(
     cw: &CloudWatchConfig,
     ledger: &Ledger,
 ) -> anyhow::Result<CloudWatch> {
-    let client = client_from_settings(&cw.aws, core.request_timeout)
+    let sdk = sdk_config_from_settings(&cw.aws, core.request_timeout)
         .await
         .map_err(|e| anyhow::anyhow!("setting up the CloudWatch Logs client: {e}"))?;
     client::warn_without_credentials(name).await;
-    Ok(CloudWatch::new(client, cw.clone(), core, ledger.clone()))
+    CloudWatch::new(&sdk, cw.clone(), core, ledger.clone()).await
 }
 
 /// The CloudWatch Logs sink.
 pub struct CloudWatch {
-    client: aws_sdk_cloudwatchlogs::Client,
+    /// Sends the batches.
+    api: put_log_events::Client,
     cfg: Arc<CloudWatchConfig>,
     targets: target::Targets,
 }
 
 impl CloudWatch {
-    /// A sink sending with `client` (its own retries are switched off and
-    /// its timeouts set from `core.request_timeout`, whatever it was built
-    /// with), counting creations into `ledger`.
-    pub fn new(
-        client: aws_sdk_cloudwatchlogs::Client,
+    /// A sink whose clients come from `sdk` (the SDK's retries switched off
+    /// and every request given up after `core.request_timeout`, whatever
+    /// `sdk` says), counting creations into `ledger`. Fails when `sdk` names
+    /// no region or no endpoint can be resolved for it.
+    pub async fn new(
+        sdk: &SdkConfig,
         cfg: CloudWatchConfig,
         core: &DeliveryConfig,
         ledger: Ledger,
-    ) -> CloudWatch {
-        let conf = client
-            .config()
-            .to_builder()
+    ) -> anyhow::Result<CloudWatch> {
+        let api = put_log_events::Client::new(sdk, core.request_timeout).await?;
+        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
             .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
             .timeout_config(client::timeout_config(core.request_timeout))
             .build();
-        let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
         let cfg = Arc::new(cfg);
         let targets = target::Targets::new(
-            client.clone(),
+            aws_sdk_cloudwatchlogs::Client::from_conf(conf),
             cfg.clone(),
             (core.backoff_base, core.backoff_cap),
             ledger,
         );
-        CloudWatch {
-            client,
-            cfg,
-            targets,
-        }
+        Ok(CloudWatch { api, cfg, targets })
     }
 }
 
@@ -163,15 +163,8 @@ impl Sink for CloudWatch {
     async fn send(&self, target: &Target, kind: PayloadKind, batch: &[Item]) -> Answer {
         match names(target) {
             Ok((group, stream)) => {
-                service::put_log_events(
-                    &self.client,
-                    group,
-                    stream,
-                    kind,
-                    self.cfg.emf_header,
-                    batch,
-                )
-                .await
+                service::put_log_events(&self.api, group, stream, kind, self.cfg.emf_header, batch)
+                    .await
             }
             Err(f) => Answer::Failed(f),
         }

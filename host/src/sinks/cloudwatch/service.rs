@@ -4,17 +4,11 @@
 //! CloudWatch rejected one by one (`rejectedLogEventsInfo`) as typed drops,
 //! or failed with its class.
 
-use aws_sdk_cloudwatchlogs::Client;
-use aws_sdk_cloudwatchlogs::error::SdkError;
-use aws_sdk_cloudwatchlogs::operation::put_log_events::{PutLogEventsError, PutLogEventsOutput};
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-
 use crate::delivery::{Answer, Item};
 use crate::event::PayloadKind;
 use crate::ledger::DropReason;
 
-use super::retry::classify;
+use super::put_log_events::{Client, InputEvent, Rejected, classify};
 
 /// Sends `batch` to `group`/`stream` as one PutLogEvents request.
 pub(crate) async fn put_log_events(
@@ -25,57 +19,34 @@ pub(crate) async fn put_log_events(
     emf_header: bool,
     batch: &[Item],
 ) -> Answer {
-    let events = batch
+    let events: Vec<InputEvent<'_>> = batch
         .iter()
-        .map(|i| {
-            InputLogEvent::builder()
-                .timestamp(i.timestamp_ms)
-                .message(i.message.clone())
-                .build()
+        .map(|i| InputEvent {
+            timestamp_ms: i.timestamp_ms,
+            message: &i.message,
         })
-        .collect::<Result<Vec<_>, _>>();
-    let events = match events {
-        Ok(events) => events,
-        Err(e) => {
-            let e = SdkError::<PutLogEventsError, HttpResponse>::construction_failure(e);
-            return Answer::Failed(classify(&e));
-        }
-    };
-    let req = client
-        .put_log_events()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .set_log_events(Some(events));
-    let res = if kind == PayloadKind::Emf && emf_header {
-        req.customize()
-            .mutate_request(|r| {
-                r.headers_mut().insert("x-amzn-logs-format", "json/emf");
-            })
-            .send()
-            .await
-    } else {
-        req.send().await
-    };
-    match res {
+        .collect();
+    let emf = kind == PayloadKind::Emf && emf_header;
+    match client.put_log_events(group, stream, &events, emf).await {
         Ok(out) => Answer::Accepted {
-            rejected: rejected(&out, batch.len()),
+            rejected: out
+                .rejected
+                .map(|r| rejected(&r, batch.len()))
+                .unwrap_or_default(),
         },
         Err(e) => Answer::Failed(classify(&e)),
     }
 }
 
-/// The events CloudWatch refused in an accepted request, as index ranges
+/// The events CloudWatch rejected in an accepted request, as index ranges
 /// of the batch: `tooOldLogEventEndIndex` and `expiredLogEventEndIndex` are
 /// exclusive ends, `tooNewLogEventStartIndex` an inclusive start. Values out
 /// of range (a misbehaving server) are clamped, never trusted.
-fn rejected(out: &PutLogEventsOutput, n: usize) -> Vec<(std::ops::Range<usize>, DropReason)> {
-    let Some(info) = out.rejected_log_events_info() else {
-        return Vec::new();
-    };
+fn rejected(r: &Rejected, n: usize) -> Vec<(std::ops::Range<usize>, DropReason)> {
     rejected_ranges(
-        info.too_old_log_event_end_index(),
-        info.expired_log_event_end_index(),
-        info.too_new_log_event_start_index(),
+        r.too_old_log_event_end_index,
+        r.expired_log_event_end_index,
+        r.too_new_log_event_start_index,
         n,
     )
 }

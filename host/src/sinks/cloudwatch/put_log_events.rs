@@ -13,9 +13,9 @@
 //! interceptors, no endpoint rules evaluated per request.
 //!
 //! Failures are classified by `classify` into the delivery core's error
-//! classes, by the same rules as the CloudWatch sink's SDK errors (the error
-//! code from the `X-Amzn-Errortype` header or the JSON `__type`, never the
-//! status alone).
+//! classes, by the rules `retry` applies to the SDK's errors when groups and
+//! streams are created (the error code from the `X-Amzn-Errortype` header or
+//! the JSON `__type`, the status only when the answer names no code).
 
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +25,7 @@ use aws_config::identity::IdentityCache;
 use aws_sdk_cloudwatchlogs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_runtime::client::auth::no_auth::{NO_AUTH_SCHEME_ID, NoAuthScheme};
 use aws_smithy_runtime::client::defaults::default_http_client_plugin_v2;
 use aws_smithy_runtime::client::orchestrator::endpoints::StaticUriEndpointResolver;
@@ -50,8 +51,9 @@ use aws_types::service_config::ServiceConfigKey;
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::{ErrorClass, Failure};
-use crate::sinks::cloudwatch::retry::{class_of_code, class_of_status};
 use crate::untrusted::GuestText;
+
+use super::retry::{class_of_code, class_of_status};
 
 /// The service's SigV4 signing name.
 const SIGNING_NAME: &str = "logs";
@@ -202,12 +204,15 @@ impl Client {
         let cache = sdk
             .identity_cache()
             .unwrap_or_else(|| IdentityCache::lazy().build());
-        let (Some(time_source), Some(sleep)) = (sdk.time_source(), sdk.sleep_impl()) else {
-            return Err(SetupError(
-                "the AWS configuration has no clock or timer; load it with aws-config (rt-tokio)"
-                    .into(),
-            ));
-        };
+        // aws-config sets both; an SdkConfig built by hand gets the system
+        // clock and tokio's timer.
+        let time_source = sdk.time_source().unwrap_or_default();
+        let sleep = sdk
+            .sleep_impl()
+            .or_else(default_async_sleep)
+            .ok_or_else(|| {
+                SetupError("no async timer: build aws-smithy-async with rt-tokio".into())
+            })?;
         let resolver = SharedIdentityResolver::new(provider);
         // The identity cache and the HTTP client take their clock, timer and
         // settings from runtime components; the orchestrator-only parts
@@ -459,13 +464,6 @@ fn error_code(raw: &str) -> Option<String> {
 
 /// Classifies a failed call into the delivery core's error classes, by the
 /// rules the CloudWatch sink applies to the SDK client's errors.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the CloudWatch sink sends through the SDK client until it adopts this one"
-    )
-)]
 pub(crate) fn classify(error: &Error) -> Failure {
     let (class, code) = match error {
         Error::Service {

@@ -1,4 +1,4 @@
-//! The lean PutLogEvents client (`cwpub::aws::put_log_events`) against moto
+//! The lean PutLogEvents client (`cwpub::sinks::cloudwatch::put_log_events`) against moto
 //! on loopback: moto checks every request's SigV4 signature against the IAM
 //! access key it issued, stores what is sent (read back with the SDK in
 //! exact content and order), and answers a wrong secret and a missing stream
@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use cwpub::aws::put_log_events::{Client, Error, InputEvent};
+use cwpub::sinks::cloudwatch::put_log_events::{Client, Error, InputEvent};
 
 const GROUP: &str = "/cwpub/lean";
 const TIMEOUT: Duration = Duration::from_secs(10);
