@@ -52,7 +52,9 @@ pub(crate) struct RuntimeInner {
     pub(crate) pool: GuestPool,
     /// Advances the epochs while guest calls are in flight.
     pub(crate) ticker: EpochTicker,
-    /// Where compiled guests are cached, if anywhere.
+    /// Where compiled guests are cached (`CWPUB_CACHE_DIR`, absolute), if
+    /// anywhere: wasmtime's entries in [`WASMTIME_CACHE`], cwpub's notes
+    /// beside them.
     pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
@@ -87,8 +89,12 @@ impl Runtime {
     /// the epoch ticker (all idle until a call starts).
     pub fn with_options(options: &RuntimeOptions) -> anyhow::Result<Self> {
         let codegen = options.codegen;
-        let cache = options.cache_dir.as_deref().and_then(compile_cache);
-        let cache_dir = cache.as_ref().map(|c| c.directory().clone());
+        let root = options
+            .cache_dir
+            .as_deref()
+            .and_then(|d| std::path::absolute(d).ok());
+        let cache = root.as_deref().and_then(compile_cache);
+        let cache_dir = cache.as_ref().and(root);
         let engine = if options.pooling {
             match Engine::new(&config(true, cache.clone(), codegen)) {
                 Ok(engine) => engine,
@@ -201,12 +207,17 @@ fn config(pooling: bool, cache: Option<wasmtime::Cache>, codegen: Codegen) -> Co
     cfg
 }
 
-/// The on-disk cache of compiled guests in `dir`, so a restart skips
-/// Cranelift (and the memory it touches). Without a usable directory (e.g. a
-/// read-only container) guests are compiled at every start, as they would be
-/// anyway the first time.
-fn compile_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
-    let dir = std::path::absolute(dir).ok()?;
+/// The directory of the cache (`CWPUB_CACHE_DIR`) that wasmtime's cache
+/// owns. Its cleanup deletes whatever it does not recognise there, so
+/// cwpub's own notes (`optimized/`) live beside it.
+pub const WASMTIME_CACHE: &str = "wasmtime";
+
+/// The on-disk cache of compiled guests in `root`'s [`WASMTIME_CACHE`], so a
+/// restart skips Cranelift (and the memory it touches). Without a usable
+/// directory (e.g. a read-only container) guests are compiled at every
+/// start, as they would be anyway the first time.
+fn compile_cache(root: &std::path::Path) -> Option<wasmtime::Cache> {
+    let dir = root.join(WASMTIME_CACHE);
     let mut cache_config = wasmtime::CacheConfig::new();
     cache_config.with_directory(&dir);
     match wasmtime::Cache::new(cache_config) {
