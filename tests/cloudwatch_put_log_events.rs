@@ -84,11 +84,8 @@ fn moto_checking_signatures() -> (Moto, String, String) {
     (moto, id, secret)
 }
 
-#[tokio::test]
-async fn signed_events_are_stored_as_sent_and_errors_are_named() {
-    let (moto, id, secret) = moto_checking_signatures();
-    let config = sdk_config(&moto, static_credentials(&id, &secret)).await;
-    let sdk = aws_sdk_cloudwatchlogs::Client::new(&config);
+/// Creates `GROUP` and its stream `s`.
+async fn create_stream(sdk: &aws_sdk_cloudwatchlogs::Client) {
     sdk.create_log_group()
         .log_group_name(GROUP)
         .send()
@@ -100,6 +97,14 @@ async fn signed_events_are_stored_as_sent_and_errors_are_named() {
         .send()
         .await
         .expect("create stream");
+}
+
+#[tokio::test]
+async fn signed_events_are_stored_as_sent_and_errors_are_named() {
+    let (moto, id, secret) = moto_checking_signatures();
+    let config = sdk_config(&moto, static_credentials(&id, &secret)).await;
+    let sdk = aws_sdk_cloudwatchlogs::Client::new(&config);
+    create_stream(&sdk).await;
 
     let client = Client::new(&config, TIMEOUT).await.expect("client");
     assert_eq!(client.endpoint(), format!("{}/", moto.endpoint()));
@@ -192,17 +197,7 @@ impl ProvideCredentials for Counting {
 async fn credentials_are_resolved_once_until_they_near_expiry() {
     let moto = Moto::start();
     let sdk = moto.client();
-    sdk.create_log_group()
-        .log_group_name(GROUP)
-        .send()
-        .await
-        .expect("create group");
-    sdk.create_log_stream()
-        .log_group_name(GROUP)
-        .log_stream_name("s")
-        .send()
-        .await
-        .expect("create stream");
+    create_stream(&sdk).await;
     let event = [InputEvent {
         timestamp_ms: chrono::Utc::now().timestamp_millis(),
         message: "x",
