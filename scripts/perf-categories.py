@@ -54,6 +54,7 @@ USER = [
     ("TLS (rustls, aws-lc)", r"rustls|aws_lc|ring::"),
     ("HTTP client (hyper, smithy connector)", r"hyper|aws_smithy_http_client|http::header|http::|httparse|h2::|tower"),
     ("SDK: orchestrator, runtime plugins, config bag", r"aws_smithy_runtime|aws_smithy_types|aws_smithy_runtime_api|aws_sdk_cloudwatchlogs|aws_runtime|aws_smithy_async|aws_smithy_observability|aws_types|config_bag|RuntimePlugin|RuntimeComponents"),
+    ("sink adapter: request encoding, answer (cwpub::sinks)", r"cwpub::sinks"),
     ("delivery: buffer, batching, sender", r"cwpub::delivery"),
     ("logging (tracing)", r"tracing"),
     ("tokio: timers", r"tokio::runtime::time|tokio::time|TimerEntry|Sleep"),
