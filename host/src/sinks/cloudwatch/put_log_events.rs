@@ -156,8 +156,8 @@ pub enum Error {
     Unreadable {
         /// The HTTP status.
         status: u16,
-        /// What was wrong with it.
-        detail: String,
+        /// What was wrong with it (quoting the answer: escaped and capped).
+        detail: GuestText,
     },
 }
 
@@ -297,14 +297,7 @@ impl Client {
             .map_err(|e| Error::Connection(format!("reading the answer: {e}")))?
             .into_bytes();
         if (200..300).contains(&status) {
-            return if bytes.iter().all(u8::is_ascii_whitespace) {
-                Ok(Output::default())
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| Error::Unreadable {
-                    status,
-                    detail: e.to_string(),
-                })
-            };
+            return output(status, &bytes);
         }
         Err(service_error(status, error_type.as_deref(), &bytes))
     }
@@ -424,6 +417,18 @@ fn connection_error(e: ConnectorError) -> Error {
     } else {
         Error::Connection(detail)
     }
+}
+
+/// A successful answer's body: empty, or what CloudWatch did not store.
+fn output(status: u16, body: &[u8]) -> Result<Output, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Output::default());
+    }
+    serde_json::from_slice(body).map_err(|e| Error::Unreadable {
+        status,
+        // serde quotes the text it could not read.
+        detail: GuestText::new(&e.to_string()),
+    })
 }
 
 /// The error an answer with a failure status carries: its code from the
@@ -579,6 +584,20 @@ mod tests {
             text.starts_with("HTTP 400 InvalidParameterException: bad"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn unreadable_answers_are_escaped_and_empty_ones_accepted() {
+        assert_eq!(output(200, b" \n").expect("empty"), Output::default());
+        let forged = format!(
+            r#"{{"rejectedLogEventsInfo":{{"tooNewLogEventStartIndex":"x\u001b[31m{}"}}}}"#,
+            "y".repeat(10_000)
+        );
+        let error = output(200, forged.as_bytes()).expect_err("a string index");
+        let text = error.to_string();
+        assert!(text.starts_with("unreadable HTTP 200 answer: "), "{text}");
+        assert!(!text.contains('\u{1b}') && text.len() < 5_000, "{text}");
+        assert_eq!(classify(&error).class, ErrorClass::Transient);
     }
 
     #[test]
