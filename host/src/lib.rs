@@ -39,6 +39,7 @@ pub mod guest;
 pub mod harness;
 pub mod http;
 pub mod ledger;
+mod memory;
 pub mod observe;
 pub mod schedule;
 pub mod sinks;

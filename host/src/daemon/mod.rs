@@ -8,7 +8,6 @@
 pub mod facts;
 pub mod job;
 mod jobs;
-mod memory;
 mod outputs;
 pub mod prepare;
 mod reload;
@@ -322,7 +321,7 @@ pub async fn run(
         .map(|l| l.cfg.name.to_string())
         .collect();
     tracing::info!(sinks = %names.join(", "), jobs = jobs.len(), "cwpub started");
-    memory::release_startup_memory();
+    crate::memory::release_startup_memory();
 
     let mut config = config;
     let path: PathBuf = config.path.clone();

@@ -124,6 +124,8 @@ impl Runtime {
                     if let Some(marker) = &marker {
                         mark(marker);
                     }
+                    // The compiler's heap and code pages are not needed again.
+                    crate::memory::release_startup_memory();
                     tracing::info!(
                         guest = %name,
                         seconds = started.elapsed().as_secs_f64(),

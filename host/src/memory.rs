@@ -1,7 +1,8 @@
-//! Memory the daemon hands back once it is running: the heap its start-up
-//! used (`malloc_trim`), and the pages of its own executable's code and
+//! Memory the daemon hands back once it is running, and again each time a
+//! guest's optimized code has compiled in the background: the heap that
+//! work used (`malloc_trim`), and the pages of its own executable's code and
 //! read-only data, most of which is start-up code that never runs again
-//! (argument parsing, config loading, engine set-up, guest loading). Those
+//! (argument parsing, config loading, engine set-up, compiling guests). Those
 //! pages stay in the kernel's page cache; what the daemon does run later is
 //! mapped back by minor page faults, the first time only. Pages that were
 //! ever modified (copy-on-write, e.g. relocated data) are never touched.
